@@ -1,0 +1,380 @@
+"""The results store: the run schema, atomic appends, loading, and the official release as a study.
+
+A study's results live in ``<results_dir>/<study>/runs.csv`` (one row per run, columns
+:data:`RUN_COLUMNS`) and ``epochs.csv`` (one row per run x epoch x split x metric, columns
+:data:`EPOCH_COLUMNS`). Rows are appended under an exclusive file lock with one ``write`` call
+each, so concurrent workers never interleave and a killed writer leaves at most one unterminated
+last line, which :func:`read_table` drops. The official PePR release is the study ``paper``,
+mapped into the same schema by :func:`import_paper`.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import hashlib
+import io
+import json
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pepr.datasets import PAPER_COMMIT, read_paper_table
+from pepr.errors import CorruptDataError, UnknownStudyError
+
+PAPER_STUDY = "paper"
+DEFAULT_RESULTS_DIR = Path("data/results")
+
+#: The grid cell that identifies a run; ``run_id`` is a hash of these values.
+IDENTITY_COLUMNS = [
+    "study", "model", "dataset", "pretrained", "data_fraction", "seed",
+    "img_size", "epochs", "batch_size", "optimizer", "lr",
+]
+
+#: One row per run. Units are in the names; ``*_method``/``*_source``/``*_kind`` say how a value
+#: was obtained, so an estimate is never mistaken for a measurement.
+RUN_COLUMNS = [
+    "run_id", *IDENTITY_COLUMNS, "setting",
+    "num_params", "flops_per_image",
+    "test_acc", "test_auc", "test_balanced_acc", "val_metric", "val_best", "selected_epoch",
+    "test_acc_selected", "train_acc",
+    "energy_kwh", "energy_method", "co2_g", "carbon_intensity_g_per_kwh", "intensity_source", "pue",
+    "train_time_s", "train_time_scope", "infer_time_s", "peak_mem_gb", "mem_kind",
+    "device", "hardware", "torch_version", "timm_version", "pepr_version", "git_sha",
+    "started_at", "status", "error",
+]
+
+EPOCH_COLUMNS = ["run_id", "study", "model", "setting", "epoch", "split", "metric", "value"]
+
+
+def run_id(cell: Mapping[str, object]) -> str:
+    """Stable 12-hex-digit id of a grid cell (the :data:`IDENTITY_COLUMNS` of ``cell``)."""
+    identity = {key: _canonical(cell.get(key)) for key in IDENTITY_COLUMNS}
+    payload = json.dumps(identity, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _canonical(value: object) -> object:
+    """A JSON-stable form of a cell value (numpy scalars, floats like 1 vs 1.0, NaN)."""
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float):
+        if np.isnan(value):
+            return None
+        return int(value) if value.is_integer() else round(value, 12)
+    return value
+
+
+def setting_label(dataset: str, pretrained: object, data_fraction: float) -> str:
+    """A readable name of an experimental setting: ``pneumoniamnist_pt_f0.1`` and the like."""
+    label = str(dataset)
+    if pretrained not in (False, None, "False", "false", 0) and not _is_nan(pretrained):
+        label += "_pt"
+    if data_fraction is not None and not _is_nan(data_fraction) and float(data_fraction) < 1:
+        label += f"_f{float(data_fraction):g}"
+    return label
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and np.isnan(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing and reading tables
+# ---------------------------------------------------------------------------------------------
+
+def study_dir(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR) -> Path:
+    return Path(results_dir) / study
+
+
+def _format_row(row: Mapping[str, object], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["" if _missing(row.get(c)) else row.get(c) for c in columns])
+    return buffer.getvalue()
+
+
+def _missing(value: object) -> bool:
+    return value is None or _is_nan(value) or value is pd.NA
+
+
+def append_rows(path: Path | str, rows: Iterable[Mapping[str, object]], columns: list[str]) -> int:
+    """Append ``rows`` to the CSV at ``path`` under an exclusive lock, in one ``write`` call.
+
+    Writes the header when the file is new. Unknown keys are an error (a schema drift would
+    otherwise be silent); missing keys are written empty. Returns the number of rows written.
+    """
+    rows = list(rows)
+    for row in rows:
+        unknown = set(row) - set(columns)
+        if unknown:
+            raise ValueError(f"columns not in the schema: {sorted(unknown)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            text = "".join(_format_row(row, columns) for row in rows)
+            new_file = not path.exists() or path.stat().st_size == 0
+            if new_file:
+                text = _format_row(dict(zip(columns, columns)), columns) + text
+            elif not _ends_with_newline(path):
+                text = "\n" + text  # a writer killed mid-line: end its line, drop it on read
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, text.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return len(rows)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def read_table(path: Path | str, columns: list[str]) -> pd.DataFrame:
+    """Read a results CSV; drop (with a warning) lines whose field count is wrong (torn writes)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=columns)
+    with open(path, newline="") as handle:
+        records = list(csv.reader(handle))
+    if not records:
+        return pd.DataFrame(columns=columns)
+    header, body = records[0], records[1:]
+    if header != columns:
+        raise CorruptDataError(f"{path}: header does not match the schema (expected {columns})")
+    good = [record for record in body if len(record) == len(columns)]
+    if len(good) != len(body):
+        warnings.warn(f"{path}: dropped {len(body) - len(good)} incomplete line(s)", stacklevel=2)
+    frame = pd.DataFrame(good, columns=columns).replace("", np.nan)
+    return _coerce_types(frame)
+
+
+def _coerce_types(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in frame.columns:
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        if converted.notna().sum() == frame[column].notna().sum():
+            frame[column] = converted
+    if "pretrained" in frame.columns:
+        frame["pretrained"] = frame["pretrained"].map(_parse_pretrained)
+    return frame
+
+
+def _parse_pretrained(value: object) -> object:
+    """``pretrained`` is False, True or a checkpoint path; CSV gives strings back."""
+    if isinstance(value, str) and value in ("True", "False"):
+        return value == "True"
+    return value
+
+
+def append_run(row: Mapping[str, object], results_dir: Path | str = DEFAULT_RESULTS_DIR) -> Path:
+    """Append one run row to its study's ``runs.csv``; returns the file."""
+    path = study_dir(str(row["study"]), results_dir) / "runs.csv"
+    append_rows(path, [row], RUN_COLUMNS)
+    return path
+
+
+def append_epochs(rows: list[Mapping[str, object]], study: str,
+                  results_dir: Path | str = DEFAULT_RESULTS_DIR) -> Path:
+    """Append per-epoch history rows to a study's ``epochs.csv``; returns the file."""
+    path = study_dir(study, results_dir) / "epochs.csv"
+    append_rows(path, rows, EPOCH_COLUMNS)
+    return path
+
+
+def completed_run_ids(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR) -> set[str]:
+    """The run ids of a study that already have an ``ok`` row (a sweep skips these)."""
+    runs = read_table(study_dir(study, results_dir) / "runs.csv", RUN_COLUMNS)
+    return set(runs.loc[runs["status"] == "ok", "run_id"])
+
+
+def load(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR, include_failed: bool = False) -> pd.DataFrame:
+    """The runs of a study in the run schema; ``paper`` is the official release.
+
+    For our own studies the last ``ok`` row of each run id wins (a rerun replaces an earlier one);
+    failed rows are kept only with ``include_failed``.
+    """
+    if study == PAPER_STUDY:
+        return import_paper()
+    path = study_dir(study, results_dir) / "runs.csv"
+    if not path.exists():
+        available = sorted(p.parent.name for p in Path(results_dir).glob("*/runs.csv"))
+        raise UnknownStudyError(
+            f"no results for study {study!r} under {results_dir} (have: {', '.join([PAPER_STUDY, *available])})"
+        )
+    runs = read_table(path, RUN_COLUMNS)
+    if not include_failed:
+        runs = runs[runs["status"] == "ok"]
+    return runs.drop_duplicates("run_id", keep="last").reset_index(drop=True)
+
+
+def load_epochs(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR) -> pd.DataFrame:
+    """The per-epoch history of a study (``paper``: the release's test accuracy per epoch)."""
+    if study == PAPER_STUDY:
+        return paper_epochs()
+    return read_table(study_dir(study, results_dir) / "epochs.csv", EPOCH_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------
+# The official release as the study "paper"
+# ---------------------------------------------------------------------------------------------
+
+#: The release's eight settings: what each trained on. All but ``derma`` fine-tuned ImageNet
+#: weights (the release's training script loads ``pretrained=True``); the reduced settings used
+#: a random subset of the training split, 10 % (``*_small``) and about 1 % (``derma_smallest``).
+PAPER_SETTINGS: dict[str, dict[str, object]] = {
+    "derma": {"dataset": "dermamnist", "pretrained": False, "data_fraction": 1.0},
+    "derma_pt": {"dataset": "dermamnist", "pretrained": True, "data_fraction": 1.0},
+    "derma_small": {"dataset": "dermamnist", "pretrained": True, "data_fraction": 0.1},
+    "derma_smallest": {"dataset": "dermamnist", "pretrained": True, "data_fraction": 0.01},
+    "lidc": {"dataset": "lidc-idri", "pretrained": True, "data_fraction": 1.0},
+    "lidc_small": {"dataset": "lidc-idri", "pretrained": True, "data_fraction": 0.1},
+    "pneumonia": {"dataset": "pneumoniamnist", "pretrained": True, "data_fraction": 1.0},
+    "pneumonia_small": {"dataset": "pneumoniamnist", "pretrained": True, "data_fraction": 0.1},
+}
+
+#: The release's protocol (its training script): Adam, lr 5e-4, batch 32, 10 epochs, seed 1.
+PAPER_PROTOCOL = {"epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 5e-4, "seed": 1}
+
+PAPER_EPOCH_COLUMNS = [f"test_{epoch:02d}" for epoch in range(10)]
+
+
+def raw_paper() -> pd.DataFrame:
+    """The release's ``all_results.csv`` as published (1,048 rows), checksum-verified."""
+    return read_paper_table("all_results.csv")
+
+
+def import_paper(raw: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Map the release's raw results into the run schema, keeping its setting names.
+
+    ``test_09`` (test accuracy after the last epoch) becomes ``test_acc``; ``energy`` (kWh) and
+    ``co2`` (g) keep carbontracker's values with method ``imported``; ``train_time`` is the last
+    epoch's time only (``train_time_scope = last-epoch``); ``memR`` (GPU memory reserved, GB) is
+    ``peak_mem_gb`` with kind ``gpu-reserved``. The release's own columns that the schema has no
+    place for are kept with a ``paper_`` prefix, and :func:`audit_paper` adds quality flags.
+    """
+    raw = raw_paper() if raw is None else raw
+    unknown = sorted(set(raw["dataset"]) - set(PAPER_SETTINGS))
+    if unknown:
+        raise CorruptDataError(f"all_results.csv: unknown setting(s) {unknown}")
+    settings = pd.DataFrame.from_dict(PAPER_SETTINGS, orient="index").rename_axis("setting")
+    runs = pd.DataFrame({
+        "study": PAPER_STUDY,
+        "model": raw["model"],
+        "setting": raw["dataset"],
+    })
+    runs = runs.join(settings, on="setting")
+    for key, value in PAPER_PROTOCOL.items():
+        runs[key] = value
+    runs["img_size"] = np.nan  # not recorded by the release
+    runs["run_id"] = [run_id(cell) for cell in runs.to_dict("records")]
+    runs = runs.assign(
+        num_params=raw["num_param"],
+        flops_per_image=np.nan,
+        test_acc=raw["test_09"],
+        test_auc=np.nan,
+        test_balanced_acc=np.nan,
+        val_metric=np.nan,
+        val_best=np.nan,
+        selected_epoch=9,
+        test_acc_selected=raw["test_09"],
+        train_acc=raw["tr_acc"],
+        energy_kwh=raw["energy"],
+        energy_method="imported",
+        co2_g=raw["co2"],
+        carbon_intensity_g_per_kwh=raw["co2"] / raw["energy"],
+        intensity_source="imported (implied: co2_g / energy_kwh)",
+        pue=np.nan,
+        train_time_s=raw["train_time"],
+        train_time_scope="last-epoch",
+        infer_time_s=raw["inf_time"],
+        peak_mem_gb=raw["memR"],
+        mem_kind="gpu-reserved",
+        device="cuda",
+        hardware="GPU (model not recorded by the release)",
+        torch_version=np.nan,
+        timm_version=np.nan,
+        pepr_version=np.nan,
+        git_sha=PAPER_COMMIT,
+        started_at=np.nan,
+        status="ok",
+        error=np.nan,
+    )
+    runs = runs[RUN_COLUMNS].copy()
+    extras = raw[["type", "efficient", "memT", "memA", "memM", "infer_time", *PAPER_EPOCH_COLUMNS]]
+    runs = pd.concat([runs, extras.add_prefix("paper_").reset_index(drop=True)], axis=1)
+    return add_quality_flags(runs)
+
+
+def paper_epochs(raw: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The release's per-epoch test accuracy (``test_00``..``test_09``) as a tidy epochs table."""
+    runs = import_paper(raw)
+    tidy = runs.melt(
+        id_vars=["run_id", "study", "model", "setting"],
+        value_vars=[f"paper_{c}" for c in PAPER_EPOCH_COLUMNS],
+        var_name="column", value_name="value",
+    )
+    tidy["epoch"] = tidy["column"].str[-2:].astype(int)
+    tidy["split"] = "test"
+    tidy["metric"] = "acc"
+    return tidy[EPOCH_COLUMNS].sort_values(["setting", "model", "epoch"], ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data-quality audit of the release
+# ---------------------------------------------------------------------------------------------
+
+def stale_resource_mask(runs: pd.DataFrame) -> pd.Series:
+    """Rows whose (model, energy, CO2) exactly repeat those of the same model in another setting.
+
+    Different settings train on different amounts of data, so identical energy and CO2 to the
+    last digit can only come from a carbontracker log left over from another setting's run.
+    """
+    keys = ["model", "energy_kwh", "co2_g"]
+    counts = runs.groupby(keys, dropna=False)["setting"].transform("nunique")
+    return counts > 1
+
+
+def add_quality_flags(runs: pd.DataFrame) -> pd.DataFrame:
+    """Add ``flag_stale_resources`` and ``quality_flags`` (``;``-separated reasons) to a table."""
+    runs = runs.copy()
+    runs["flag_stale_resources"] = stale_resource_mask(runs)
+    reasons = np.where(runs["flag_stale_resources"], "energy/co2 repeat another setting's", "")
+    scope = np.where(runs["train_time_scope"] == "last-epoch", "train_time is last epoch only", "")
+    runs["quality_flags"] = [";".join(r for r in pair if r) for pair in zip(reasons, scope)]
+    return runs
+
+
+def constant_columns(raw: pd.DataFrame) -> dict[str, object]:
+    """Columns of the raw release that hold one value in every row (so carry no information)."""
+    return {c: raw[c].iloc[0] for c in raw.columns if raw[c].nunique(dropna=False) == 1}
+
+
+def audit_paper(raw: pd.DataFrame | None = None) -> dict[str, object]:
+    """Findings about the release's raw table, as counts a note or the book can cite."""
+    raw = raw_paper() if raw is None else raw
+    runs = import_paper(raw)
+    stale = runs["flag_stale_resources"]
+    per_setting = runs.loc[stale].groupby("setting").size()
+    duplicated_identity = raw.duplicated(["model", "dataset"]).sum()
+    return {
+        "runs": len(raw),
+        "models": raw["model"].nunique(),
+        "settings": raw["dataset"].nunique(),
+        "stale_resource_rows": int(stale.sum()),
+        "stale_resource_rows_by_setting": {k: int(v) for k, v in per_setting.items()},
+        "constant_columns": constant_columns(raw),
+        "duplicated_model_setting_rows": int(duplicated_identity),
+        "missing_values": int(raw.isna().sum().sum()),
+    }

@@ -1,0 +1,129 @@
+"""The PePR score, its variants and the Pareto front: pure DataFrame-in/DataFrame-out functions.
+
+PePR(R, P) = P / (1 + R), where P is a performance in [0, 1] (higher is better) and R a resource
+cost min-max normalised to [0, 1] over a *pool* of runs (by default one experimental setting,
+as in the paper). Properties, each covered by a test:
+
+* PePR lies in [P/2, P]: the cheapest run of a pool keeps its full performance (R = 0) and the
+  most expensive is halved (R = 1).
+* It is unit-free: R is a ratio of differences, so kWh or Wh, seconds or hours, give one score.
+* It depends on the pool: adding a more expensive model to the pool lowers every other R and so
+  raises the others' scores. Compare scores only within one pool.
+* Degenerate pools: a pool of one run, or one whose resource values are all equal, has no spread
+  to normalise by; every run in it gets R = 0 (no run is costlier than another) and PePR = P.
+  A missing resource (NaN) gives R = NaN and PePR = NaN; NaNs do not enter the pool's min/max.
+
+Nothing here reads files, plots or keeps state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pepr.errors import BadParameterError
+
+#: Resource variants of the run schema: suffix -> column. ``pepr_e`` scores energy, and so on.
+RESOURCES: dict[str, str] = {
+    "e": "energy_kwh",
+    "c": "co2_g",
+    "t": "train_time_s",
+    "m": "peak_mem_gb",
+}
+
+#: Further resource columns that the same score serves (model size and speed).
+EXTRA_RESOURCES: dict[str, str] = {
+    "p": "num_params",
+    "f": "flops_per_image",
+    "i": "infer_time_s",
+}
+
+DEFAULT_PERFORMANCE = "test_acc"
+DEFAULT_POOL: tuple[str, ...] = ("setting",)
+
+
+def minmax_normalise(values: pd.Series) -> pd.Series:
+    """Min-max normalise ``values`` to [0, 1]; a pool without spread maps to 0 (see module doc)."""
+    values = pd.to_numeric(values, errors="coerce").astype(float)
+    low, high = values.min(), values.max()
+    if not np.isfinite(high - low) or high == low:
+        return values.where(values.isna(), 0.0)
+    return (values - low) / (high - low)
+
+
+def pepr(performance: pd.Series | np.ndarray | float, resource_normalised: pd.Series | np.ndarray | float):
+    """PePR = P / (1 + R) for performance P in [0, 1] and normalised resource R in [0, 1]."""
+    p = np.asarray(performance, dtype=float)
+    r = np.asarray(resource_normalised, dtype=float)
+    if np.any((p < 0) | (p > 1)):
+        raise BadParameterError("performance must lie in [0, 1] (a rate such as accuracy or AUC)")
+    if np.any((r < 0) | (r > 1)):
+        raise BadParameterError("the resource must be min-max normalised to [0, 1] first")
+    result = performance / (1 + resource_normalised)
+    return result
+
+
+def normalise_within(df: pd.DataFrame, column: str, pool: Sequence[str] = DEFAULT_POOL) -> pd.Series:
+    """``column`` min-max normalised within each group of ``pool`` columns (empty: whole frame)."""
+    if column not in df.columns:
+        raise BadParameterError(f"no column {column!r} to normalise; columns: {', '.join(df.columns)}")
+    missing = [name for name in pool if name not in df.columns]
+    if missing:
+        raise BadParameterError(f"pool column(s) {missing} not in the table")
+    if not pool:
+        return minmax_normalise(df[column])
+    return df.groupby(list(pool), group_keys=False, dropna=False)[column].transform(minmax_normalise)
+
+
+def add_pepr(
+    df: pd.DataFrame,
+    resources: Mapping[str, str] | None = None,
+    performance: str = DEFAULT_PERFORMANCE,
+    pool: Sequence[str] = DEFAULT_POOL,
+) -> pd.DataFrame:
+    """Return a copy of ``df`` with ``<K>_n`` (normalised resource) and ``pepr_<k>`` per variant.
+
+    ``resources`` maps a variant suffix to a resource column (default :data:`RESOURCES`, which
+    gives PePR-E, -C, -T and -M); ``pool`` names the columns whose groups are normalised apart.
+    """
+    resources = dict(RESOURCES if resources is None else resources)
+    if performance not in df.columns:
+        raise BadParameterError(f"no performance column {performance!r} in the table")
+    out = df.copy()
+    for suffix, column in resources.items():
+        normalised = normalise_within(out, column, pool)
+        out[f"{suffix.upper()}_n"] = normalised
+        out[f"pepr_{suffix}"] = pepr(out[performance], normalised)
+    return out
+
+
+def pareto_front(df: pd.DataFrame, performance: str, resource: str) -> pd.Series:
+    """Boolean mask of the runs that no other run beats on both axes.
+
+    A run is dominated when another has performance >= and resource <= with one of them strict.
+    Rows with a NaN in either column are never on the front.
+    """
+    p = pd.to_numeric(df[performance], errors="coerce").to_numpy(dtype=float)
+    r = pd.to_numeric(df[resource], errors="coerce").to_numpy(dtype=float)
+    valid = ~(np.isnan(p) | np.isnan(r))
+    order = np.lexsort((-p, r))  # by resource ascending, then performance descending
+    on_front = np.zeros(len(df), dtype=bool)
+    best = -np.inf
+    for index in order:
+        if valid[index] and p[index] > best:
+            on_front[index] = True
+            best = p[index]
+    return pd.Series(on_front, index=df.index, name=f"pareto_{resource}")
+
+
+def top_k(df: pd.DataFrame, score: str, k: int = 5, by: Sequence[str] = DEFAULT_POOL) -> pd.DataFrame:
+    """The ``k`` best rows by ``score`` within each group of ``by``, best first, with a rank."""
+    if k < 1:
+        raise BadParameterError("k must be a positive integer")
+    ranked = df.sort_values(list(by) + [score], ascending=[True] * len(by) + [False], kind="stable")
+    ranked = ranked.groupby(list(by), sort=False).head(k) if by else ranked.head(k)
+    ranked = ranked.copy()
+    ranked["rank"] = ranked.groupby(list(by)).cumcount() + 1 if by else np.arange(1, len(ranked) + 1)
+    return ranked
