@@ -61,8 +61,7 @@ def pepr(performance: pd.Series | np.ndarray | float, resource_normalised: pd.Se
         raise BadParameterError("performance must lie in [0, 1] (a rate such as accuracy or AUC)")
     if np.any((r < 0) | (r > 1)):
         raise BadParameterError("the resource must be min-max normalised to [0, 1] first")
-    result = performance / (1 + resource_normalised)
-    return result
+    return performance / (1 + resource_normalised)
 
 
 def normalise_within(df: pd.DataFrame, column: str, pool: Sequence[str] = DEFAULT_POOL) -> pd.Series:
@@ -110,11 +109,15 @@ def pareto_front(df: pd.DataFrame, performance: str, resource: str) -> pd.Series
     valid = ~(np.isnan(p) | np.isnan(r))
     order = np.lexsort((-p, r))  # by resource ascending, then performance descending
     on_front = np.zeros(len(df), dtype=bool)
-    best = -np.inf
+    best_p, best_r = -np.inf, np.nan
     for index in order:
-        if valid[index] and p[index] > best:
+        if not valid[index]:
+            continue
+        if p[index] > best_p:
             on_front[index] = True
-            best = p[index]
+            best_p, best_r = p[index], r[index]
+        elif p[index] == best_p and r[index] == best_r:
+            on_front[index] = True  # an exact tie with a front point: neither dominates
     return pd.Series(on_front, index=df.index, name=f"pareto_{resource}")
 
 

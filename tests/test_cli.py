@@ -1,0 +1,65 @@
+"""``pepr score paper`` reproduces the release's own method to floating-point identity."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pepr.cli import main
+
+
+def release_method(raw: pd.DataFrame) -> pd.DataFrame:
+    """The release's scoring, written independently from its description.
+
+    Per setting over its 131 models: X_n = (X - min X) / (max X - min X) with numpy, for X in
+    energy, co2, train_time and memR, and PePR-X = test_09 / (1 + X_n).
+    """
+    parts = []
+    for setting in raw["dataset"].unique():
+        single = raw[raw["dataset"] == setting]
+        part = pd.DataFrame({"model": single["model"].to_numpy(), "setting": setting})
+        for key, column in {"E": "energy", "C": "co2", "T": "train_time", "M": "memR"}.items():
+            values = single[column].to_numpy()
+            normalised = (values - values.min()) / (values.max() - values.min())
+            part[f"{key}_n"] = normalised
+            part[f"pepr_{key.lower()}"] = single["test_09"].to_numpy() / (1 + normalised)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_score_paper_equals_the_release_method(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "p.csv"
+    assert main(["score", "paper", "-o", str(out)]) == 0
+    ours = pd.read_csv(out).set_index(["setting", "model"])
+    theirs = release_method(pd.read_csv(data_dir / "paper" / "all_results.csv")).set_index(["setting", "model"])
+    assert len(ours) == len(theirs) == 1048
+    ours = ours.loc[theirs.index]
+    for column in ["pepr_e", "pepr_c", "pepr_t", "pepr_m", "E_n", "C_n", "T_n", "M_n"]:
+        np.testing.assert_array_equal(ours[column].to_numpy(), theirs[column].to_numpy(), err_msg=column)
+
+
+def test_user_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "PEPR_DATA_DIR": str(tmp_path), "PEPR_CACHE_DIR": str(tmp_path / "c"),
+           "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+    proc = subprocess.run([sys.executable, "-m", "pepr", "score", "paper", "-o", str(tmp_path / "x.csv")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "all_results.csv" in proc.stderr
+
+
+def test_unknown_study_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score", "nope", "--results-dir", str(tmp_path)]) == 2
+    assert "no results for study 'nope'" in capsys.readouterr().err
+
+
+def test_data_lists_where_files_resolve(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+    assert main(["data"]) == 0
+    printed = capsys.readouterr().out
+    assert "all_results.csv" in printed and str(data_dir) in printed

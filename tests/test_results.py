@@ -1,0 +1,141 @@
+"""The results store: the release mapped into the schema, its audit, atomic appends, loading."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pepr import results
+from pepr.errors import UnknownStudyError
+
+
+@pytest.fixture(scope="module")
+def raw() -> pd.DataFrame:
+    return results.raw_paper()
+
+
+@pytest.fixture(scope="module")
+def paper(raw: pd.DataFrame) -> pd.DataFrame:
+    return results.import_paper(raw)
+
+
+def test_import_keeps_every_run_and_the_schema(raw: pd.DataFrame, paper: pd.DataFrame) -> None:
+    assert len(paper) == len(raw)
+    assert paper.columns[: len(results.RUN_COLUMNS)].tolist() == results.RUN_COLUMNS
+    assert paper["run_id"].is_unique
+    assert set(paper["setting"]) == set(results.PAPER_SETTINGS)
+
+
+def test_import_maps_values_row_by_row(raw: pd.DataFrame, paper: pd.DataFrame) -> None:
+    np.testing.assert_array_equal(paper["test_acc"], raw["test_09"])
+    np.testing.assert_array_equal(paper["energy_kwh"], raw["energy"])
+    np.testing.assert_array_equal(paper["co2_g"], raw["co2"])
+    np.testing.assert_array_equal(paper["peak_mem_gb"], raw["memR"])
+    np.testing.assert_array_equal(paper["train_time_s"], raw["train_time"])
+    assert (paper["train_time_scope"] == "last-epoch").all()
+    assert (paper["energy_method"] == "imported").all()
+    assert (paper["mem_kind"] == "gpu-reserved").all()
+
+
+def test_settings_derive_dataset_pretraining_and_fraction(paper: pd.DataFrame) -> None:
+    by_setting = paper.drop_duplicates("setting").set_index("setting")
+    assert by_setting.loc["derma", "pretrained"] == False  # noqa: E712 - a bool column
+    assert by_setting.loc["derma_pt", "pretrained"] == True  # noqa: E712
+    assert by_setting.loc["pneumonia_small", "data_fraction"] == 0.1
+    assert by_setting.loc["lidc", "dataset"] == "lidc-idri"
+
+
+def test_stale_resource_rows_repeat_another_setting(paper: pd.DataFrame) -> None:
+    stale = paper[paper["flag_stale_resources"]]
+    assert len(stale) > 100  # several hundred in the release
+    # every flagged row has a twin with the same model, energy and CO2 in another setting
+    for _, row in stale.head(25).iterrows():
+        twins = paper[(paper["model"] == row["model"]) & (paper["energy_kwh"] == row["energy_kwh"])
+                      & (paper["co2_g"] == row["co2_g"]) & (paper["setting"] != row["setting"])]
+        assert len(twins) >= 1
+    fresh = paper[~paper["flag_stale_resources"]]
+    assert not fresh.duplicated(["model", "energy_kwh", "co2_g"], keep=False).any()
+
+
+def test_stale_mask_on_a_constructed_table() -> None:
+    table = pd.DataFrame({
+        "model": ["a", "a", "a", "b"], "setting": ["x", "y", "z", "x"],
+        "energy_kwh": [1.0, 1.0, 2.0, 1.0], "co2_g": [5.0, 5.0, 5.0, 5.0],
+    })
+    assert results.stale_resource_mask(table).tolist() == [True, True, False, False]
+
+
+def test_audit_counts(raw: pd.DataFrame) -> None:
+    audit = results.audit_paper(raw)
+    assert audit["runs"] == len(raw)
+    assert audit["stale_resource_rows"] == sum(audit["stale_resource_rows_by_setting"].values())
+    assert "infer_time" in audit["constant_columns"]  # the release never filled it
+
+
+def test_epochs_table(paper: pd.DataFrame) -> None:
+    epochs = results.load_epochs("paper")
+    assert len(epochs) == 10 * len(paper)
+    last = epochs[epochs["epoch"] == 9].set_index("run_id")["value"]
+    np.testing.assert_array_equal(last.loc[paper["run_id"]].to_numpy(), paper["test_acc"].to_numpy())
+
+
+def test_run_id_is_stable_and_sensitive() -> None:
+    cell = {"study": "s", "model": "resnet18", "dataset": "breastmnist", "pretrained": False,
+            "data_fraction": 1.0, "seed": 0, "img_size": 28, "epochs": 10, "batch_size": 32,
+            "optimizer": "adam", "lr": 5e-4}
+    assert results.run_id(cell) == results.run_id({**cell, "data_fraction": 1, "img_size": np.int64(28)})
+    assert results.run_id(cell) != results.run_id({**cell, "seed": 1})
+
+
+def row(i: int, study: str = "demo", status: str = "ok") -> dict:
+    return {"run_id": f"r{i}", "study": study, "model": "m,with comma", "status": status,
+            "test_acc": 0.5 + i / 100, "pretrained": False}
+
+
+def test_append_and_load_round_trip(tmp_path: Path) -> None:
+    for i in range(3):
+        results.append_run(row(i), tmp_path)
+    results.append_run(row(1, status="failed"), tmp_path)
+    runs = results.load("demo", tmp_path)
+    assert runs["run_id"].tolist() == ["r0", "r1", "r2"]
+    assert runs["model"].iloc[0] == "m,with comma"
+    assert runs["pretrained"].iloc[0] is False or runs["pretrained"].iloc[0] == False  # noqa: E712
+    assert results.completed_run_ids("demo", tmp_path) == {"r0", "r1", "r2"}
+    assert len(results.load("demo", tmp_path, include_failed=True)) == 3  # last row per run id
+
+
+def test_append_refuses_unknown_columns(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not in the schema"):
+        results.append_run({**row(0), "bogus": 1}, tmp_path)
+
+
+def test_a_torn_last_line_is_dropped_and_the_next_append_is_clean(tmp_path: Path) -> None:
+    path = results.append_run(row(0), tmp_path)
+    with open(path, "a") as handle:
+        handle.write("r9,demo,half a row")  # a writer killed mid-line
+    results.append_run(row(1), tmp_path)
+    with pytest.warns(UserWarning, match="incomplete"):
+        runs = results.load("demo", tmp_path)
+    assert runs["run_id"].tolist() == ["r0", "r1"]
+
+
+def _append_many(args: tuple[str, int]) -> None:
+    directory, worker = args
+    for i in range(40):
+        results.append_run(row(worker * 1000 + i), directory)
+
+
+def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        pool.map(_append_many, [(str(tmp_path), w) for w in range(4)])
+    runs = results.load("demo", tmp_path)
+    assert len(runs) == 160 and runs["run_id"].is_unique
+
+
+def test_unknown_study(tmp_path: Path) -> None:
+    with pytest.raises(UnknownStudyError, match="paper"):
+        results.load("nope", tmp_path)
