@@ -361,6 +361,18 @@ def constant_columns(raw: pd.DataFrame) -> dict[str, object]:
     return {c: raw[c].iloc[0] for c in raw.columns if raw[c].nunique(dropna=False) == 1}
 
 
+#: The raw columns that the release's own scoring and figure scripts read; the others were
+#: recorded but never used in the paper.
+PAPER_USED_COLUMNS = frozenset(
+    {"model", "num_param", "energy", "co2", "train_time", "memR", "test_09", "type", "efficient", "dataset"}
+)
+
+
+def unused_columns(raw: pd.DataFrame) -> list[str]:
+    """Raw columns that neither the release's scoring nor its figures read."""
+    return [c for c in raw.columns if c not in PAPER_USED_COLUMNS]
+
+
 def audit_paper(raw: pd.DataFrame | None = None) -> dict[str, object]:
     """Findings about the release's raw table, as counts a note or the book can cite."""
     raw = raw_paper() if raw is None else raw
@@ -375,6 +387,7 @@ def audit_paper(raw: pd.DataFrame | None = None) -> dict[str, object]:
         "stale_resource_rows": int(stale.sum()),
         "stale_resource_rows_by_setting": {k: int(v) for k, v in per_setting.items()},
         "constant_columns": constant_columns(raw),
+        "unused_columns": unused_columns(raw),
         "duplicated_model_setting_rows": int(duplicated_identity),
         "missing_values": int(raw.isna().sum().sum()),
     }

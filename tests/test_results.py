@@ -74,6 +74,7 @@ def test_audit_counts(raw: pd.DataFrame) -> None:
     assert audit["runs"] == len(raw)
     assert audit["stale_resource_rows"] == sum(audit["stale_resource_rows_by_setting"].values())
     assert "infer_time" in audit["constant_columns"]  # the release never filled it
+    assert "memA" in audit["unused_columns"] and "energy" not in audit["unused_columns"]
 
 
 def test_epochs_table(paper: pd.DataFrame) -> None:
