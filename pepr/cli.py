@@ -63,6 +63,79 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_book(args: argparse.Namespace) -> int:
+    """Build the Jupyter Book; any warning (a failed cell, a missing glue key) fails the build."""
+    from pepr import book
+
+    book.build_book(args.root, output=args.output, strict=not args.no_strict, clean=args.clean)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Validate one run, execute the training notebook for it and report its row."""
+    from pepr import results, sweep, train
+
+    cell = train.identity(
+        args.model, args.dataset, study=args.study, pretrained=train.normalise_pretrained(args.pretrained),
+        data_fraction=args.data_fraction, seed=args.seed,
+        img_size=train.resolve_img_size(args.model, args.img_size), epochs=args.epochs,
+        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+    )
+    cell["select_metric"] = args.select_metric
+    sweep.validate_cell(cell, build_model=True)
+    status = sweep.execute_cell(cell, results_dir=args.results_dir, outputs_dir=args.outputs_dir)
+    runs = results.read_table(results.study_dir(args.study, args.results_dir) / "runs.csv",
+                              results.RUN_COLUMNS)
+    row = runs[runs["run_id"] == cell["run_id"]].iloc[-1]
+    if status == "ok":
+        print(f"{cell['run_id']} ok: test_acc={row['test_acc']:.4f} train_time_s={row['train_time_s']:.1f} "
+              f"energy_kwh={row['energy_kwh']:.3g} ({row['energy_method']}) -> "
+              f"{results.study_dir(args.study, args.results_dir) / 'runs.csv'}")
+        return 0
+    print(f"{cell['run_id']} failed: {row['error']}", file=sys.stderr)
+    return 1
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run every missing cell of a study file."""
+    from pepr import sweep
+
+    summary = sweep.run_sweep(args.spec, results_dir=args.results_dir, executor=args.executor,
+                              workers=args.workers, scheduler=args.scheduler,
+                              outputs_dir=args.outputs_dir, progress=not args.no_progress)
+    print(summary)
+    return 0 if summary.failed == 0 else 1
+
+
+def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
+    run_parser = commands.add_parser("run", help="train one model on one dataset (one results row)")
+    run_parser.add_argument("--model", required=True, help="a zoo/timm model name")
+    run_parser.add_argument("--dataset", required=True, help="a registered dataset or a path")
+    run_parser.add_argument("--epochs", type=int, default=10)
+    run_parser.add_argument("--img-size", default="28", help="pixels, or 'auto' (zoo's minimum)")
+    run_parser.add_argument("--pretrained", default="false", help="false, true or a checkpoint path")
+    run_parser.add_argument("--data-fraction", type=float, default=1.0)
+    run_parser.add_argument("--seed", type=int, default=0)
+    run_parser.add_argument("--batch-size", type=int, default=32)
+    run_parser.add_argument("--lr", type=float, default=5e-4)
+    run_parser.add_argument("--optimizer", default="adam")
+    run_parser.add_argument("--select-metric", default="acc", help="validation metric for selection")
+    run_parser.add_argument("--study", default="adhoc")
+    run_parser.add_argument("--results-dir", default="data/results")
+    run_parser.add_argument("--outputs-dir", default="outputs", help="executed notebooks go here")
+    run_parser.set_defaults(handler=cmd_run)
+
+    sweep_parser = commands.add_parser("sweep", help="run a study's grid (skips runs already ok)")
+    sweep_parser.add_argument("spec", help="a study file, e.g. data/studies/pilot.yml")
+    sweep_parser.add_argument("--results-dir", default="data/results")
+    sweep_parser.add_argument("--outputs-dir", default="outputs")
+    sweep_parser.add_argument("--executor", choices=["inline", "processes", "dask"], default="inline")
+    sweep_parser.add_argument("--workers", type=int, default=1)
+    sweep_parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    sweep_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep_parser.set_defaults(handler=cmd_sweep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pepr", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -82,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit_parser = commands.add_parser("audit", help="data-quality audit of the official release")
     audit_parser.set_defaults(handler=cmd_audit)
 
+    book_parser = commands.add_parser("book", help="build the Jupyter Book (fails on any warning)")
+    book_parser.add_argument("--root", default=".", help="the folder with _config.yml and _toc.yml")
+    book_parser.add_argument("--output", default=None, help="build into OUTPUT/_build instead of ROOT/_build")
+    book_parser.add_argument("--no-strict", action="store_true", help="do not fail on warnings")
+    book_parser.add_argument("--clean", action="store_true", help="remove _build first (re-executes everything)")
+    book_parser.set_defaults(handler=cmd_book)
+
     for register in _EXTRA_COMMANDS:
         register(commands)
     return parser
@@ -89,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Functions that add further sub-commands (``zoo``, ``run``, ``sweep``, ``book``), each kept
 #: beside the code it drives.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_register_run_and_sweep]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

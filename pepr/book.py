@@ -1,0 +1,115 @@
+"""Build the Jupyter Book, and the small helpers its notebooks share.
+
+``pepr book`` (and ``make book``) calls :func:`build_book`, which runs
+``jupyter-book build <root> -W -n --keep-going``: a plain ``jupyter-book build`` exits 0 even when
+a notebook cell raises, whereas ``-W`` turns every warning (a failed cell, a missing glue key, a
+broken reference) into a non-zero exit. Notebooks execute at build time (``_config.yml``), reading
+the official release through ``PEPR_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from pepr.errors import MissingDataError, PeprError
+
+#: The chapter pages a complete build must contain (relative to the HTML root), in book order.
+CHAPTER_PAGES = [
+    "book/intro.html",
+    "notebooks/analysis/01_why_small.html",
+    "notebooks/analysis/02_pepr_score.html",
+    "notebooks/analysis/03_model_space.html",
+    "notebooks/analysis/04_paper_results.html",
+    "notebooks/analysis/05_errata.html",
+    "notebooks/analysis/06_robustness.html",
+    "book/reproduce.html",
+    "book/about.html",
+]
+
+
+class BookBuildError(PeprError, RuntimeError):
+    """The book did not build cleanly (a cell raised, a glue key was missing, a warning)."""
+
+
+def repo_root(start: Path | str | None = None) -> Path:
+    """The nearest directory at or above ``start`` (default: cwd) holding ``_config.yml``."""
+    here = Path(start or Path.cwd()).resolve()
+    for candidate in [here, *here.parents]:
+        if (candidate / "_config.yml").exists() and (candidate / "_toc.yml").exists():
+            return candidate
+    raise MissingDataError(f"no _config.yml/_toc.yml at or above {here}")
+
+
+def build_command(root: Path, output: Path | None = None, strict: bool = True) -> list[str]:
+    """The ``jupyter-book build`` command line (``-W -n --keep-going`` when ``strict``)."""
+    executable = Path(sys.executable).with_name("jupyter-book")
+    command = [str(executable) if executable.exists() else "jupyter-book", "build", str(root)]
+    if output is not None:
+        command += ["--path-output", str(output)]
+    if strict:
+        command += ["-W", "-n", "--keep-going"]
+    return command
+
+
+def build_book(root: Path | str = ".", output: Path | str | None = None, strict: bool = True,
+               clean: bool = False, env: Mapping[str, str] | None = None) -> Path:
+    """Build the book under ``root`` into ``<output or root>/_build/html``; return that folder.
+
+    Raises :class:`BookBuildError` when the build exits non-zero (with ``strict``: any warning).
+    """
+    root = Path(root).resolve()
+    if not (root / "_config.yml").exists():
+        raise MissingDataError(f"{root} has no _config.yml: not the book's root")
+    base = Path(output).resolve() if output is not None else root
+    if clean and (base / "_build").exists():
+        shutil.rmtree(base / "_build")
+    environment = {**os.environ, **(env or {})}
+    environment.setdefault("MPLBACKEND", "Agg")
+    started = time.perf_counter()
+    completed = subprocess.run(build_command(root, None if output is None else base, strict),
+                               env=environment, cwd=root)
+    seconds = time.perf_counter() - started
+    html = base / "_build" / "html"
+    if completed.returncode != 0:
+        raise BookBuildError(f"jupyter-book build failed (exit {completed.returncode}) after {seconds:.0f} s; "
+                             f"see the messages above and {base / '_build' / 'html' / 'reports'}")
+    print(f"book built in {seconds:.1f} s: {html / 'index.html'}", file=sys.stderr)
+    return html
+
+
+def glue_values(**values: object) -> None:
+    """Glue each keyword as a plain Python value (numpy scalars converted) without displaying it.
+
+    The book's prose cites these with ``{glue:text}`key:format```; a numpy float would be glued as
+    ``np.float64(...)``, which the format spec cannot parse.
+    """
+    from myst_nb import glue
+
+    for key, value in values.items():
+        glue(key, plain(value), display=False)
+
+
+def plain(value: object) -> object:
+    """A numpy scalar as the Python scalar it holds; anything else unchanged."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    return value
+
+
+def table_html(frame, css_class: str = "pepr-table", attributes: Mapping[str, str] | None = None,
+               formats: Mapping[str, str] | None = None, scroll_px: int | None = None) -> str:
+    """A DataFrame as a plain HTML table (no index) with a class and data attributes for tests."""
+    styler = frame.style.hide(axis="index").format(dict(formats or {}), na_rep="–")
+    extra = " ".join(f'data-{k}="{v}"' for k, v in (attributes or {}).items())
+    styler = styler.set_table_attributes(f'class="{css_class}" {extra}'.strip())
+    html = styler.to_html()
+    if scroll_px:
+        html = f'<div style="max-height:{scroll_px}px; overflow:auto">{html}</div>'
+    return html
