@@ -136,6 +136,29 @@ def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
     sweep_parser.set_defaults(handler=cmd_sweep)
 
 
+def cmd_zoo(args: argparse.Namespace) -> int:
+    """Print the model zoo; with ``--rebuild`` measure it again and write ``data/zoo.csv``."""
+    from pepr import zoo
+
+    if args.rebuild:
+        table = zoo.build_zoo_table(models=args.models or None, progress=True)
+        output = args.output or (None if args.models else str(zoo.ZOO_CSV))
+        if output:
+            zoo.write_zoo_table(table, output)
+            print(f"wrote {len(table)} models to {output}", file=sys.stderr)
+    else:
+        table = zoo.load_zoo()
+        if args.models:
+            table = table[table["model"].isin(args.models)]
+        if args.output:
+            table.to_csv(args.output, index=False)
+            print(f"wrote {len(table)} models to {args.output}", file=sys.stderr)
+    shown = ["model", "timm_name", "family", "type", "efficient", "num_params", "min_img_size",
+             "needs_img_size_arg", "flops_per_image_at_min"]
+    with_pandas_display(lambda: print(table[shown].to_string(index=False)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pepr", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -161,6 +184,16 @@ def build_parser() -> argparse.ArgumentParser:
     book_parser.add_argument("--no-strict", action="store_true", help="do not fail on warnings")
     book_parser.add_argument("--clean", action="store_true", help="remove _build first (re-executes everything)")
     book_parser.set_defaults(handler=cmd_book)
+
+    zoo_parser = commands.add_parser("zoo", help="the model zoo: names, parameters, input sizes")
+    zoo_parser.add_argument("--rebuild", action="store_true",
+                            help="measure every model again (meta device) and write the table")
+    zoo_parser.add_argument("-o", "--output", default=None,
+                            help="CSV file to write (with --rebuild: default data/zoo.csv)")
+    zoo_parser.add_argument("--models", nargs="*", default=None,
+                            help="only these paper models (with --rebuild: printed, written only "
+                                 "with -o)")
+    zoo_parser.set_defaults(handler=cmd_zoo)
 
     for register in _EXTRA_COMMANDS:
         register(commands)
