@@ -70,7 +70,6 @@ def build_book(root: Path | str = ".", output: Path | str | None = None, strict:
     if clean and (base / "_build").exists():
         shutil.rmtree(base / "_build")
     environment = {**os.environ, **(env or {})}
-    environment.setdefault("MPLBACKEND", "Agg")
     started = time.perf_counter()
     completed = subprocess.run(build_command(root, None if output is None else base, strict),
                                env=environment, cwd=root)
@@ -103,6 +102,19 @@ def plain(value: object) -> object:
     return value
 
 
+def show(fig) -> None:
+    """Display a matplotlib Figure once and close it, whatever the kernel's backend.
+
+    Under ``MPLBACKEND=Agg`` (CI) nothing is shown automatically; under the inline backend an
+    open figure would be shown a second time at the end of the cell. Display, then close.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
+
+
 def table_html(frame, css_class: str = "pepr-table", attributes: Mapping[str, str] | None = None,
                formats: Mapping[str, str] | None = None, scroll_px: int | None = None) -> str:
     """A DataFrame as a plain HTML table (no index) with a class and data attributes for tests."""
@@ -113,3 +125,51 @@ def table_html(frame, css_class: str = "pepr-table", attributes: Mapping[str, st
     if scroll_px:
         html = f'<div style="max-height:{scroll_px}px; overflow:auto">{html}</div>'
     return html
+
+
+def read_citation(root: Path | str | None = None) -> dict:
+    """The repository's ``CITATION.cff`` as a dict."""
+    import yaml
+
+    return yaml.safe_load((repo_root(root) / "CITATION.cff").read_text())
+
+
+def citation_markdown(cff: Mapping) -> str:
+    """The preferred citation (the paper) as one Markdown paragraph: authors, title, venue, pages."""
+    paper = cff["preferred-citation"]
+    names = [f"{a['given-names']} {a['family-names']}" for a in paper["authors"]]
+    authors = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+    identifiers = [str(i["value"]) for i in paper.get("identifiers", [])]
+    arxiv = next((i.split(":", 1)[1] for i in identifiers if i.lower().startswith("arxiv:")), None)
+    link = f" ([arXiv:{arxiv}](https://arxiv.org/abs/{arxiv}))" if arxiv else ""
+    return (f"{authors}. *{paper['title']}*. {paper['collection-title']}, {paper['series']} "
+            f"{paper['volume']}:{paper['start']}–{paper['end']}, {paper['year']}{link}.")
+
+
+def citation_bibtex(cff: Mapping) -> str:
+    """BibTeX entries for the paper (preferred citation) and for this software."""
+    paper = cff["preferred-citation"]
+    authors = " and ".join(f"{a['family-names']}, {a['given-names']}" for a in paper["authors"])
+    identifiers = [str(i["value"]) for i in paper.get("identifiers", [])]
+    first = paper["authors"][0]["family-names"].lower()
+    software_authors = " and ".join(a.get("name") or f"{a['family-names']}, {a['given-names']}" for a in cff["authors"])
+    return "\n".join([
+        f"@inproceedings{{{first}{paper['year']}pepr,",
+        f"  title     = {{{paper['title']}}},",
+        f"  author    = {{{authors}}},",
+        f"  booktitle = {{{paper['collection-title']}}},",
+        f"  series    = {{{paper['series']}}},",
+        f"  volume    = {{{paper['volume']}}},",
+        f"  pages     = {{{paper['start']}--{paper['end']}}},",
+        f"  year      = {{{paper['year']}}},",
+        f"  publisher = {{{paper['publisher']['name']}}},",
+        f"  note      = {{{'; '.join(identifiers)}}}",
+        "}",
+        "",
+        "@software{pepr_compendium,",
+        f"  title   = {{{cff['title']}}},",
+        f"  author  = {{{software_authors}}},",
+        f"  version = {{{cff['version']}}},",
+        f"  license = {{{cff['license']}}}",
+        "}",
+    ])

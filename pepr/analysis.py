@@ -1,0 +1,375 @@
+"""Analysis and statistics for the book: pure functions from tidy frames to tidy frames or dicts.
+
+Everything the book's notebooks compute beyond scoring lives here, so each piece has a test:
+publications per capita by region, joins of model attributes and ImageNet results *by name*,
+a reproduction of the release's positional attachment of model attributes, paired tests with
+effect sizes and bootstrap confidence intervals, Spearman correlations with intervals, the
+paper's top-5 tables, and the robustness of top-k rankings to the normalisation pool, the
+resource, the carbon-intensity assumption and the small-vs-large threshold.
+
+Scoring itself is :mod:`pepr.score` (``add_pepr``, ``top_k``, ``pareto_front``); nothing here
+reimplements it. Nothing here reads files except :func:`timm_imagenet_names`, which asks the
+installed timm for its names (imported lazily).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pepr.errors import BadParameterError
+from pepr.score import RESOURCES, add_pepr, top_k
+
+#: Model attributes of the release's ``model_names.csv`` that figures colour or group by.
+MODEL_ATTRIBUTES = ["num_param", "type", "efficient"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 1: publications per capita
+# ---------------------------------------------------------------------------------------------
+
+def publications_per_capita(tables: Mapping[str, pd.DataFrame], region: str = "Region_updated") -> pd.DataFrame:
+    """Publications per million inhabitants per world region, one row per (region, year label).
+
+    ``tables`` maps a year label to a per-country table with ``num_papers`` and ``pop``; sums are
+    taken over the countries of a region first (a population-weighted rate, as in the release).
+    """
+    frames = []
+    for label, table in tables.items():
+        missing = {region, "num_papers", "pop"} - set(table.columns)
+        if missing:
+            raise BadParameterError(f"table {label!r} lacks column(s) {sorted(missing)}")
+        summed = table.groupby(region, as_index=False)[["num_papers", "pop"]].sum()
+        summed = summed.rename(columns={region: "region"})
+        summed["year"] = str(label)
+        summed["papers_per_million"] = summed["num_papers"] / summed["pop"] * 1e6
+        frames.append(summed)
+    return pd.concat(frames, ignore_index=True)
+
+
+def region_label_disagreements(table: pd.DataFrame) -> int:
+    """Countries whose ``Region`` differs from ``Region_updated`` (the release plots the latter)."""
+    return int((table["Region"] != table["Region_updated"]).sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# Joins by name, and the release's positional attachment
+# ---------------------------------------------------------------------------------------------
+
+def attach_by_name(runs: pd.DataFrame, models: pd.DataFrame, columns: Sequence[str] = ("type", "efficient")) -> pd.DataFrame:
+    """``runs`` with model attributes joined on the model name (never by row position).
+
+    Attribute columns already in ``runs`` are replaced. Every run must find its model.
+    """
+    attributes = models.drop_duplicates("model").set_index("model")[list(columns)]
+    out = runs.drop(columns=[c for c in columns if c in runs.columns]).join(attributes, on="model")
+    unmatched = out.loc[out[list(columns)].isna().all(axis=1), "model"].unique()
+    if len(unmatched):
+        raise BadParameterError(f"models without attributes: {', '.join(map(str, unmatched[:5]))}")
+    return out
+
+
+def model_means(runs: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Mean of ``columns`` per model over all settings (the release's ``groupby('model').mean()``)."""
+    return runs.groupby("model", as_index=False)[list(columns)].mean()
+
+
+def positional_attachment(raw_results: pd.DataFrame, model_names: pd.DataFrame, attribute: str = "efficient") -> pd.DataFrame:
+    """Reproduce how the release's ``paper_plots.py`` attached ``attribute`` to its points.
+
+    The release averages ``all_results`` per model with ``groupby('model')`` (rows then sorted by
+    name) and colours each point with ``hue=models.efficient`` taken from ``model_names.csv``, which
+    is sorted by parameter count: row *i*'s colour belongs to whichever model is *i*-th in the other
+    file. Returns one row per plotted point: the model, the model whose attribute it received, the
+    attribute it was drawn with, the true one (joined by name) and ``wrong``.
+    """
+    plotted = raw_results.groupby("model", as_index=False)["num_param"].mean()
+    names = model_names.drop_duplicates("model").reset_index(drop=True)
+    if len(names) != len(plotted):
+        raise BadParameterError("the two tables list different numbers of models")
+    truth = names.set_index("model")[attribute]
+    out = pd.DataFrame({
+        "model": plotted["model"],
+        "attached_from": names["model"],
+        f"{attribute}_drawn": names[attribute].to_numpy(),
+        f"{attribute}_true": plotted["model"].map(truth).to_numpy(),
+    })
+    out["wrong"] = out[f"{attribute}_drawn"] != out[f"{attribute}_true"]
+    return out
+
+
+def positional_pairing(raw_results: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """How the release paired two settings by row position: the models side by side per row."""
+    a = raw_results.loc[raw_results["dataset"] == first, "model"].reset_index(drop=True)
+    b = raw_results.loc[raw_results["dataset"] == second, "model"].reset_index(drop=True)
+    return pd.DataFrame({first: a, second: b, "same_model": a == b})
+
+
+# ---------------------------------------------------------------------------------------------
+# ImageNet results: exact join vs the release's substring join
+# ---------------------------------------------------------------------------------------------
+
+def timm_imagenet_names(models: Iterable[str]) -> pd.DataFrame:
+    """The ``arch.tag`` name under which timm publishes each model's ImageNet result.
+
+    Renamed models (``gluon_*``, ``adv_inception_v3``, ...) map through timm's own deprecation
+    table; other names take their architecture's default pretrained tag. Models timm no longer
+    knows get no name. Imports timm (and so torch) on first use.
+    """
+    from timm.models import _registry
+
+    deprecated = dict(_registry._deprecated_models)
+    rows = []
+    for model in models:
+        if model in deprecated and deprecated[model]:
+            rows.append({"model": model, "imagenet_name": deprecated[model], "how": "renamed in timm"})
+        elif model in _registry._model_default_cfgs:
+            tags = _registry._model_default_cfgs[model].tags
+            tag = tags[0] if tags else ""
+            rows.append({"model": model, "imagenet_name": f"{model}.{tag}" if tag else model, "how": "default tag"})
+        else:
+            rows.append({"model": model, "imagenet_name": None, "how": "unknown to timm"})
+    return pd.DataFrame(rows)
+
+
+def join_imagenet_exact(names: pd.DataFrame, imagenet: pd.DataFrame) -> pd.DataFrame:
+    """ImageNet ``top1``/``top5`` per model, joined on the exact ``arch.tag`` name (NaN if absent)."""
+    table = imagenet.drop_duplicates("model").set_index("model")[["top1", "top5"]]
+    out = names.join(table, on="imagenet_name")
+    return out
+
+
+def join_imagenet_substring(models: Iterable[str], imagenet: pd.DataFrame) -> pd.DataFrame:
+    """The release's join: the first ImageNet row whose name *contains* the model name.
+
+    ``results-imagenet.csv`` is sorted by top-1, so a short name (``resnet18``) picks up the best
+    model that contains it (``seresnet18``, ``resnet18d.ra4...``) rather than itself.
+    """
+    rows = []
+    for model in models:
+        hits = imagenet.index[imagenet["model"].str.contains(model, regex=False)]
+        if len(hits):
+            hit = imagenet.loc[hits[0]]
+            rows.append({"model": model, "matched": hit["model"], "top1": hit["top1"], "top5": hit["top5"]})
+        else:
+            rows.append({"model": model, "matched": None, "top1": np.nan, "top5": np.nan})
+    return pd.DataFrame(rows)
+
+
+def compare_imagenet_joins(exact: pd.DataFrame, substring: pd.DataFrame) -> pd.DataFrame:
+    """Side by side: the exact and the substring match per model, and whether they differ."""
+    out = exact[["model", "imagenet_name", "top1"]].merge(
+        substring[["model", "matched", "top1"]].rename(columns={"top1": "top1_substring", "matched": "substring_match"}),
+        on="model",
+    )
+    out["differs"] = (out["imagenet_name"] != out["substring_match"]) | (
+        out["top1"].isna() != out["top1_substring"].isna()
+    )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics: paired tests, effect sizes, bootstrap intervals, rank correlation
+# ---------------------------------------------------------------------------------------------
+
+def paired_comparison(a: pd.Series, b: pd.Series, n_resamples: int = 9999, seed: int = 0) -> dict[str, float]:
+    """Compare two arms measured on the same models (Series indexed by model name).
+
+    Pairs are formed by name. Returns the release's unpaired t-test (``ttest_ind``) beside the
+    paired t-test, the Wilcoxon signed-rank test, the mean paired difference ``a - b`` with a
+    BCa bootstrap 95 % CI, and Cohen's d_z (mean difference / SD of differences).
+    """
+    paired = pd.concat({"a": a, "b": b}, axis=1, join="inner").dropna()
+    if len(paired) < 3:
+        raise BadParameterError("need at least three models measured in both arms")
+    diff = (paired["a"] - paired["b"]).to_numpy()
+    interval = stats.bootstrap((diff,), np.mean, n_resamples=n_resamples, confidence_level=0.95,
+                               method="BCa", random_state=np.random.default_rng(seed)).confidence_interval
+    return {
+        "n_pairs": int(len(paired)),
+        "mean_a": float(paired["a"].mean()),
+        "mean_b": float(paired["b"].mean()),
+        "mean_diff": float(diff.mean()),
+        "mean_diff_ci_low": float(interval.low),
+        "mean_diff_ci_high": float(interval.high),
+        "cohen_dz": float(diff.mean() / diff.std(ddof=1)),
+        "share_a_better": float((diff > 0).mean()),
+        "p_ttest_ind": float(stats.ttest_ind(paired["a"], paired["b"]).pvalue),
+        "p_ttest_rel": float(stats.ttest_rel(paired["a"], paired["b"]).pvalue),
+        "p_wilcoxon": float(stats.wilcoxon(paired["a"], paired["b"]).pvalue),
+    }
+
+
+def _spearman_statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman's rho along ``axis`` (vectorised for the bootstrap): Pearson's r of the ranks."""
+    rx = stats.rankdata(x, axis=axis)
+    ry = stats.rankdata(y, axis=axis)
+    rx = rx - rx.mean(axis=axis, keepdims=True)
+    ry = ry - ry.mean(axis=axis, keepdims=True)
+    return (rx * ry).sum(axis=axis) / np.sqrt((rx**2).sum(axis=axis) * (ry**2).sum(axis=axis))
+
+
+def spearman_ci(x: pd.Series | np.ndarray, y: pd.Series | np.ndarray, n_resamples: int = 4999, seed: int = 0) -> dict[str, float]:
+    """Spearman's rho with its p-value and a paired percentile-bootstrap 95 % CI."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    if len(x) < 4:
+        raise BadParameterError("need at least four pairs for a rank correlation with an interval")
+    result = stats.spearmanr(x, y)
+    interval = stats.bootstrap((x, y), _spearman_statistic, paired=True, vectorized=True,
+                               n_resamples=n_resamples, method="percentile",
+                               random_state=np.random.default_rng(seed)).confidence_interval
+    return {"n": int(len(x)), "rho": float(result.statistic), "p": float(result.pvalue),
+            "ci_low": float(interval.low), "ci_high": float(interval.high)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables of the paper
+# ---------------------------------------------------------------------------------------------
+
+def top_k_with_best(scored: pd.DataFrame, score: str = "pepr_e", k: int = 5,
+                    performance: str = "test_acc", by: Sequence[str] = ("setting",)) -> pd.DataFrame:
+    """The paper's table: the top ``k`` by ``score`` per group, then the most accurate model.
+
+    The last row of each group (``row == 'most accurate'``) is the best run by ``performance``;
+    it may repeat one of the top ``k``.
+    """
+    top = top_k(scored, score, k=k, by=by)
+    top["row"] = top["rank"].astype(str)
+    best = top_k(scored, performance, k=1, by=by)
+    best["row"] = "most accurate"
+    both = pd.concat([top, best], ignore_index=True)
+    both["_order"] = both["row"].eq("most accurate")
+    return both.sort_values([*by, "_order", "rank"], kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def setting_summary(scored: pd.DataFrame, score: str = "pepr_e", performance: str = "test_acc") -> pd.DataFrame:
+    """One row per setting: size, performance range, energy, and the best model by P and by PePR."""
+    rows = []
+    for setting, group in scored.groupby("setting", sort=True):
+        best_p = group.loc[group[performance].idxmax()]
+        best_s = group.loc[group[score].idxmax()]
+        rows.append({
+            "setting": setting,
+            "models": len(group),
+            "median P": group[performance].median(),
+            "max P": group[performance].max(),
+            "total energy (kWh)": group["energy_kwh"].sum(),
+            "most accurate model": best_p["model"],
+            "its params (M)": best_p["num_params"] / 1e6,
+            f"best model by {score}": best_s["model"],
+            f"params (M) of best by {score}": best_s["num_params"] / 1e6,
+            f"P of best by {score}": best_s[performance],
+            f"{score} of best": best_s[score],
+        })
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Robustness of the rankings
+# ---------------------------------------------------------------------------------------------
+
+def ranking_variants(runs: pd.DataFrame, variants: Mapping[str, Mapping[str, object]], k: int = 5,
+                     performance: str = "test_acc") -> pd.DataFrame:
+    """Top-``k`` models per setting under each scoring variant, long format.
+
+    ``variants`` maps a label to ``{"resource": column, "pool": [columns]}``; each variant scores
+    ``runs`` with :func:`pepr.score.add_pepr` normalising over its pool and ranks within a setting.
+    """
+    frames = []
+    for label, spec in variants.items():
+        scored = add_pepr(runs, resources={"x": str(spec["resource"])}, performance=performance,
+                          pool=list(spec.get("pool", ["setting"])))
+        top = top_k(scored, "pepr_x", k=k, by=["setting"])
+        frames.append(top[["setting", "rank", "model", "pepr_x"]].assign(variant=label))
+    return pd.concat(frames, ignore_index=True)
+
+
+def overlap_with_baseline(tops: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Per setting and variant: how many of the baseline's top-k models stay in the top-k."""
+    base = tops[tops["variant"] == baseline].groupby("setting")["model"].apply(set)
+    rows = []
+    for (variant, setting), group in tops.groupby(["variant", "setting"], sort=False):
+        kept = len(set(group["model"]) & base[setting])
+        rows.append({"variant": variant, "setting": setting, "kept": kept, "k": len(group),
+                     "same_winner": group.sort_values("rank")["model"].iloc[0]
+                     == tops[(tops["variant"] == baseline) & (tops["setting"] == setting)].sort_values("rank")["model"].iloc[0]})
+    return pd.DataFrame(rows)
+
+
+def rank_agreement(runs: pd.DataFrame, variants: Mapping[str, Mapping[str, object]], baseline: str,
+                   performance: str = "test_acc") -> pd.DataFrame:
+    """Kendall's tau between each variant's full ranking and the baseline's, per setting."""
+    scores = {}
+    for label, spec in variants.items():
+        scored = add_pepr(runs, resources={"x": str(spec["resource"])}, performance=performance,
+                          pool=list(spec.get("pool", ["setting"])))
+        scores[label] = scored.set_index(["setting", "model"])["pepr_x"]
+    rows = []
+    for label, series in scores.items():
+        for setting, values in series.groupby(level="setting"):
+            reference = scores[baseline].loc[values.index]
+            rows.append({"variant": label, "setting": setting,
+                         "kendall_tau": float(stats.kendalltau(values, reference).statistic)})
+    return pd.DataFrame(rows)
+
+
+def rescale_co2(runs: pd.DataFrame, intensity_by_setting: Mapping[str, float], pue: float = 1.0) -> pd.DataFrame:
+    """``runs`` with ``co2_g`` recomputed as energy x PUE x an intensity fixed per setting (g/kWh).
+
+    Within one setting this multiplies every run's energy by one constant, which min-max
+    normalisation cancels; pooled across settings with different intensities it does not.
+    """
+    unknown = set(runs["setting"]) - set(intensity_by_setting)
+    if unknown:
+        raise BadParameterError(f"no intensity for setting(s) {sorted(unknown)}")
+    if pue <= 0:
+        raise BadParameterError("PUE must be positive")
+    out = runs.copy()
+    intensity = out["setting"].map(intensity_by_setting).astype(float)
+    out["co2_g"] = out["energy_kwh"] * pue * intensity
+    out["carbon_intensity_g_per_kwh"] = intensity
+    out["pue"] = pue
+    return out
+
+
+def small_large_sweep(scored: pd.DataFrame, thresholds: Iterable[float], score: str = "pepr_e",
+                      performance: str = "test_acc", k: int = 5) -> pd.DataFrame:
+    """How the small-vs-large comparison depends on its parameter-count threshold.
+
+    For each threshold (models with ``num_params <= threshold`` are *small*): the number of small
+    models, the median performance and score of each group (over all runs), and the share of the
+    per-setting top-``k`` by ``score`` that is small.
+    """
+    tops = top_k(scored, score, k=k, by=["setting"])
+    rows = []
+    for threshold in thresholds:
+        small = scored["num_params"] <= threshold
+        rows.append({
+            "threshold": float(threshold),
+            "small_models": int(scored.loc[small, "model"].nunique()),
+            "median P small": scored.loc[small, performance].median(),
+            "median P large": scored.loc[~small, performance].median(),
+            f"median {score} small": scored.loc[small, score].median(),
+            f"median {score} large": scored.loc[~small, score].median(),
+            "share of top-k small": float((tops["num_params"] <= threshold).mean()),
+            "share of all runs small": float(small.mean()),
+        })
+    return pd.DataFrame(rows)
+
+
+def resource_variants(pools: Mapping[str, Sequence[str]] | None = None) -> dict[str, dict[str, object]]:
+    """The book's scoring variants: each resource with the paper's pool, and energy with other pools."""
+    variants: dict[str, dict[str, object]] = {
+        f"PePR-{suffix.upper()} (per setting)": {"resource": column, "pool": ["setting"]}
+        for suffix, column in RESOURCES.items()
+    }
+    pools = pools or {"all settings": [], "per dataset": ["dataset"]}
+    for name, pool in pools.items():
+        variants[f"PePR-E ({name})"] = {"resource": RESOURCES["e"], "pool": list(pool)}
+    return variants

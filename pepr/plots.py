@@ -1,0 +1,242 @@
+"""Plotting helpers for the book: tidy frames in, a matplotlib (or plotly) Figure out.
+
+Every helper draws with seaborn's colour-blind-safe palette (:data:`PALETTE`) and marks
+categories by colour *and* marker, so no figure relies on colour alone. Helpers never read files
+and never attach attributes by position: the frames they receive already carry every column
+(joined by model name upstream, see :func:`pepr.analysis.attach_by_name`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from pepr.errors import BadParameterError
+
+PALETTE = "colorblind"
+PARAMS_LABEL = "Trainable parameters (log scale)"
+
+
+def set_style() -> None:
+    """The book's look: seaborn's whitegrid theme with the colour-blind palette."""
+    sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook")
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise BadParameterError(f"the frame lacks column(s) {missing} needed by this figure")
+
+
+def publications_bars(per_capita: pd.DataFrame) -> plt.Figure:
+    """Publications per million inhabitants by region, one bar per year label (Chapter 1)."""
+    _require(per_capita, ["region", "year", "papers_per_million"])
+    order = (per_capita.groupby("region")["papers_per_million"].max().sort_values(ascending=False).index)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    sns.barplot(per_capita, x="region", y="papers_per_million", hue="year", order=order,
+                palette=PALETTE, ax=ax)
+    for container, hatch in zip(ax.containers, ["", "//"]):
+        for bar in container:
+            bar.set_hatch(hatch)
+    ax.set_xlabel("")
+    ax.set_ylabel("Publications per million inhabitants")
+    ax.tick_params(axis="x", labelrotation=35)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    ax.legend(title="year (as labelled)")
+    fig.tight_layout()
+    return fig
+
+
+def iso_pepr_contour(levels: int = 11, points: pd.DataFrame | None = None) -> plt.Figure:
+    """PePR = P / (1 + R) over the unit square (R, P), with iso-PePR lines; optional run points."""
+    r, p = np.meshgrid(np.linspace(0, 1, 201), np.linspace(0, 1, 201))
+    score = p / (1 + r)
+    fig, ax = plt.subplots(figsize=(6, 4.8))
+    filled = ax.contourf(r, p, score, levels=levels, cmap="cividis")
+    lines = ax.contour(r, p, score, levels=filled.levels, colors="white", linewidths=0.7)
+    ax.clabel(lines, fmt="%.2f", fontsize=8)
+    fig.colorbar(filled, ax=ax, label="PePR")
+    if points is not None:
+        _require(points, ["R", "P"])
+        ax.scatter(points["R"], points["P"], s=10, color="black", alpha=0.5, label="runs")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("Normalised resource cost R")
+    ax.set_ylabel("Performance P")
+    ax.grid(False)
+    fig.tight_layout()
+    return fig
+
+
+def vs_params(frame: pd.DataFrame, y: str | Sequence[str], hue: str = "efficient",
+              labels: Mapping[str, str] | None = None, ncols: int | None = None,
+              sharey: bool = True) -> plt.Figure:
+    """One panel per ``y`` column against the parameter count (log x), coloured and marked by ``hue``."""
+    ys = [y] if isinstance(y, str) else list(y)
+    _require(frame, ["num_params", hue, *ys])
+    labels = dict(labels or {})
+    ncols = ncols or len(ys)
+    nrows = int(np.ceil(len(ys) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.8 * nrows), sharey=sharey, squeeze=False)
+    for ax, column in zip(axes.flat, ys):
+        sns.scatterplot(frame, x="num_params", y=column, hue=hue, style=hue, palette=PALETTE, s=40, ax=ax)
+        ax.set_xscale("log")
+        ax.set_xlabel(PARAMS_LABEL)
+        ax.set_ylabel(labels.get(column, column))
+    for ax in list(axes.flat)[len(ys):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def paired_arms(frame: pd.DataFrame, arm: str, value: str, pair: str = "model",
+                order: Sequence[str] | None = None, ylabel: str | None = None) -> plt.Figure:
+    """Two arms measured on the same units: a violin per arm with a grey line joining each pair,
+    and beside it the distribution of the paired differences (second arm minus first)."""
+    _require(frame, [arm, value, pair])
+    order = list(order or frame[arm].drop_duplicates())
+    if len(order) != 2:
+        raise BadParameterError("paired_arms needs exactly two arms")
+    wide = frame.pivot_table(index=pair, columns=arm, values=value).dropna()[order]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [3, 2]})
+    sns.violinplot(frame, x=arm, y=value, order=order, hue=arm, palette=PALETTE, inner=None,
+                   cut=0, ax=left, legend=False)
+    for _, row in wide.iterrows():
+        left.plot([0, 1], row.to_numpy(), color="0.5", alpha=0.25, linewidth=0.7)
+    left.set_xlabel("")
+    left.set_ylabel(ylabel or value)
+    diff = wide[order[1]] - wide[order[0]]
+    sns.histplot(diff, ax=right, color=sns.color_palette(PALETTE)[2], bins=25)
+    right.axvline(0, color="black", linewidth=1)
+    right.set_xlabel(f"{order[1]} minus {order[0]}")
+    right.set_ylabel("models")
+    fig.tight_layout()
+    return fig
+
+
+def attachment_comparison(points: pd.DataFrame, drawn: str, true: str, y: str = "energy_kwh",
+                          ylabel: str = "Energy (kWh, mean over settings)") -> plt.Figure:
+    """The same points twice: coloured as the release drew them, and by the attribute joined by name.
+
+    Points whose two colours differ are ringed in both panels.
+    """
+    _require(points, ["num_params", y, drawn, true])
+    wrong = points[drawn] != points[true]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, column, title in zip(axes, [drawn, true], ["as the release attached it (by position)", "joined by model name"]):
+        sns.scatterplot(points, x="num_params", y=y, hue=column, style=column, palette=PALETTE, s=40, ax=ax)
+        ax.scatter(points.loc[wrong, "num_params"], points.loc[wrong, y], s=140, facecolors="none",
+                   edgecolors="black", linewidths=0.8, label="flag differs")
+        ax.set_xscale("log")
+        ax.set_xlabel(PARAMS_LABEL)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=11)
+        ax.legend(title="efficient", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def overlap_heatmap(overlap: pd.DataFrame, value: str = "kept", title: str | None = None) -> plt.Figure:
+    """Variants (rows) x settings (columns): how many of the baseline's top-k survive."""
+    _require(overlap, ["variant", "setting", value])
+    table = overlap.pivot(index="variant", columns="setting", values=value)
+    table = table.loc[overlap["variant"].drop_duplicates()]
+    fig, ax = plt.subplots(figsize=(1.1 * table.shape[1] + 3, 0.5 * table.shape[0] + 1.5))
+    sns.heatmap(table, annot=True, fmt=".2g", cmap="cividis", cbar=False, ax=ax, linewidths=0.5)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    if title:
+        ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def threshold_sweep(sweep: pd.DataFrame, columns: Mapping[str, str], xlabel: str = "Threshold (parameters, log scale)") -> plt.Figure:
+    """Lines of several sweep columns against the threshold (log x); ``columns`` maps column -> label."""
+    _require(sweep, ["threshold", *columns])
+    long = sweep.melt(id_vars="threshold", value_vars=list(columns), var_name="quantity")
+    long["quantity"] = long["quantity"].map(columns)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.lineplot(long, x="threshold", y="value", hue="quantity", style="quantity", markers=True,
+                 palette=PALETTE, ax=ax)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], performance: str = "test_acc",
+                     hover: Sequence[str] = ("num_params",)):
+    """An interactive plotly figure of every run: P against normalised resource R, one setting
+    shown at a time (first dropdown), one resource at a time (second dropdown), model on hover.
+
+    ``resources`` maps a label (``"energy"``) to the variant suffix scored by
+    :func:`pepr.score.add_pepr` (``"e"``: columns ``E_n`` and ``pepr_e``). Iso-PePR lines are
+    drawn underneath. Embed it with its JavaScript for offline pages (``include_plotlyjs=True``).
+    """
+    import plotly.graph_objects as go
+
+    suffixes = list(resources.values())
+    _require(scored, ["setting", "model", performance, *[f"{s.upper()}_n" for s in suffixes],
+                      *[f"pepr_{s}" for s in suffixes], *hover])
+    settings = sorted(scored["setting"].unique())
+    fig = go.Figure()
+    grid = np.linspace(0, 1, 101)
+    for level in np.arange(0.1, 1.0, 0.1):
+        p_line = level * (1 + grid)
+        keep = p_line <= 1
+        fig.add_trace(go.Scatter(x=grid[keep], y=p_line[keep], mode="lines", hoverinfo="skip",
+                                 line={"color": "lightgrey", "width": 1}, showlegend=False,
+                                 name=f"PePR = {level:.1f}"))
+    n_lines = len(fig.data)
+    first = suffixes[0]
+    for index, setting in enumerate(settings):
+        group = scored[scored["setting"] == setting]
+        fig.add_trace(go.Scatter(
+            x=group[f"{first.upper()}_n"], y=group[performance], mode="markers", name=setting,
+            visible=index == 0, text=group["model"],
+            customdata=np.column_stack([group[f"pepr_{first}"], *[group[h] for h in hover]]),
+            marker={"color": group[f"pepr_{first}"], "colorscale": "Cividis", "cmin": 0, "cmax": 1,
+                    "size": 8, "colorbar": {"title": "PePR"}, "line": {"width": 0.5, "color": "black"}},
+            hovertemplate="<b>%{text}</b><br>R = %{x:.3f}<br>P = %{y:.3f}<br>PePR = %{customdata[0]:.3f}"
+                          + "".join(f"<br>{h} = %{{customdata[{i + 1}]:,.0f}}" for i, h in enumerate(hover))
+                          + "<extra></extra>",
+        ))
+    setting_buttons = []
+    for index, setting in enumerate(settings):
+        visible = [True] * n_lines + [i == index for i in range(len(settings))]
+        setting_buttons.append({"label": setting, "method": "restyle", "args": [{"visible": visible}]})
+    resource_buttons = []
+    trace_ids = list(range(n_lines, n_lines + len(settings)))
+    for label, suffix in resources.items():
+        xs, colours, custom = [], [], []
+        for setting in settings:
+            group = scored[scored["setting"] == setting]
+            xs.append(group[f"{suffix.upper()}_n"].tolist())
+            colours.append(group[f"pepr_{suffix}"].tolist())
+            custom.append(np.column_stack([group[f"pepr_{suffix}"], *[group[h] for h in hover]]).tolist())
+        resource_buttons.append({"label": label, "method": "restyle",
+                                 "args": [{"x": xs, "marker.color": colours, "customdata": custom}, trace_ids]})
+    fig.update_layout(
+        updatemenus=[
+            {"buttons": setting_buttons, "x": 0.0, "xanchor": "left", "y": 1.16, "yanchor": "top", "showactive": True},
+            {"buttons": resource_buttons, "x": 0.35, "xanchor": "left", "y": 1.16, "yanchor": "top", "showactive": True},
+        ],
+        xaxis={"title": "normalised resource R (within the setting)", "range": [-0.03, 1.03]},
+        yaxis={"title": "performance P (test accuracy)"},
+        height=560, margin={"t": 90}, template="plotly_white",
+        annotations=[{"text": "setting", "x": 0.0, "y": 1.22, "xref": "paper", "yref": "paper", "showarrow": False},
+                     {"text": "resource", "x": 0.35, "y": 1.22, "xref": "paper", "yref": "paper", "showarrow": False}],
+    )
+    return fig
+
+
+def embed_plotly(fig) -> str:
+    """HTML for a plotly figure with plotly.js inlined (no CDN), for pages that must work offline."""
+    return fig.to_html(include_plotlyjs=True, full_html=False, config={"displaylogo": False})
