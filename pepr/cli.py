@@ -83,7 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     cell["select_metric"] = args.select_metric
     sweep.validate_cell(cell, build_model=True)
-    status = sweep.execute_cell(cell, results_dir=args.results_dir, outputs_dir=args.outputs_dir)
+    status = sweep.execute_cell(cell, results_dir=args.results_dir, outputs_dir=args.outputs_dir,
+                                threads=args.threads)
     runs = results.read_table(results.study_dir(args.study, args.results_dir) / "runs.csv",
                               results.RUN_COLUMNS)
     row = runs[runs["run_id"] == cell["run_id"]].iloc[-1]
@@ -123,6 +124,7 @@ def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
     run_parser.add_argument("--study", default="adhoc")
     run_parser.add_argument("--results-dir", default="data/results")
     run_parser.add_argument("--outputs-dir", default="outputs", help="executed notebooks go here")
+    run_parser.add_argument("--threads", type=int, default=None, help="torch/OpenMP threads")
     run_parser.set_defaults(handler=cmd_run)
 
     sweep_parser = commands.add_parser("sweep", help="run a study's grid (skips runs already ok)")

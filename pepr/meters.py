@@ -334,12 +334,12 @@ def peak_memory_gb(device: str) -> tuple[float, str]:
 
 
 def hardware_name(device: str) -> str:
-    """The GPU's name on CUDA, else the CPU model and its logical core count."""
-    if device.startswith("cuda"):
-        import torch
+    """The GPU's name on CUDA, else the CPU model, its logical cores and torch's thread count."""
+    import torch
 
+    if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    return f"{cpu_model_name()} ({os.cpu_count()} logical CPUs)"
+    return f"{cpu_model_name()} ({os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads)"
 
 
 # ---------------------------------------------------------------------------------------------

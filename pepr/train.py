@@ -16,6 +16,7 @@ import math
 import os
 import random
 import subprocess
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,8 +83,10 @@ def task_metrics(task: str, y_true: np.ndarray, scores: np.ndarray) -> dict[str,
         aucs = [_safe_auc(roc_auc_score, y_true[:, i], scores[:, i]) for i in labels]
         return {"acc": acc, "balanced_acc": bal, "auc": float(np.nanmean(aucs)) if aucs else math.nan}
     predicted = scores.argmax(axis=1)
-    metrics = {"acc": float(accuracy_score(y_true, predicted)),
-               "balanced_acc": float(balanced_accuracy_score(y_true, predicted))}
+    with warnings.catch_warnings():  # one class only in a tiny split: still well defined
+        warnings.simplefilter("ignore")
+        metrics = {"acc": float(accuracy_score(y_true, predicted)),
+                   "balanced_acc": float(balanced_accuracy_score(y_true, predicted))}
     if scores.shape[1] == 2:
         metrics["auc"] = _safe_auc(roc_auc_score, y_true, scores[:, 1])
     else:
@@ -93,8 +96,6 @@ def task_metrics(task: str, y_true: np.ndarray, scores: np.ndarray) -> dict[str,
 
 
 def _safe_auc(function, *args, **kwargs) -> float:
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -1,0 +1,134 @@
+"""Studies: spec validation, grid expansion, resume after SIGKILL, executors, failed runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from pepr import results, sweep
+from pepr.errors import StudySpecError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+TINY_STUDY = {
+    "study": "tiny",
+    "models": ["test_resnet"],
+    "datasets": ["synthetic"],
+    "seeds": [0, 1, 2],
+    "epochs": 1,
+    "img_size": 28,
+    "threads": 1,
+}
+
+
+def write_spec(tmp_path: Path, **changes) -> Path:
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump({**TINY_STUDY, **changes}))
+    return path
+
+
+def test_unknown_key_is_an_error_that_names_it(tmp_path: Path):
+    with pytest.raises(StudySpecError, match="'learning_rate'"):
+        sweep.load_spec(write_spec(tmp_path, learning_rate=0.1))
+
+
+def test_missing_and_bad_values_are_errors(tmp_path: Path):
+    with pytest.raises(StudySpecError, match="models"):
+        sweep.validate_spec({"study": "x", "datasets": ["synthetic"]})
+    with pytest.raises(StudySpecError, match="img_size"):
+        sweep.load_spec(write_spec(tmp_path, img_size="big"))
+    with pytest.raises(StudySpecError, match="data fraction"):
+        sweep.load_spec(write_spec(tmp_path, data_fractions=[0.0]))
+
+
+def test_grid_expands_with_stable_ids_and_per_model_sizes(tmp_path: Path):
+    spec = sweep.load_spec(write_spec(tmp_path, models=["test_resnet", "test_efficientnet"],
+                                      img_size={"test_efficientnet": 32, "default": 28}))
+    cells = sweep.expand(spec)
+    assert len(cells) == 2 * 3
+    assert {c["img_size"] for c in cells if c["model"] == "test_efficientnet"} == {32}
+    assert all(c["run_id"] == results.run_id(c) for c in cells)
+    assert len({c["run_id"] for c in cells}) == 6
+    assert [c["run_id"] for c in sweep.expand(spec)] == [c["run_id"] for c in cells]
+
+
+def test_auto_img_size_is_the_zoos_minimum(tmp_path: Path):
+    from pepr import zoo
+
+    spec = sweep.load_spec(write_spec(tmp_path, img_size="auto"))
+    minimum = int(zoo.get_model_info("test_resnet")["min_img_size"])
+    assert {c["img_size"] for c in sweep.expand(spec)} == {minimum}
+
+
+def test_a_notebook_that_dies_gets_a_failed_row(tmp_path: Path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell("model = None", metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell("raise SystemError('kernel trouble')")]
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(notebook, path)
+    cell = sweep.expand(sweep.load_spec(write_spec(tmp_path)))[0]
+    status = sweep.execute_cell(cell, tmp_path / "results", tmp_path / "outputs", notebook=path)
+    assert status == "failed"
+    runs = results.read_table(tmp_path / "results" / "tiny" / "runs.csv", results.RUN_COLUMNS)
+    assert runs["status"].tolist() == ["failed"]
+    assert "kernel trouble" in runs["error"].iloc[0]
+    assert runs["run_id"].iloc[0] == cell["run_id"]
+
+
+def _ok_rows(results_dir: Path) -> "list[str]":
+    runs = results.read_table(results_dir / "tiny" / "runs.csv", results.RUN_COLUMNS)
+    return runs.loc[runs["status"] == "ok", "run_id"].tolist()
+
+
+def _sweep_command(spec: Path, results_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "pepr", "sweep", str(spec), "--results-dir", str(results_dir),
+            "--outputs-dir", str(results_dir.parent / "outputs"), "--no-progress", *extra]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sweep_then_resume_gives_one_ok_row_per_run(tmp_path: Path):
+    spec = write_spec(tmp_path)
+    results_dir = tmp_path / "results"
+    expected = {c["run_id"] for c in sweep.expand(sweep.load_spec(spec))}
+    process = subprocess.Popen(_sweep_command(spec, results_dir), cwd=REPO_ROOT,
+                               start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not _ok_rows(results_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the sweep and its notebook kernel, mid-run
+    process.wait()
+    done_before = set(_ok_rows(results_dir))
+    assert 1 <= len(done_before) < 3
+    resumed = subprocess.run(_sweep_command(spec, results_dir), cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"{len(done_before)} already done" in resumed.stdout
+    ok = _ok_rows(results_dir)
+    assert sorted(ok) == sorted(expected)  # exactly one ok row per run
+    epochs = results.read_table(results_dir / "tiny" / "epochs.csv", results.EPOCH_COLUMNS)
+    assert set(epochs["run_id"]) >= expected
+
+
+@pytest.mark.slow
+def test_dask_executor_with_two_workers_gives_the_same_runs(tmp_path: Path):
+    spec = write_spec(tmp_path)
+    results_dir = tmp_path / "dask-results"
+    summary = sweep.run_sweep(spec, results_dir=results_dir, executor="dask", workers=2,
+                              outputs_dir=tmp_path / "outputs", progress=False)
+    assert (summary.ok, summary.failed) == (3, 0)
+    expected = {c["run_id"] for c in sweep.expand(sweep.load_spec(spec))}
+    assert sorted(_ok_rows(results_dir)) == sorted(expected)
+    again = sweep.run_sweep(spec, results_dir=results_dir, executor="dask", workers=2,
+                            outputs_dir=tmp_path / "outputs", progress=False)
+    assert (again.skipped, again.ok) == (3, 0)

@@ -1,0 +1,112 @@
+"""The training loop: task-aware metrics, the run row's schema, selection, failures, seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pepr import results, train
+from pepr.errors import BadParameterError, UnknownModelError
+
+
+def test_binary_metrics_match_hand_computed_values():
+    y = np.array([0, 0, 1, 1])
+    scores = np.array([[0.9, 0.1], [0.4, 0.6], [0.35, 0.65], [0.2, 0.8]])
+    metrics = train.task_metrics("binary-class", y, scores)
+    assert metrics["acc"] == pytest.approx(0.75)
+    assert metrics["balanced_acc"] == pytest.approx(0.75)
+    assert metrics["auc"] == pytest.approx(1.0)  # positives score 0.65, 0.8 > negatives 0.1, 0.6
+
+
+def test_multiclass_auc_is_one_vs_rest_and_nan_when_undefined():
+    y = np.array([0, 1, 2, 2])
+    scores = np.eye(3)[[0, 1, 2, 1]] * 0.8 + 0.2 / 3
+    metrics = train.task_metrics("multi-class", y, scores)
+    assert metrics["acc"] == pytest.approx(0.75)
+    assert metrics["balanced_acc"] == pytest.approx((1 + 1 + 0.5) / 3)
+    assert 0.5 < metrics["auc"] < 1.0
+    one_class = train.task_metrics("binary-class", np.array([1, 1]), np.array([[0.2, 0.8]] * 2))
+    assert math.isnan(one_class["auc"])
+
+
+def test_multilabel_metrics_average_over_labels_like_medmnist():
+    y = np.array([[1, 0], [0, 1], [1, 1]])
+    scores = np.array([[0.9, 0.2], [0.6, 0.7], [0.8, 0.4]])
+    metrics = train.task_metrics("multi-label, binary-class", y, scores)
+    assert metrics["acc"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+
+
+def test_majority_class_and_confusion():
+    assert train.majority_class_accuracy(np.array([1, 1, 0]), np.array([1, 0, 1, 1])) == 0.75
+    counts = train.confusion_matrix(np.array([0, 1, 1]), np.array([0, 0, 1]), 2)
+    assert counts.tolist() == [[1, 0], [1, 1]]
+
+
+@pytest.fixture(scope="module")
+def synthetic_run():
+    return train.run("test_resnet", "synthetic", epochs=3, seed=3, study="unit")
+
+
+def test_run_row_follows_the_schema_and_protocol(synthetic_run):
+    row = synthetic_run.row
+    assert list(row) == results.RUN_COLUMNS
+    assert row["status"] == "ok", row["error"]
+    assert row["run_id"] == results.run_id(row)
+    assert row["setting"] == results.setting_label("synthetic", False, 1.0)
+    assert (row["batch_size"], row["optimizer"], row["lr"]) == (32, "adam", 5e-4)
+    assert 0 <= row["test_acc"] <= 1 and 0 <= row["test_acc_selected"] <= 1
+    assert row["val_metric"] == "acc" and row["selected_epoch"] in (0, 1, 2)
+    assert row["num_params"] > 0 and row["flops_per_image"] > 0
+    assert row["train_time_s"] > 0 and row["train_time_scope"] == "run"
+    assert row["energy_method"] and row["energy_kwh"] > 0 and row["infer_time_s"] > 0
+    assert row["hardware"] and row["torch_version"] == torch.__version__ and row["started_at"]
+
+
+def test_history_rows_cover_every_epoch_and_split(synthetic_run):
+    history = synthetic_run.epochs
+    assert all(set(h) == set(results.EPOCH_COLUMNS) for h in history)
+    train_losses = [h for h in history if h["split"] == "train" and h["metric"] == "loss"]
+    assert [h["epoch"] for h in train_losses] == [0, 1, 2]
+    assert {h["metric"] for h in history if h["split"] == "val"} >= {"loss", "acc", "auc"}
+    test_acc = [h["value"] for h in history if h["split"] == "test" and h["metric"] == "acc"]
+    assert test_acc == [synthetic_run.row["test_acc"]]
+    assert synthetic_run.confusion.sum() == 48  # the synthetic test split
+
+
+def test_same_seed_same_run(synthetic_run):
+    again = train.run("test_resnet", "synthetic", epochs=3, seed=3, study="unit")
+    loss = lambda r: [h["value"] for h in r.epochs if h["split"] == "train" and h["metric"] == "loss"]
+    assert loss(again) == pytest.approx(loss(synthetic_run), rel=1e-5)
+    assert again.row["test_acc"] == synthetic_run.row["test_acc"]
+
+
+def test_nan_loss_ends_the_run_as_failed(monkeypatch):
+    monkeypatch.setattr(train, "loss_function",
+                        lambda task: lambda logits, y: logits.sum() * float("nan"))
+    outcome = train.run("test_resnet", "synthetic", epochs=2)
+    assert outcome.row["status"] == "failed"
+    assert "NonFiniteLossError" in outcome.row["error"]
+    assert outcome.row["energy_kwh"] > 0  # the meter still reports what the failed run used
+
+
+def test_model_that_cannot_take_the_input_fails_the_run():
+    outcome = train.run("convnext_atto", "synthetic", epochs=1, img_size=28)
+    assert outcome.row["status"] == "failed"
+    assert "IncompatibleInputError" in outcome.row["error"]
+
+
+def test_user_mistakes_raise_before_anything_runs():
+    with pytest.raises(UnknownModelError):
+        train.run("no_such_model_xyz", "synthetic", epochs=1)
+    with pytest.raises(BadParameterError):
+        train.run("test_resnet", "synthetic", epochs=0)
+
+
+def test_pretrained_strings_are_normalised():
+    assert train.normalise_pretrained("false") is False
+    assert train.normalise_pretrained("True") is True
+    assert train.normalise_pretrained("/x/ckpt.safetensors") == "/x/ckpt.safetensors"
+
