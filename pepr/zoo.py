@@ -18,7 +18,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
-import math
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -40,11 +39,12 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ZOO_CSV = REPO_ROOT / "data" / "zoo.csv"
 
-#: Input sizes probed for every zoo model (in_chans=1, num_classes=2), smallest first.
-PROBE_SIZES: tuple[int, ...] = (28, 32, 64, 96, 128, 224)
+#: Input sizes probed for every zoo model (in_chans=1, num_classes=2), smallest first; 256 is
+#: there for the halo/bottleneck-attention models that take nothing smaller.
+PROBE_SIZES: tuple[int, ...] = (28, 32, 64, 96, 128, 224, 256)
 PROBE_IN_CHANS = 1
 PROBE_NUM_CLASSES = 2
-PROBE_BATCH = 2  # batch 2 in train mode: BatchNorm needs more than one value per channel
+PROBE_BATCH = 2
 
 #: Paper names that timm 1.0 no longer knows and that are not in its deprecation table. Each maps
 #: to the same architecture (the release's parameter count equals the one measured here).
@@ -184,7 +184,9 @@ def create_model(
     if isinstance(pretrained, (str, Path)) and not isinstance(pretrained, bool):
         build_kwargs.update(_checkpoint_overlay(timm_name, Path(pretrained)))
         pretrained = True
-    elif pretrained not in (True, False):
+    elif pretrained is True:
+        build_kwargs.update(_hub_overlay(timm_name, name))
+    elif pretrained is not False:
         raise BadParameterError(f"pretrained must be True, False or a checkpoint path, "
                                 f"not {pretrained!r}")
     model = _build(timm, timm_name, bool(pretrained), build_kwargs, name)
@@ -240,6 +242,53 @@ def _build(timm: Any, timm_name: str, pretrained: bool, build_kwargs: dict[str, 
             raise BadParameterError(f"timm has no pretrained weights for {timm_name!r}; "
                                     f"pass a local checkpoint path or pretrained=False") from error
         raise
+
+
+HUB_HOST = "huggingface.co"
+HUB_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def _hub_overlay(timm_name: str, name: str) -> dict[str, Any]:
+    """Use hub weights already in the local Hugging Face cache; fail fast when the hub is out
+    of reach (huggingface_hub would otherwise retry for about a minute before giving up)."""
+    cached = _cached_hub_file(timm_name)
+    if cached is not None:
+        return {"pretrained_cfg_overlay": {"file": str(cached), "source": ""}}
+    if not _hub_reachable():
+        raise MissingDataError(
+            f"pretrained weights of {name!r} ({timm_name}) are not in the local Hugging Face "
+            f"cache and {HUB_HOST} cannot be reached; offline, pass a local checkpoint path "
+            f"instead: create_model({name!r}, ..., pretrained='path/to/weights.safetensors')"
+        )
+    return {}
+
+
+def _cached_hub_file(timm_name: str) -> Path | None:
+    """The weights file of ``timm_name`` in the Hugging Face cache, if it was downloaded before."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(timm_name)
+    repo = cfg.hf_hub_id if cfg is not None else None
+    if not repo:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in ((cfg.hf_hub_filename,) if cfg.hf_hub_filename else HUB_FILES):
+        found = try_to_load_from_cache(repo, filename)
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the hub's host name resolves and accepts a TCP connection (checked on demand)."""
+    import socket
+
+    try:
+        with socket.create_connection((HUB_HOST, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def load_checkpoint(path: Path) -> dict[str, "torch.Tensor"]:
@@ -319,9 +368,12 @@ def _probe_batch(model: "torch.nn.Module", in_chans: int, img_size: int,
 
 
 def _forward(model: "torch.nn.Module", x: "torch.Tensor") -> "torch.Tensor":
+    """A forward pass that leaves no trace: eval mode (no BatchNorm statistics updated, no
+    dropout drawing from the global random generator), no gradients, mode restored after."""
     import torch
 
     was_training = model.training
+    model.eval()
     try:
         with torch.no_grad():
             return model(x)
@@ -361,8 +413,6 @@ def flops_per_image(model: "torch.nn.Module", in_chans: int, img_size: int) -> i
     from torch.utils.flop_counter import FlopCounterMode
 
     x = _probe_batch(model, in_chans, img_size, batch=1)
-    was_training = model.training
-    model.eval()  # batch 1 in train mode would break BatchNorm on 1x1 maps
     try:
         with FlopCounterMode(display=False) as counter:
             _forward(model, x)
@@ -370,8 +420,6 @@ def flops_per_image(model: "torch.nn.Module", in_chans: int, img_size: int) -> i
         raise IncompatibleInputError(
             f"cannot count FLOPs at {in_chans}x{img_size}x{img_size}: {_first_line(error)}"
         ) from error
-    finally:
-        model.train(was_training)
     return int(counter.get_total_flops())
 
 
@@ -392,19 +440,37 @@ def _meta_model(timm_name: str, **kwargs: Any) -> "torch.nn.Module":
         return timm.create_model(timm_name, pretrained=False, **kwargs)
 
 
-def _accepts(timm_name: str, img_size: int, plain: "torch.nn.Module | None") -> tuple[bool, bool]:
-    """``(accepted, needed_img_size_arg)`` for one probe size on the meta device.
-
-    First the model as built by default; if that fails, one built with ``img_size=``.
-    """
-    probe = dict(num_classes=PROBE_NUM_CLASSES, in_chans=PROBE_IN_CHANS)
-    if plain is not None and _meta_forward_ok(plain, img_size):
-        return True, False
+def _probe(timm_name: str, img_size: int, with_img_size_arg: bool,
+           plain: "torch.nn.Module | None" = None) -> bool:
+    """Whether a meta-device model takes a 1-channel ``img_size`` batch (built with or without
+    ``img_size=``; ``plain`` is a default-built model to reuse)."""
+    probe: dict[str, Any] = dict(num_classes=PROBE_NUM_CLASSES, in_chans=PROBE_IN_CHANS)
+    if with_img_size_arg:
+        probe["img_size"] = img_size
     try:
-        sized = _meta_model(timm_name, img_size=img_size, **probe)
+        model = plain if (plain is not None and not with_img_size_arg) else _meta_model(
+            timm_name, **probe)
     except (TypeError, *INPUT_ERRORS):
-        return False, False
-    return (_meta_forward_ok(sized, img_size), True)
+        return False
+    return _meta_forward_ok(model, img_size)
+
+
+def probe_input_sizes(timm_name: str, sizes: Sequence[int] = PROBE_SIZES) -> tuple[list[int], bool]:
+    """``(accepted sizes, needs_img_size_arg)`` under :func:`create_model`'s policy.
+
+    A model needs ``img_size=`` when some size works only with it; :func:`create_model` then
+    always passes it, so the accepted sizes are those that work with the argument.
+    """
+    try:
+        plain = _meta_model(timm_name, num_classes=PROBE_NUM_CLASSES, in_chans=PROBE_IN_CHANS)
+    except INPUT_ERRORS:
+        plain = None
+    plain_ok = {size: plain is not None and _probe(timm_name, size, False, plain)
+                for size in sizes}
+    needs_arg = any(not plain_ok[size] and _probe(timm_name, size, True) for size in sizes)
+    if not needs_arg:
+        return [size for size in sizes if plain_ok[size]], False
+    return [size for size in sizes if _probe(timm_name, size, True)], True
 
 
 def _meta_forward_ok(model: "torch.nn.Module", img_size: int) -> bool:
@@ -425,21 +491,12 @@ def describe_model(name: str, paper_row: dict[str, Any] | None = None,
     imagenet = _meta_model(timm_name, num_classes=1000, in_chans=3)
     num_params = count_params(imagenet)
     del imagenet
-    try:
-        plain = _meta_model(timm_name, num_classes=PROBE_NUM_CLASSES, in_chans=PROBE_IN_CHANS)
-    except INPUT_ERRORS:
-        plain = None
-    accepted, needs_arg = [], []
-    for size in sizes:
-        ok, needed = _accepts(timm_name, size, plain)
-        if ok:
-            accepted.append(size)
-            needs_arg.append(needed)
+    accepted, needs_arg = probe_input_sizes(timm_name, sizes)
     min_size = accepted[0] if accepted else None
     flops = None
     if min_size is not None:
-        probe = dict(num_classes=PROBE_NUM_CLASSES, in_chans=PROBE_IN_CHANS)
-        if needs_arg[0]:
+        probe: dict[str, Any] = dict(num_classes=PROBE_NUM_CLASSES, in_chans=PROBE_IN_CHANS)
+        if needs_arg:
             probe["img_size"] = min_size
         flops = flops_per_image(_meta_model(timm_name, **probe), PROBE_IN_CHANS, min_size)
     row = paper_row or {}
@@ -454,7 +511,7 @@ def describe_model(name: str, paper_row: dict[str, Any] | None = None,
         "num_params": num_params,
         "min_img_size": min_size,
         "accepted_img_sizes": " ".join(str(s) for s in accepted),
-        "needs_img_size_arg": any(needs_arg),
+        "needs_img_size_arg": needs_arg,
         "flops_per_image_at_min": flops,
         "link": row.get("link", ""),
     }
@@ -499,6 +556,3 @@ def summarize_sizes(table: pd.DataFrame) -> pd.Series:
     """How many zoo models have each minimum input size (NaN: none of the probed sizes)."""
     return table["min_img_size"].value_counts(dropna=False).sort_index()
 
-
-def _isnan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
