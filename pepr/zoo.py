@@ -149,6 +149,12 @@ def get_model_info(name: str) -> dict[str, Any]:
     for row in rows.values():
         if row["timm_name"] == name:
             return dict(row)
+    return dict(_describe_outside_zoo(name))
+
+
+@functools.lru_cache(maxsize=64)
+def _describe_outside_zoo(name: str) -> dict[str, Any]:
+    """Measured once per process: probing the input sizes takes a second or two."""
     return describe_model(name, paper_row=None)
 
 
