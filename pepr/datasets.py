@@ -203,7 +203,8 @@ class ImageSplits:
     Labels are (N,) class indices, or (N, K) 0/1 indicators for a multi-label task.
     ``source_img_size`` is the size of the file the images came from; it differs from
     ``img_size`` when the images were resized (e.g. offline, where only 28 px files exist).
-    ``data_fraction`` and ``seed`` record how the training split was subsampled.
+    ``data_fraction`` and ``seed`` record how the training split was subsampled; ``source`` is
+    the file read (MedMNIST), the user's path, or the synthetic generator's name.
     """
 
     name: str
@@ -464,11 +465,13 @@ def load_dataset(
     if img_size < 1:
         raise BadParameterError(f"img_size must be positive, not {img_size}")
     info = get_dataset_info(name)
+    source = info.source
     if info.kind == "synthetic":
         arrays, source_size = _synthetic_arrays(info, SYNTHETIC_SPECS[info.source], img_size, seed)
     elif info.kind == "medmnist":
         path, source_size = _medmnist_path(info, img_size, allow_download)
         arrays = _read_npz(path, expected=info.n_samples)
+        source = str(path)
     elif info.kind == "npz":
         arrays = _read_npz(Path(info.source))
         source_size = int(arrays["train_images"].shape[1])
@@ -486,7 +489,7 @@ def load_dataset(
         val_x=splits["val"][0], val_y=splits["val"][1],
         test_x=splits["test"][0], test_y=splits["test"][1],
         class_names=list(info.class_names), data_fraction=data_fraction, seed=seed,
-        source=info.source,
+        source=source,
     )
 
 

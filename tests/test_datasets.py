@@ -114,6 +114,7 @@ def test_resize_uses_the_largest_file_on_disk_when_offline(data_dir: Path, offli
     small = datasets.load_dataset("breastmnist", img_size=28)
     big = datasets.load_dataset("breastmnist", img_size=64)
     assert (big.img_size, big.source_img_size) == (64, 28)
+    assert big.source.endswith("breastmnist.npz")
     assert big.train_x.shape == (len(small.train_x), 1, 64, 64) and big.train_x.dtype == torch.uint8
     expected = torch.nn.functional.interpolate(small.train_x[:4].float(), size=(64, 64),
                                                mode="bilinear", align_corners=False)
@@ -139,6 +140,7 @@ def test_official_file_of_the_requested_size_wins(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(datasets, "_medmnist_info", lambda: patched)
     splits = datasets.load_dataset("breastmnist", img_size=64, allow_download=False)
     assert (splits.img_size, splits.source_img_size) == (64, 64)
+    assert splits.source == str(path)
     assert torch.equal(splits.val_x[:, 0], torch.from_numpy(arrays["val_images"]))
 
 
