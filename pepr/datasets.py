@@ -601,25 +601,34 @@ def resize_images(images: torch.Tensor, img_size: int) -> torch.Tensor:
     return torch.cat(chunks)
 
 
-def stratified_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
-    """Sorted indices of a seeded, stratified ``fraction`` of ``labels`` (>= 1 per stratum).
+def stratified_subset(labels: "torch.Tensor", fraction: float, seed: int) -> "torch.Tensor":
+    """Sorted indices of a seeded, stratified ``fraction`` of ``labels``; every class kept.
 
-    A stratum is a class, or for multi-label (N, K) labels one combination of labels. Each
-    stratum keeps ``max(1, round(fraction * count))`` of its members, drawn without replacement.
+    Class-index labels (N,): each class keeps ``max(1, round(fraction * count))`` of its members,
+    drawn without replacement. Multi-label (N, K) indicators: ``max(1, round(fraction * N))``
+    rows drawn at random, plus one random positive row for any label the draw missed (strata
+    by label combination would keep far more than ``fraction`` when combinations are many).
     """
     import torch
 
     _check_fraction(fraction)
-    keys = labels.numpy().reshape(len(labels), -1)
-    _, stratum = np.unique(keys, axis=0, return_inverse=True)
-    stratum = stratum.reshape(-1)
     rng = np.random.default_rng(seed)
-    keep = []
+    values = labels.numpy()
+    if values.ndim == 2 and values.shape[1] > 1:
+        count = max(1, int(round(fraction * len(values))))
+        keep = set(rng.choice(len(values), size=min(count, len(values)), replace=False).tolist())
+        for k in range(values.shape[1]):
+            positives = np.flatnonzero(values[:, k] > 0)
+            if len(positives) and not keep.intersection(positives.tolist()):
+                keep.add(int(rng.choice(positives)))
+        return torch.tensor(sorted(keep), dtype=torch.int64)
+    stratum = values.reshape(len(values), -1)[:, 0]
+    kept = []
     for value in np.unique(stratum):
         members = np.flatnonzero(stratum == value)
         count = max(1, int(round(fraction * len(members))))
-        keep.append(rng.choice(members, size=count, replace=False))
-    return torch.from_numpy(np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64))
+        kept.append(rng.choice(members, size=count, replace=False))
+    return torch.from_numpy(np.sort(np.concatenate(kept)) if kept else np.zeros(0, np.int64))
 
 
 # -- image folders ------------------------------------------------------------------------------
