@@ -317,12 +317,20 @@ def _bar(total: int, progress: bool):
     return tqdm(total=total, disable=not progress, unit="run", desc="sweep", dynamic_ncols=True)
 
 
+def _log(bar, cell: Mapping[str, object], status: str) -> None:
+    """One line per finished run above the bar (the log of a long sweep)."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
+    bar.write(f"{stamp} {cell['run_id']} {cell['model']} img_size={cell['img_size']} "
+              f"seed={cell['seed']}: {status}")
+
+
 def _run_inline(todo, job, workers, scheduler, progress) -> list[str]:
     statuses = []
     with _bar(len(todo), progress) as bar:
         for cell in todo:
             bar.set_postfix_str(str(cell["model"]))
             statuses.append(execute_cell(cell, **job))
+            _log(bar, cell, statuses[-1])
             bar.update()
     return statuses
 
