@@ -165,9 +165,8 @@ def compare_imagenet_joins(exact: pd.DataFrame, substring: pd.DataFrame) -> pd.D
         substring[["model", "matched", "top1"]].rename(columns={"top1": "top1_substring", "matched": "substring_match"}),
         on="model",
     )
-    out["differs"] = (out["imagenet_name"] != out["substring_match"]) | (
-        out["top1"].isna() != out["top1_substring"].isna()
-    )
+    both_missing = out["imagenet_name"].isna() & out["substring_match"].isna()
+    out["differs"] = (out["imagenet_name"] != out["substring_match"]) & ~both_missing
     return out
 
 

@@ -102,17 +102,22 @@ def plain(value: object) -> object:
     return value
 
 
-def show(fig) -> None:
-    """Display a matplotlib Figure once and close it, whatever the kernel's backend.
+def show(fig, dpi: int = 110) -> None:
+    """Display a matplotlib Figure once, as a PNG, and close it, whatever the kernel's backend.
 
-    Under ``MPLBACKEND=Agg`` (CI) nothing is shown automatically; under the inline backend an
-    open figure would be shown a second time at the end of the cell. Display, then close.
+    Under ``MPLBACKEND=Agg`` (as in CI) IPython has no figure formatter and would print only the
+    Figure's repr; under the inline backend an open figure would be shown a second time at the
+    end of the cell. Rendering to PNG ourselves and closing avoids both.
     """
-    import matplotlib.pyplot as plt
-    from IPython.display import display
+    import io
 
-    display(fig)
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
+    display(Image(data=buffer.getvalue(), format="png"))
 
 
 def table_html(frame, css_class: str = "pepr-table", attributes: Mapping[str, str] | None = None,

@@ -32,8 +32,11 @@ def _require(frame: pd.DataFrame, columns: Sequence[str]) -> None:
         raise BadParameterError(f"the frame lacks column(s) {missing} needed by this figure")
 
 
-def publications_bars(per_capita: pd.DataFrame) -> plt.Figure:
-    """Publications per million inhabitants by region, one bar per year label (Chapter 1)."""
+def publications_bars(per_capita: pd.DataFrame, log: bool = True) -> plt.Figure:
+    """Publications per million inhabitants by region, one bar per year label (Chapter 1).
+
+    ``log`` draws the rates on a log axis, so regions two orders of magnitude apart stay legible.
+    """
     _require(per_capita, ["region", "year", "papers_per_million"])
     order = (per_capita.groupby("region")["papers_per_million"].max().sort_values(ascending=False).index)
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -43,7 +46,9 @@ def publications_bars(per_capita: pd.DataFrame) -> plt.Figure:
         for bar in container:
             bar.set_hatch(hatch)
     ax.set_xlabel("")
-    ax.set_ylabel("Publications per million inhabitants")
+    ax.set_ylabel("Publications per million inhabitants" + (" (log scale)" if log else ""))
+    if log:
+        ax.set_yscale("log")
     ax.tick_params(axis="x", labelrotation=35)
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")

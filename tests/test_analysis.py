@@ -1,0 +1,166 @@
+"""Tests for pepr.analysis: joins by name, the release's positional attachment, paired statistics,
+rank correlation, the paper's tables and the robustness helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pepr import analysis, score
+from pepr.errors import BadParameterError
+
+
+def tiny_runs() -> pd.DataFrame:
+    """Three models in two settings; energy scales with size, accuracy does not."""
+    return pd.DataFrame({
+        "model": ["alpha", "beta", "gamma"] * 2,
+        "setting": ["s1"] * 3 + ["s2"] * 3,
+        "dataset": ["d"] * 6,
+        "num_params": [1e6, 5e6, 50e6] * 2,
+        "test_acc": [0.80, 0.82, 0.85, 0.60, 0.70, 0.65],
+        "energy_kwh": [1.0, 2.0, 5.0, 0.1, 0.3, 0.2],
+        "co2_g": [10.0, 20.0, 50.0, 1.0, 3.0, 2.0],
+        "train_time_s": [10.0, 20.0, 40.0, 1.0, 2.0, 3.0],
+        "peak_mem_gb": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0],
+    })
+
+
+def test_publications_per_capita_sums_countries_before_dividing():
+    table = pd.DataFrame({"Region_updated": ["A", "A", "B"], "num_papers": [10, 0, 5], "pop": [1e6, 9e6, 1e6]})
+    out = analysis.publications_per_capita({"2013": table})
+    rates = out.set_index("region")["papers_per_million"]
+    assert rates["A"] == pytest.approx(1.0)  # 10 papers / 10 M people, not the mean of 10 and 0
+    assert rates["B"] == pytest.approx(5.0)
+    with pytest.raises(BadParameterError):
+        analysis.publications_per_capita({"x": table.drop(columns="pop")})
+
+
+def test_attach_by_name_ignores_row_order_and_rejects_unknown_models():
+    runs = pd.DataFrame({"model": ["b", "a"], "test_acc": [0.1, 0.2]})
+    models = pd.DataFrame({"model": ["a", "b"], "type": ["CNN", "Other"], "efficient": [1, 0]})
+    out = analysis.attach_by_name(runs, models)
+    assert out.set_index("model").loc["b", "efficient"] == 0
+    assert out.set_index("model").loc["a", "type"] == "CNN"
+    with pytest.raises(BadParameterError):
+        analysis.attach_by_name(pd.DataFrame({"model": ["zeta"]}), models)
+
+
+def test_positional_attachment_reproduces_the_mismatch():
+    # all_results groups alphabetically (a, b, c); model_names lists by size (c, a, b)
+    raw = pd.DataFrame({"model": ["a", "b", "c"], "num_param": [2, 3, 1], "dataset": ["s"] * 3})
+    names = pd.DataFrame({"model": ["c", "a", "b"], "efficient": [1, 0, 0]})
+    out = analysis.positional_attachment(raw, names)
+    assert list(out["model"]) == ["a", "b", "c"]
+    assert list(out["attached_from"]) == ["c", "a", "b"]
+    # a drew c's flag (1 instead of 0), c drew b's (0 instead of 1), b drew a's (0, correct)
+    assert list(out["wrong"]) == [True, False, True]
+
+
+def test_positional_attachment_is_clean_when_orders_agree():
+    raw = pd.DataFrame({"model": ["a", "b"], "num_param": [1, 2], "dataset": ["s", "s"]})
+    names = pd.DataFrame({"model": ["a", "b"], "efficient": [1, 0]})
+    assert not analysis.positional_attachment(raw, names)["wrong"].any()
+
+
+def test_positional_pairing_flags_rows_with_different_models():
+    raw = pd.DataFrame({"model": ["a", "b", "b", "a"], "dataset": ["x", "x", "y", "y"]})
+    assert analysis.positional_pairing(raw, "x", "y")["same_model"].sum() == 0
+
+
+def test_paired_comparison_pairs_by_name_and_reports_effect_sizes():
+    rng = np.random.default_rng(1)
+    names = [f"m{i}" for i in range(30)]
+    base = pd.Series(rng.uniform(0.5, 0.9, 30), index=names)
+    shifted = (base + 0.05 + rng.normal(0, 0.01, 30)).iloc[::-1]  # reversed order: pairing must use names
+    out = analysis.paired_comparison(shifted, base, n_resamples=999)
+    assert out["n_pairs"] == 30
+    assert out["mean_diff"] == pytest.approx(0.05, abs=0.01)
+    assert out["mean_diff_ci_low"] < out["mean_diff"] < out["mean_diff_ci_high"]
+    assert out["cohen_dz"] > 2  # a consistent shift: large standardised effect
+    assert out["p_ttest_rel"] < out["p_ttest_ind"]  # pairing removes the between-model spread
+    assert out["share_a_better"] == 1.0
+    with pytest.raises(BadParameterError):
+        analysis.paired_comparison(base.iloc[:2], base.iloc[:2])
+
+
+def test_spearman_ci_matches_scipy_and_brackets_rho():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60)
+    y = x + rng.normal(scale=0.5, size=60)
+    out = analysis.spearman_ci(x, y, n_resamples=999)
+    assert out["rho"] == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert out["ci_low"] < out["rho"] < out["ci_high"] <= 1
+    assert analysis._spearman_statistic(x, y) == pytest.approx(out["rho"])
+
+
+def test_exact_and_substring_imagenet_joins_differ_where_names_nest():
+    imagenet = pd.DataFrame({"model": ["seresnet18.a1", "resnet18.tv", "other.x"],
+                             "top1": [80.0, 70.0, 60.0], "top5": [95.0, 90.0, 85.0]})
+    names = pd.DataFrame({"model": ["resnet18", "missing"], "imagenet_name": ["resnet18.tv", None], "how": ["default tag", "unknown"]})
+    exact = analysis.join_imagenet_exact(names, imagenet)
+    substring = analysis.join_imagenet_substring(["resnet18", "missing"], imagenet)
+    assert exact.set_index("model").loc["resnet18", "top1"] == 70.0
+    assert substring.set_index("model").loc["resnet18", "matched"] == "seresnet18.a1"  # first, best-sorted hit
+    joined = analysis.compare_imagenet_joins(exact, substring).set_index("model")
+    assert joined.loc["resnet18", "differs"]
+    assert not joined.loc["missing", "differs"]  # neither join found it
+
+
+def test_top_k_with_best_ends_each_group_with_the_most_accurate():
+    scored = score.add_pepr(tiny_runs())
+    table = analysis.top_k_with_best(scored, "pepr_e", k=2)
+    s1 = table[table["setting"] == "s1"]
+    assert list(s1["row"]) == ["1", "2", "most accurate"]
+    assert s1["model"].iloc[0] == "alpha"  # cheapest with near-top accuracy
+    assert s1["model"].iloc[-1] == "gamma"  # most accurate
+    assert list(score.top_k(scored, "pepr_e", k=2)["model"]) == list(table[table["row"] != "most accurate"]["model"])
+
+
+def test_setting_summary_one_row_per_setting():
+    summary = analysis.setting_summary(score.add_pepr(tiny_runs()))
+    assert list(summary["setting"]) == ["s1", "s2"]
+    assert summary.set_index("setting").loc["s2", "most accurate model"] == "beta"
+
+
+def test_ranking_variants_and_overlap_with_baseline():
+    runs = tiny_runs()
+    variants = {"E": {"resource": "energy_kwh", "pool": ["setting"]},
+                "M": {"resource": "peak_mem_gb", "pool": ["setting"]},
+                "E all": {"resource": "energy_kwh", "pool": []}}
+    tops = analysis.ranking_variants(runs, variants, k=1)
+    overlap = analysis.overlap_with_baseline(tops, "E").set_index(["variant", "setting"])
+    assert overlap.loc[("E", "s1"), "kept"] == 1
+    assert overlap["same_winner"].loc["E"].all()
+    agreement = analysis.rank_agreement(runs, variants, "E")
+    assert agreement[agreement["variant"] == "E"]["kendall_tau"].eq(1).all()
+
+
+def test_one_intensity_per_setting_cancels_but_pooled_intensities_do_not():
+    runs = tiny_runs()
+    varied = analysis.rescale_co2(runs, {"s1": 100.0, "s2": 900.0}, pue=1.4)
+    within = score.add_pepr(varied)
+    assert np.allclose(within["C_n"], within["E_n"])  # constant factor cancels within a setting
+    pooled_c = score.add_pepr(varied, pool=[])["C_n"]
+    pooled_e = score.add_pepr(varied, pool=[])["E_n"]
+    assert not np.allclose(pooled_c, pooled_e)  # different intensities do not cancel across settings
+    with pytest.raises(BadParameterError):
+        analysis.rescale_co2(runs, {"s1": 100.0})
+    with pytest.raises(BadParameterError):
+        analysis.rescale_co2(runs, {"s1": 1.0, "s2": 1.0}, pue=0)
+
+
+def test_small_large_sweep_counts_and_shares():
+    scored = score.add_pepr(tiny_runs())
+    sweep = analysis.small_large_sweep(scored, [2e6, 1e7, 1e9], k=1).set_index("threshold")
+    assert list(sweep["small_models"]) == [1, 2, 3]
+    assert sweep.loc[1e9, "share of top-k small"] == 1.0
+    assert sweep.loc[2e6, "share of all runs small"] == pytest.approx(1 / 3)
+
+
+def test_resource_variants_cover_all_resources_and_pools():
+    variants = analysis.resource_variants()
+    assert {spec["resource"] for spec in variants.values()} == set(score.RESOURCES.values())
+    assert variants["PePR-E (all settings)"]["pool"] == []

@@ -1,0 +1,140 @@
+"""Tests for the book: the build command, a full build of every chapter, and the build's failure
+on a missing glue key. The builds are slow (they execute every notebook)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pepr import analysis, book, results, score
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_build_command_fails_on_warnings():
+    command = book.build_command(REPO_ROOT)
+    assert command[1:3] == ["build", str(REPO_ROOT)]
+    assert {"-W", "-n", "--keep-going"} <= set(command)
+    assert "-W" not in book.build_command(REPO_ROOT, strict=False)
+
+
+def test_glue_values_converts_numpy_scalars():
+    import numpy as np
+
+    assert type(book.plain(np.float64(0.5))) is float
+    assert type(book.plain(np.int64(3))) is int
+    assert book.plain("text") == "text"
+
+
+def test_citation_is_rendered_from_citation_cff():
+    cff = book.read_citation(REPO_ROOT)
+    text = book.citation_markdown(cff)
+    bibtex = book.citation_bibtex(cff)
+    assert cff["preferred-citation"]["title"] in text
+    assert f"year      = {{{cff['preferred-citation']['year']}}}" in bibtex
+    assert bibtex.count("@") == 2
+
+
+def test_toc_lists_every_chapter_page():
+    import yaml
+
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert [f + ".html" for f in files] == book.CHAPTER_PAGES
+    for name in files:
+        assert any((REPO_ROOT / (name + suffix)).exists() for suffix in (".md", ".ipynb")), name
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("book")
+    return book.build_book(REPO_ROOT, output=output, strict=True)
+
+
+def _soup(path: Path):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+#: Figures each chapter must show (matplotlib PNGs).
+MIN_FIGURES = {
+    "notebooks/analysis/01_why_small.html": 1,
+    "notebooks/analysis/02_pepr_score.html": 1,
+    "notebooks/analysis/03_model_space.html": 2,
+    "notebooks/analysis/04_paper_results.html": 5,
+    "notebooks/analysis/05_errata.html": 2,
+    "notebooks/analysis/06_robustness.html": 3,
+}
+
+
+@pytest.mark.slow
+def test_every_chapter_is_built_with_its_figures(built_book: Path):
+    for page in book.CHAPTER_PAGES:
+        path = built_book / page
+        assert path.exists(), page
+        soup = _soup(path)
+        text = soup.get_text()
+        assert "{glue" not in text, f"unresolved glue role in {page}"
+        images = {img["src"] for img in soup.find_all("img") if "_images/" in img.get("src", "")}
+        assert len(images) >= MIN_FIGURES.get(page, 0), page
+        for src in images:
+            assert (path.parent / src).resolve().exists(), f"{page}: missing {src}"
+
+
+@pytest.mark.slow
+def test_explorer_is_embedded_without_a_cdn(built_book: Path):
+    html = (built_book / "notebooks/analysis/02_pepr_score.html").read_text(encoding="utf-8")
+    assert "Plotly.newPlot" in html
+    assert 'src="https://cdn.plot.ly' not in html
+    assert "cdn.plot.ly/plotly" not in html
+    assert "mathjax/tex-svg.js" in html  # MathJax from the book's own static files
+
+
+@pytest.mark.slow
+def test_top5_tables_agree_with_pepr_score(built_book: Path):
+    soup = _soup(built_book / "notebooks/analysis/04_paper_results.html")
+    tables = soup.select("table.pepr-top5")
+    scored = score.add_pepr(results.import_paper())
+    expected = analysis.top_k_with_best(scored, "pepr_e", k=5)
+    assert len(tables) == scored["setting"].nunique()
+    for table in tables:
+        setting = table["data-setting"]
+        header = [th.get_text(strip=True) for th in table.find("thead").find_all("th")]
+        rows = [[td.get_text(strip=True) for td in tr.find_all(["td", "th"])] for tr in table.find("tbody").find_all("tr")]
+        shown = [dict(zip(header, row)) for row in rows]
+        truth = expected[expected["setting"] == setting]
+        assert [r["model"] for r in shown] == list(truth["model"]), setting
+        assert [r["rank"] for r in shown] == list(truth["row"])
+        for row, (_, true) in zip(shown, truth.iterrows()):
+            assert float(row["PePR-E"]) == pytest.approx(true["pepr_e"], abs=5e-5)
+            assert float(row["P"]) == pytest.approx(true["test_acc"], abs=5e-5)
+
+
+@pytest.mark.slow
+def test_a_missing_glue_key_fails_the_build(tmp_path: Path):
+    (tmp_path / "_config.yml").write_text(textwrap.dedent("""\
+        title: glue check
+        only_build_toc_files: true
+        execute:
+          execute_notebooks: force
+        sphinx:
+          config:
+            nb_execution_raise_on_error: true
+        """))
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+             "source": "from myst_nb import glue\nglue('present', 1, display=False)"},
+            {"cell_type": "markdown", "metadata": {}, "source": "# Page\n\nValue: {glue:text}`absent`"},
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (tmp_path / "page.ipynb").write_text(json.dumps(notebook))
+    with pytest.raises(book.BookBuildError):
+        book.build_book(tmp_path, strict=True)

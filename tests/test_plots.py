@@ -1,0 +1,101 @@
+"""Tests for pepr.plots: each helper returns a Figure drawn from the frame it is given."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from pepr import plots, score  # noqa: E402
+from pepr.errors import BadParameterError  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def runs() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 12
+    return pd.DataFrame({
+        "model": [f"m{i % 6}" for i in range(n)],
+        "setting": ["s1"] * 6 + ["s2"] * 6,
+        "num_params": np.tile([1e6, 2e6, 5e6, 1e7, 3e7, 1e8], 2),
+        "efficient": np.tile([1, 1, 0, 0, 1, 0], 2),
+        "test_acc": rng.uniform(0.5, 0.9, n),
+        "energy_kwh": rng.uniform(0.1, 1.0, n),
+        "co2_g": rng.uniform(1, 10, n),
+        "train_time_s": rng.uniform(1, 100, n),
+        "peak_mem_gb": rng.uniform(1, 8, n),
+    })
+
+
+def test_publications_bars_one_bar_per_region_and_year():
+    frame = pd.DataFrame({"region": ["A", "B", "A", "B"], "year": ["2013", "2013", "2022", "2022"],
+                          "papers_per_million": [1.0, 10.0, 2.0, 20.0]})
+    fig = plots.publications_bars(frame)
+    ax = fig.axes[0]
+    assert len(ax.patches) >= 4
+    assert ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["B", "A"]  # ordered by rate
+
+
+def test_iso_pepr_contour_draws_points_when_given():
+    fig = plots.iso_pepr_contour(points=pd.DataFrame({"R": [0.1, 0.5], "P": [0.8, 0.6]}))
+    assert fig.axes[0].get_xlabel().startswith("Normalised resource")
+    offsets = [c.get_offsets() for c in fig.axes[0].collections if hasattr(c, "get_offsets")]
+    assert any(len(o) == 2 for o in offsets)
+
+
+def test_vs_params_one_panel_per_column_on_log_axis():
+    fig = plots.vs_params(score.add_pepr(runs()), ["test_acc", "pepr_e", "pepr_m"], ncols=2)
+    visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_xlabel()]
+    assert len(visible) == 3
+    assert all(ax.get_xscale() == "log" for ax in visible)
+    with pytest.raises(BadParameterError):
+        plots.vs_params(runs(), "no_such_column")
+
+
+def test_paired_arms_needs_two_arms_and_draws_one_line_per_pair():
+    frame = runs().assign(arm=lambda d: d["setting"])
+    fig = plots.paired_arms(frame, arm="arm", value="test_acc")
+    assert len(fig.axes[0].lines) == 6  # six models in both arms
+    with pytest.raises(BadParameterError):
+        plots.paired_arms(frame.assign(arm=["a", "b", "c"] * 4), arm="arm", value="test_acc")
+
+
+def test_attachment_comparison_two_panels():
+    frame = runs().iloc[:6].assign(drawn=[1, 0, 0, 0, 1, 1], true=[1, 1, 0, 0, 1, 0])
+    fig = plots.attachment_comparison(frame, drawn="drawn", true="true")
+    assert len(fig.axes) == 2
+    assert "position" in fig.axes[0].get_title()
+
+
+def test_overlap_heatmap_and_threshold_sweep():
+    overlap = pd.DataFrame({"variant": ["a", "a", "b", "b"], "setting": ["s1", "s2", "s1", "s2"], "kept": [5, 4, 3, 2]})
+    fig = plots.overlap_heatmap(overlap)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert sorted(texts) == ["2", "3", "4", "5"]
+    sweep = pd.DataFrame({"threshold": [1e6, 1e7], "x": [0.1, 0.5], "y": [0.2, 0.3]})
+    fig = plots.threshold_sweep(sweep, {"x": "share x", "y": "share y"})
+    assert fig.axes[0].get_xscale() == "log"
+
+
+def test_ranking_explorer_has_menus_and_embeds_plotly_offline():
+    scored = score.add_pepr(runs())
+    fig = plots.ranking_explorer(scored, {"energy": "e", "memory": "m"})
+    menus = fig.layout.updatemenus
+    assert [len(m.buttons) for m in menus] == [2, 2]  # two settings, two resources
+    markers = [t for t in fig.data if t.mode == "markers"]
+    assert [t.name for t in markers] == ["s1", "s2"]
+    assert list(markers[0].text) == list(scored[scored.setting == "s1"]["model"])  # hover names
+    html = plots.embed_plotly(fig)
+    assert 'src="https://cdn.plot.ly' not in html
+    assert len(html) > 1_000_000  # plotly.js itself is inlined
