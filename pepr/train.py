@@ -36,6 +36,10 @@ OPTIMIZERS = {
     "adamw": torch.optim.AdamW,
     "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
 }
+#: Optimizers with a fused implementation (one kernel for all parameters instead of ~10 small
+#: operations per parameter tensor; measured 9 % faster training for mobilenetv2_050 on the CPU).
+FUSED_OPTIMIZERS = ("adam", "adamw")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 MULTI_LABEL = "multi-label, binary-class"  # MedMNIST's task string (ChestMNIST)
 #: Validation metrics a run may select on (higher is better for all).
 SELECT_METRICS = ("acc", "auc", "balanced_acc")
@@ -172,6 +176,38 @@ def default_device() -> str:
 # The loop
 # ---------------------------------------------------------------------------------------------
 
+def make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
+    """The named optimizer, fused where torch offers it (same update rule, fewer kernels)."""
+    parameters = list(parameters)
+    if name in FUSED_OPTIMIZERS:
+        try:
+            return OPTIMIZERS[name](parameters, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # a device or dtype without a fused kernel
+            pass
+    return OPTIMIZERS[name](parameters, lr=lr)
+
+
+def uses_grouped_convolutions(model: torch.nn.Module) -> bool:
+    """Whether any 2-D convolution is grouped or depthwise (``groups > 1``)."""
+    return any(isinstance(m, torch.nn.Conv2d) and m.groups > 1 for m in model.modules())
+
+
+def choose_memory_format(model: torch.nn.Module, memory_format: str = "auto") -> torch.memory_format:
+    """``channels_last`` for models with grouped/depthwise convolutions under ``auto``.
+
+    A fixed rule, not a timing probe, so that a run's numerics do not depend on machine load.
+    Measured on this CPU (one thread, batch 32, training): channels_last gave 1.4-1.9x for
+    efficientnet_b0, ghostnet_100, convnext_atto, dla46x_c and dpn68 (grouped or depthwise
+    convolutions), but 0.7x for resnet18d and about 1.0x for mobilevitv2_050 and seresnext26ts.
+    """
+    if memory_format not in MEMORY_FORMATS:
+        raise BadParameterError(f"memory_format {memory_format!r} not in {MEMORY_FORMATS}")
+    if memory_format == "channels_last" or (memory_format == "auto"
+                                            and uses_grouped_convolutions(model)):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 images to floats in [-1, 1] (MedMNIST's Normalize(mean=.5, std=.5))."""
     return images.float().div_(127.5).sub_(1.0)
@@ -220,7 +256,7 @@ def train_epoch(model, optimizer, x, y, batch_size, generator, task) -> dict[str
     return {"loss": mean_loss, "acc": float(correct) / len(x) if not is_multi_label(task) else math.nan}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model, x, batch_size: int, task: str) -> torch.Tensor:
     """Logits for all of ``x`` in eval mode, batch by batch."""
     model.eval()
@@ -236,13 +272,15 @@ def evaluate(model, x, y, batch_size: int, task: str) -> tuple[dict[str, float],
     return {"loss": loss, **metrics}, scores
 
 
-def _prepare(data, device: str) -> dict[str, torch.Tensor]:
+def _prepare(data, device: str,
+             memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, torch.Tensor]:
     """The splits as float tensors on the device (converted once, not per batch)."""
-    return {
-        f"{split}_{part}": (to_float(getattr(data, f"{split}_x")) if part == "x"
-                            else getattr(data, f"{split}_y")).to(device)
-        for split in ("train", "val", "test") for part in ("x", "y")
-    }
+    tensors = {}
+    for split in ("train", "val", "test"):
+        images = to_float(getattr(data, f"{split}_x")).to(device)
+        tensors[f"{split}_x"] = images.contiguous(memory_format=memory_format)
+        tensors[f"{split}_y"] = getattr(data, f"{split}_y").to(device)
+    return tensors
 
 
 def normalise_pretrained(value: object) -> object:
@@ -322,6 +360,7 @@ def run(
     select_metric: str = "acc",
     device: str | None = None,
     deterministic: bool = True,
+    memory_format: str = "auto",
     meter: meters.RunMeter | None = None,
 ) -> RunResult:
     """Train ``model`` on ``dataset`` under ``meter`` and return the run row and its history.
@@ -329,6 +368,8 @@ def run(
     User mistakes (unknown model or dataset, missing data, bad parameters) raise a
     :class:`pepr.errors.PeprError` before anything starts. Once the run started, a model that
     cannot take the input, a non-finite loss or a runtime error gives a ``failed`` row.
+    ``memory_format`` (``auto``: see :func:`choose_memory_format`) changes speed, not the
+    protocol; the optimizer is fused where torch has a fused kernel.
     """
     from pepr import datasets, zoo
 
@@ -364,9 +405,10 @@ def run(
                 row["flops_per_image"] = zoo.flops_per_image(net, data.in_chans, int(img_size))
             except Exception:  # FLOPs are informative only; never fail a run on them
                 row["flops_per_image"] = math.nan
-            net = net.to(device)
-            tensors = _prepare(data, device)
-            opt = OPTIMIZERS[optimizer](net.parameters(), lr=float(lr))
+            layout = choose_memory_format(net, memory_format)
+            net = net.to(device=device, memory_format=layout)
+            tensors = _prepare(data, device, layout)
+            opt = make_optimizer(optimizer, net.parameters(), float(lr))
             best_value, best_epoch, best_state = -math.inf, -1, None
             for epoch in range(int(epochs)):
                 meter.epoch_started()

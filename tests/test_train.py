@@ -110,3 +110,17 @@ def test_pretrained_strings_are_normalised():
     assert train.normalise_pretrained("True") is True
     assert train.normalise_pretrained("/x/ckpt.safetensors") == "/x/ckpt.safetensors"
 
+
+
+def test_memory_format_rule_and_fused_optimizer():
+    import timm
+
+    grouped = timm.create_model("test_efficientnet", num_classes=2)
+    plain = timm.create_model("test_resnet", num_classes=2)
+    assert train.choose_memory_format(grouped) == torch.channels_last
+    assert train.choose_memory_format(plain) == torch.contiguous_format
+    assert train.choose_memory_format(plain, "channels_last") == torch.channels_last
+    with pytest.raises(BadParameterError):
+        train.choose_memory_format(plain, "sideways")
+    optimizer = train.make_optimizer("adam", plain.parameters(), 5e-4)
+    assert optimizer.defaults["fused"] is True and optimizer.defaults["lr"] == 5e-4
