@@ -430,8 +430,17 @@ def flops_per_image(model: "torch.nn.Module", in_chans: int, img_size: int) -> i
 
 
 def _first_line(error: BaseException) -> str:
+    """The first line of an error's message; for a bare ``assert``, the failing source line."""
+    import traceback
+
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    if text:
+        return text.splitlines()[0]
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        frame = frames[-1]
+        return f"`{frame.line}` failed in {Path(frame.filename).name}:{frame.lineno}"
+    return "no message"
 
 
 # -- the zoo table ------------------------------------------------------------------------------
