@@ -259,12 +259,12 @@ def setting_summary(scored: pd.DataFrame, score: str = "pepr_e", performance: st
             "median P": group[performance].median(),
             "max P": group[performance].max(),
             "total energy (kWh)": group["energy_kwh"].sum(),
-            "most accurate model": best_p["model"],
+            "most accurate": best_p["model"],
             "its params (M)": best_p["num_params"] / 1e6,
-            f"best model by {score}": best_s["model"],
-            f"params (M) of best by {score}": best_s["num_params"] / 1e6,
-            f"P of best by {score}": best_s[performance],
-            f"{score} of best": best_s[score],
+            f"best by {score}": best_s["model"],
+            "params (M)": best_s["num_params"] / 1e6,
+            "P": best_s[performance],
+            score: best_s[score],
         })
     return pd.DataFrame(rows)
 

@@ -47,9 +47,13 @@ def repo_root(start: Path | str | None = None) -> Path:
 
 
 def build_command(root: Path, output: Path | None = None, strict: bool = True) -> list[str]:
-    """The ``jupyter-book build`` command line (``-W -n --keep-going`` when ``strict``)."""
+    """The ``jupyter-book build`` command line (``-W -n --keep-going`` when ``strict``).
+
+    ``--all`` re-reads every page: Sphinx otherwise skips unchanged sources, and so would keep a
+    notebook's old outputs after a change in the ``pepr`` package or the data.
+    """
     executable = Path(sys.executable).with_name("jupyter-book")
-    command = [str(executable) if executable.exists() else "jupyter-book", "build", str(root)]
+    command = [str(executable) if executable.exists() else "jupyter-book", "build", str(root), "--all"]
     if output is not None:
         command += ["--path-output", str(output)]
     if strict:
@@ -120,16 +124,27 @@ def show(fig, dpi: int = 110) -> None:
     display(Image(data=buffer.getvalue(), format="png"))
 
 
-def table_html(frame, css_class: str = "pepr-table", attributes: Mapping[str, str] | None = None,
+def table_html(frame, css_class: str = "", attributes: Mapping[str, str] | None = None,
                formats: Mapping[str, str] | None = None, scroll_px: int | None = None) -> str:
-    """A DataFrame as a plain HTML table (no index) with a class and data attributes for tests."""
+    """A DataFrame as a plain HTML table (no index), styled by ``_static/pepr.css``.
+
+    The table always has the class ``pepr-table`` plus ``css_class``, and ``data-*`` attributes
+    from ``attributes`` (tests find tables by them). Text columns are left-aligned, numbers right.
+    It is wrapped in a horizontally scrolling block, vertically too when ``scroll_px`` is given.
+    """
+    classes = " ".join(c for c in ("pepr-table", css_class) if c)
     styler = frame.style.hide(axis="index").format(dict(formats or {}), na_rep="–")
+    text_columns = [c for c in frame.columns if frame[c].dtype.kind in "OSUb" or str(frame[c].dtype) in ("str", "string")]
+    if text_columns:
+        styler = styler.set_properties(subset=text_columns, **{"text-align": "left"})
+        positions = [frame.columns.get_loc(c) for c in text_columns]
+        styler = styler.set_table_styles([{"selector": f"th.col{i}", "props": "text-align: left;"} for i in positions],
+                                         overwrite=False)
     extra = " ".join(f'data-{k}="{v}"' for k, v in (attributes or {}).items())
-    styler = styler.set_table_attributes(f'class="{css_class}" {extra}'.strip())
+    styler = styler.set_table_attributes(f'class="{classes}" {extra}'.strip())
     html = styler.to_html()
-    if scroll_px:
-        html = f'<div style="max-height:{scroll_px}px; overflow:auto">{html}</div>'
-    return html
+    style = f' style="max-height:{scroll_px}px; overflow-y:auto"' if scroll_px else ""
+    return f'<div class="pepr-table-wrap"{style}>{html}</div>'
 
 
 def read_citation(root: Path | str | None = None) -> dict:

@@ -108,7 +108,7 @@ def paired_arms(frame: pd.DataFrame, arm: str, value: str, pair: str = "model",
         raise BadParameterError("paired_arms needs exactly two arms")
     wide = frame.pivot_table(index=pair, columns=arm, values=value).dropna()[order]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [3, 2]})
-    sns.violinplot(frame, x=arm, y=value, order=order, hue=arm, palette=PALETTE, inner=None,
+    sns.violinplot(frame, x=arm, y=value, order=order, hue=arm, hue_order=order, palette=PALETTE, inner=None,
                    cut=0, ax=left, legend=False)
     for _, row in wide.iterrows():
         left.plot([0, 1], row.to_numpy(), color="0.5", alpha=0.25, linewidth=0.7)
@@ -205,7 +205,7 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
         group = scored[scored["setting"] == setting]
         fig.add_trace(go.Scatter(
             x=group[f"{first.upper()}_n"], y=group[performance], mode="markers", name=setting,
-            visible=index == 0, text=group["model"],
+            visible=index == 0, text=group["model"], showlegend=False,
             customdata=np.column_stack([group[f"pepr_{first}"], *[group[h] for h in hover]]),
             marker={"color": group[f"pepr_{first}"], "colorscale": "Cividis", "cmin": 0, "cmax": 1,
                     "size": 8, "colorbar": {"title": "PePR"}, "line": {"width": 0.5, "color": "black"}},

@@ -122,7 +122,7 @@ def test_top_k_with_best_ends_each_group_with_the_most_accurate():
 def test_setting_summary_one_row_per_setting():
     summary = analysis.setting_summary(score.add_pepr(tiny_runs()))
     assert list(summary["setting"]) == ["s1", "s2"]
-    assert summary.set_index("setting").loc["s2", "most accurate model"] == "beta"
+    assert summary.set_index("setting").loc["s2", "most accurate"] == "beta"
 
 
 def test_ranking_variants_and_overlap_with_baseline():

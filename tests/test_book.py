@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def test_build_command_fails_on_warnings():
     command = book.build_command(REPO_ROOT)
     assert command[1:3] == ["build", str(REPO_ROOT)]
-    assert {"-W", "-n", "--keep-going"} <= set(command)
+    assert {"-W", "-n", "--keep-going", "--all"} <= set(command)
     assert "-W" not in book.build_command(REPO_ROOT, strict=False)
 
 
