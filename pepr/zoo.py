@@ -437,8 +437,9 @@ def _first_line(error: BaseException) -> str:
     if text:
         return text.splitlines()[0]
     frames = traceback.extract_tb(error.__traceback__)
-    if frames:
-        frame = frames[-1]
+    outside_torch = [f for f in frames if "torch" not in Path(f.filename).parts[:-1]]
+    if outside_torch or frames:
+        frame = (outside_torch or frames)[-1]
         return f"`{frame.line}` failed in {Path(frame.filename).name}:{frame.lineno}"
     return "no message"
 
