@@ -24,5 +24,9 @@ test: venv
 book: venv
 	$(PY) -m pepr book
 
+# Headless-Chromium screenshots of built pages into _build/screenshots (run `make book` first).
+screenshots: venv
+	$(PY) scripts/screenshots.py
+
 clean:
 	rm -rf _build outputs
