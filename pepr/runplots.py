@@ -13,6 +13,10 @@ import numpy as np
 import pandas as pd
 
 
+#: One colour per split in every panel.
+SPLIT_COLOURS = {"train": "C0", "val": "C1", "test": "C2"}
+
+
 def learning_curves(epochs: pd.DataFrame | Sequence[Mapping[str, object]],
                     metrics: Sequence[str] = ("loss", "acc")) -> plt.Figure:
     """Loss and accuracy per epoch, one line per split (train, val, test)."""
@@ -23,7 +27,8 @@ def learning_curves(epochs: pd.DataFrame | Sequence[Mapping[str, object]],
         for split, group in rows.groupby("split", sort=False):
             group = group.sort_values("epoch")
             style = "o" if len(group) == 1 else "-o"
-            ax.plot(group["epoch"], group["value"], style, label=split, markersize=3)
+            ax.plot(group["epoch"], group["value"], style, label=split, markersize=3,
+                    color=SPLIT_COLOURS.get(str(split)))
         ax.set_xlabel("epoch (0-based)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
