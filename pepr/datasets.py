@@ -12,6 +12,7 @@ memory as :class:`ImageSplits` by :func:`load_dataset`.
 from __future__ import annotations
 
 import difflib
+import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from pepr.errors import (
     MissingDataError,
     UnknownDatasetError,
 )
-from pepr.sources import RemoteFile, locate, resolve
+from pepr.sources import RemoteFile, cache_dir, locate, resolve
 
 if TYPE_CHECKING:  # torch is imported where images are loaded, so reading tables stays light
     import torch
@@ -509,21 +510,75 @@ def _medmnist_path(info: ImageDatasetInfo, img_size: int, allow_download: bool) 
     reasons = []
     if exact is not None:
         try:
-            return resolve(exact, allow_download=allow_download), img_size
+            return resolve_image_file(exact, allow_download), img_size
         except MissingDataError as error:
             reasons.append(str(error))
     on_disk = [size for size in sorted(info.files, reverse=True) if locate(info.files[size])]
     if on_disk:
-        return resolve(info.files[on_disk[0]], allow_download=False), on_disk[0]
+        return resolve_image_file(info.files[on_disk[0]], False), on_disk[0]
     larger = [size for size in sorted(info.files) if size >= img_size and size != img_size]
     fallback = larger[0] if larger else max(info.files)
     try:
-        return resolve(info.files[fallback], allow_download=allow_download), fallback
+        return resolve_image_file(info.files[fallback], allow_download), fallback
     except MissingDataError as error:
         reasons.append(str(error))
     raise MissingDataError(
         f"no file of MedMNIST {info.name!r} on disk or downloadable; " + "; ".join(reasons)
     )
+
+
+#: Files at least this large are hashed once and then recognised by size and modification time
+#: (a stamp in the user cache), so a 224 px archive of several GB is not re-hashed every run.
+VERIFY_STAMP_MIN_BYTES = 64 * 2**20
+VERIFIED_STAMPS = "verified.json"
+
+
+def resolve_image_file(remote: RemoteFile, allow_download: bool = True) -> Path:
+    """:func:`pepr.sources.resolve` with a verification stamp for large files.
+
+    A small file is hashed on every load. A large one is hashed the first time; its size and
+    modification time are then recorded in ``<cache>/medmnist/verified.json``, and a later load
+    of the same unchanged file skips the hash (a truncated or replaced file changes both).
+    """
+    found = locate(remote)
+    if found is None or found.stat().st_size < VERIFY_STAMP_MIN_BYTES:
+        return resolve(remote, allow_download=allow_download)
+    stamps = _read_stamps()
+    key, signature = str(found.resolve()), _signature(found, remote)
+    if stamps.get(key) == signature:
+        return found
+    path = resolve(remote, allow_download=allow_download)
+    stamps[key] = signature
+    _write_stamps(stamps)
+    return path
+
+
+def _signature(path: Path, remote: RemoteFile) -> list[object]:
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns, remote.algorithm, remote.expected_hash]
+
+
+def _stamps_path() -> Path:
+    return cache_dir() / MEDMNIST_GROUP / VERIFIED_STAMPS
+
+
+def _read_stamps() -> dict[str, list[object]]:
+    try:
+        return json.loads(_stamps_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_stamps(stamps: dict[str, list[object]]) -> None:
+    """Best effort: a read-only cache only means the next load hashes the file again."""
+    path = _stamps_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stamps, indent=1))
+        tmp.replace(path)
+    except OSError:
+        pass
 
 
 def _read_npz(path: Path, expected: dict[str, int] | None = None) -> dict[str, np.ndarray]:

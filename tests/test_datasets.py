@@ -289,3 +289,23 @@ def test_multilabel_fraction_keeps_its_size_and_every_label() -> None:
     assert 10 <= len(keep) <= 11
     assert labels[keep].sum(0).gt(0).all()
     assert torch.equal(keep, datasets.stratified_subset(labels, 0.01, seed=0))
+
+
+def test_large_files_are_hashed_once_then_recognised_by_stamp(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_data_dir: Path,
+        data_dir: Path) -> None:
+    monkeypatch.setattr(datasets, "VERIFY_STAMP_MIN_BYTES", 1)
+    target = empty_data_dir / "medmnist" / "breastmnist.npz"
+    shutil.copy(data_dir / "medmnist" / "breastmnist.npz", target)
+    remote = datasets.medmnist_file("breastmnist", 28)
+    hashed = []
+    original_resolve = datasets.resolve
+    monkeypatch.setattr(datasets, "resolve",
+                        lambda *a, **k: hashed.append(1) or original_resolve(*a, **k))
+    assert datasets.resolve_image_file(remote, False) == target
+    assert datasets.resolve_image_file(remote, False) == target
+    assert len(hashed) == 1
+    content = target.read_bytes()
+    target.write_bytes(content[:-10])  # truncated: size changes, the stamp no longer applies
+    with pytest.raises(ChecksumError):
+        datasets.resolve_image_file(remote, False)
