@@ -220,10 +220,16 @@ def load(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR, include_fail
 
 
 def load_epochs(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR) -> pd.DataFrame:
-    """The per-epoch history of a study (``paper``: the release's test accuracy per epoch)."""
+    """The per-epoch history of a study (``paper``: the release's test accuracy per epoch).
+
+    A run killed after writing its history but before its row is run again by a sweep and
+    writes its history again; the last write of each (run, epoch, split, metric) wins.
+    """
     if study == PAPER_STUDY:
         return paper_epochs()
-    return read_table(study_dir(study, results_dir) / "epochs.csv", EPOCH_COLUMNS)
+    epochs = read_table(study_dir(study, results_dir) / "epochs.csv", EPOCH_COLUMNS)
+    keys = ["run_id", "epoch", "split", "metric"]
+    return epochs.drop_duplicates(keys, keep="last").reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -132,3 +132,12 @@ def test_dask_executor_with_two_workers_gives_the_same_runs(tmp_path: Path):
     again = sweep.run_sweep(spec, results_dir=results_dir, executor="dask", workers=2,
                             outputs_dir=tmp_path / "outputs", progress=False)
     assert (again.skipped, again.ok) == (3, 0)
+
+
+def test_history_written_twice_by_a_rerun_loads_once(tmp_path: Path):
+    rows = [{"run_id": "r1", "study": "tiny", "model": "m", "setting": "s", "epoch": 0,
+             "split": "train", "metric": "loss", "value": value} for value in (0.9, 0.8)]
+    results.append_epochs(rows[:1], "tiny", tmp_path)  # the killed attempt
+    results.append_epochs(rows[1:], "tiny", tmp_path)  # the rerun
+    epochs = results.load_epochs("tiny", tmp_path)
+    assert epochs["value"].tolist() == [0.8]
