@@ -41,7 +41,14 @@ def cmd_data(args: argparse.Namespace) -> int:
     """List the registered data files and where each resolves."""
     from pepr import datasets
 
-    table = datasets.data_inventory()
+    if args.images:
+        table = datasets.image_inventory()
+        if not args.all:
+            table = table[~table["location"].str.startswith("(")]
+        print(datasets.list_datasets().drop(columns=["license", "source"]).to_string(index=False))
+        print()
+    else:
+        table = datasets.data_inventory()
     with_pandas_display(lambda: print(table.to_string(index=False)))
     return 0
 
@@ -175,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     score_parser.set_defaults(handler=cmd_score)
 
     data_parser = commands.add_parser("data", help="list registered data and where it resolves")
+    data_parser.add_argument("--images", action="store_true",
+                             help="image datasets and the MedMNIST files on disk instead")
+    data_parser.add_argument("--all", action="store_true",
+                             help="with --images: every official MedMNIST file, also absent ones")
     data_parser.set_defaults(handler=cmd_data)
 
     audit_parser = commands.add_parser("audit", help="data-quality audit of the official release")

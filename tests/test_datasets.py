@@ -309,3 +309,16 @@ def test_large_files_are_hashed_once_then_recognised_by_stamp(
     target.write_bytes(content[:-10])  # truncated: size changes, the stamp no longer applies
     with pytest.raises(ChecksumError):
         datasets.resolve_image_file(remote, False)
+
+
+def test_image_inventory_and_cli_show_where_medmnist_files_are(data_dir: Path, capsys) -> None:
+    from pepr.cli import main
+
+    inventory = datasets.image_inventory().set_index("name")
+    assert inventory.loc["breastmnist.npz", "location"] == str(
+        data_dir / "medmnist" / "breastmnist.npz")
+    assert inventory.loc["breastmnist_224.npz", "location"].startswith("(not on disk")
+    assert inventory.loc["breastmnist_224.npz", "md5"] == medmnist.INFO["breastmnist"]["MD5_224"]
+    assert main(["data", "--images"]) == 0
+    out = capsys.readouterr().out
+    assert "breastmnist.npz" in out and "synthetic" in out and "breastmnist_224" not in out
