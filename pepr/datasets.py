@@ -154,7 +154,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 MEDMNIST_SIZES: tuple[int, ...] = (28, 64, 128, 224)
 MEDMNIST_GROUP = "medmnist"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"})
-RESIZE_CHUNK = 2048
+RESIZE_CHUNK = 512  # images resized at a time: bounds the float32 buffer (~300 MB at 224 px)
 
 
 @dataclass(frozen=True)
@@ -427,14 +427,12 @@ def _describe_user_data(name: str, kind: str, path: Path,
                                f"for dataset {name!r}")
     if kind == "npz":
         arrays = _read_npz(path)
-        labels = arrays["train_labels"]
         images = arrays["train_images"]
         task, num_classes = _infer_task(np.concatenate([arrays[f"{s}_labels"].reshape(
             len(arrays[f"{s}_labels"]), -1) for s in SPLITS]))
         in_chans = 1 if images.ndim == 3 else int(images.shape[-1])
         size = int(images.shape[1])
         n_samples = {s: len(arrays[f"{s}_images"]) for s in SPLITS}
-        del labels
     else:
         classes = _folder_classes(path)
         task = "binary-class" if len(classes) == 2 else "multi-class"
@@ -486,7 +484,7 @@ def load_dataset(
     info = get_dataset_info(name)
     source = info.source
     if info.kind == "synthetic":
-        arrays, source_size = _synthetic_arrays(info, SYNTHETIC_SPECS[info.source], img_size, seed)
+        arrays, source_size = _synthetic_arrays(SYNTHETIC_SPECS[info.source], img_size)
     elif info.kind == "medmnist":
         path, source_size = _medmnist_path(info, img_size, allow_download)
         arrays = _read_npz(path, expected=info.n_samples)
@@ -737,7 +735,11 @@ def _peek_image(path: Path) -> tuple[int, int]:
 
 
 def _read_folder(root: Path, info: ImageDatasetInfo) -> tuple[dict[str, np.ndarray], int]:
-    """Arrays in the .npz layout from ``<root>/<split>/<class>/*``; all resized to one size."""
+    """Arrays in the .npz layout from ``<root>/<split>/<class>/*``.
+
+    Every image is converted to the mode of the first one (grayscale or RGB) and resized,
+    bilinearly, to the first image's larger side (a non-square image is stretched).
+    """
     from PIL import Image
 
     classes = list(_folder_classes(root))
@@ -766,12 +768,11 @@ def _read_folder(root: Path, info: ImageDatasetInfo) -> tuple[dict[str, np.ndarr
 # -- synthetic ----------------------------------------------------------------------------------
 
 
-def _synthetic_arrays(info: ImageDatasetInfo, spec: SyntheticSpec, img_size: int,
-                      seed: int) -> tuple[dict[str, np.ndarray], int]:
+def _synthetic_arrays(spec: SyntheticSpec, img_size: int) -> tuple[dict[str, np.ndarray], int]:
     """Stripes whose orientation and frequency encode the class, plus noise; generated at size.
 
-    The images do not depend on ``seed`` (only the fraction subsample does), so runs with other
-    seeds see the same data, as they would with a real dataset.
+    The images do not depend on the run's seed (only the fraction subsample does), so runs with
+    other seeds see the same data, as they would with a real dataset.
     """
     rng = np.random.default_rng(12345)
     coords = np.arange(img_size, dtype=np.float32) / max(img_size, 1)
@@ -797,5 +798,4 @@ def _synthetic_arrays(info: ImageDatasetInfo, spec: SyntheticSpec, img_size: int
         images = np.clip(images * 255.0, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
         arrays[f"{split}_images"] = images[..., 0] if spec.in_chans == 1 else images
         arrays[f"{split}_labels"] = labels.reshape(count, -1).astype(np.int64)
-    del info
     return arrays, img_size
