@@ -46,6 +46,9 @@ PROBE_IN_CHANS = 1
 PROBE_NUM_CLASSES = 2
 PROBE_BATCH = 2
 
+#: What a model raises when it cannot take an input size (in its constructor or forward pass).
+INPUT_ERRORS = (RuntimeError, AssertionError, ValueError, IndexError, ZeroDivisionError)
+
 #: Paper names that timm 1.0 no longer knows and that are not in its deprecation table. Each maps
 #: to the same architecture (the release's parameter count equals the one measured here).
 EXTRA_RENAMES: dict[str, str] = {
@@ -243,10 +246,16 @@ def _build(timm: Any, timm_name: str, pretrained: bool, build_kwargs: dict[str, 
             f"({type(error).__name__}: {_first_line(error)}); offline, pass a local checkpoint "
             f"path instead: create_model({name!r}, ..., pretrained='path/to/weights.safetensors')"
         ) from error
-    except RuntimeError as error:
+    except INPUT_ERRORS as error:
         if pretrained and "No pretrained weights exist" in str(error):
             raise BadParameterError(f"timm has no pretrained weights for {timm_name!r}; "
                                     f"pass a local checkpoint path or pretrained=False") from error
+        if "img_size" in build_kwargs:  # e.g. relative position tables too small to exist
+            size = build_kwargs["img_size"]
+            raise IncompatibleInputError(
+                f"model {name!r} cannot be built for {size}x{size} inputs "
+                f"({type(error).__name__}: {_first_line(error)}){_accepted_hint(name)}"
+            ) from error
         raise
 
 
@@ -387,8 +396,6 @@ def _forward(model: "torch.nn.Module", x: "torch.Tensor") -> "torch.Tensor":
         model.train(was_training)
 
 
-INPUT_ERRORS = (RuntimeError, AssertionError, ValueError, IndexError, ZeroDivisionError)
-
 
 def check_input(model: "torch.nn.Module", in_chans: int, img_size: int,
                 name: str | None = None) -> None:
@@ -398,15 +405,18 @@ def check_input(model: "torch.nn.Module", in_chans: int, img_size: int,
         _forward(model, x)
     except INPUT_ERRORS as error:
         label = name or type(model).__name__
-        hint = ""
-        row = _zoo_rows().get(name) if name else None
-        if row is not None:
-            hint = (f"; it accepts {row['accepted_img_sizes']} px among the probed sizes "
-                    f"(data/zoo.csv)")
         raise IncompatibleInputError(
             f"model {label!r} cannot take {in_chans}x{img_size}x{img_size} inputs "
-            f"({type(error).__name__}: {_first_line(error)}){hint}"
+            f"({type(error).__name__}: {_first_line(error)}){_accepted_hint(name)}"
         ) from error
+
+
+def _accepted_hint(name: str | None) -> str:
+    """"; it accepts ... px" from the zoo table, or nothing for a model outside the zoo."""
+    row = _zoo_rows().get(name) if name else None
+    if row is None:
+        return ""
+    return f"; it accepts {row['accepted_img_sizes']} px among the probed sizes (data/zoo.csv)"
 
 
 def flops_per_image(model: "torch.nn.Module", in_chans: int, img_size: int) -> int:

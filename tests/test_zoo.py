@@ -92,6 +92,13 @@ def test_incompatible_input_is_a_typed_error(table: pd.DataFrame) -> None:
         zoo.create_model(needs_more["model"], num_classes=2, in_chans=1, img_size=28)
 
 
+def test_model_that_cannot_be_built_for_a_size_is_a_typed_error(table: pd.DataFrame) -> None:
+    sized = table[table["needs_img_size_arg"] & (table["min_img_size"] > 28)]
+    name = sized.nsmallest(1, "num_params").iloc[0]["model"]
+    with pytest.raises(IncompatibleInputError, match="28x28"):
+        zoo.create_model(name, num_classes=2, in_chans=1, img_size=28)
+
+
 def test_checking_the_input_leaves_the_model_unchanged() -> None:
     model = zoo.create_model("test_resnet", num_classes=2, in_chans=1, img_size=32)
     before = {k: v.clone() for k, v in model.state_dict().items()}
