@@ -286,7 +286,10 @@ def _cached_hub_file(timm_name: str) -> Path | None:
     repo = cfg.hf_hub_id if cfg is not None else None
     if not repo:
         return None
-    from huggingface_hub import try_to_load_from_cache
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # timm works without the hub client; then nothing is cached either
+        return None
 
     for filename in ((cfg.hf_hub_filename,) if cfg.hf_hub_filename else HUB_FILES):
         found = try_to_load_from_cache(repo, filename)

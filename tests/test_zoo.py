@@ -184,3 +184,16 @@ def test_cli_without_a_zoo_table_is_a_one_line_error(tmp_path, monkeypatch, caps
     assert main(["zoo"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pepr zoo --rebuild" in err
+
+
+def test_hub_weights_in_the_local_cache_load_without_network(tmp_path, monkeypatch) -> None:
+    imagenet_like = zoo.create_model("test_resnet", num_classes=1000, in_chans=3, img_size=32)
+    path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in imagenet_like.state_dict().items()}, str(path))
+    monkeypatch.setattr(zoo, "_cached_hub_file", lambda name: path)
+    monkeypatch.setattr(zoo, "_hub_reachable", lambda: pytest.fail("no network call expected"))
+    model = zoo.create_model("test_resnet", num_classes=2, in_chans=1, img_size=32,
+                             pretrained=True)
+    assert classifier(model).weight.shape[0] == 2
+    assert torch.equal(model.state_dict()["layer1.0.conv1.weight"],
+                       imagenet_like.state_dict()["layer1.0.conv1.weight"])
