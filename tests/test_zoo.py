@@ -129,6 +129,10 @@ def test_zoo_has_the_papers_131_models(table: pd.DataFrame) -> None:
     assert set(table["model"]) == set(paper["model"])
     assert set(table["type"]) == {"CNN", "Other"}
     assert table["num_params"].gt(0).all() and table["timm_name"].notna().all()
+    assert tuple(table.columns) == zoo.ZOO_COLUMNS
+    for row in table.to_dict("records"):
+        assert zoo.resolve_model_name(row["model"]) == row["timm_name"]
+        assert timm.is_model(row["timm_name"]), row["timm_name"]
 
 
 def test_zoo_parameter_counts_match_real_models(table: pd.DataFrame) -> None:
