@@ -56,6 +56,8 @@ class EnergyReading:
     method: str
     detail: str
     pue: float
+    co2_g: float | None = None  # when the strategy also reports CO2 (carbontracker)
+    intensity_source: str | None = None
 
 
 class EnergyMeter(Protocol):
@@ -179,42 +181,65 @@ class CarbontrackerMeter:
 
     name = "carbontracker"
 
-    def __init__(self, pue: float = DEFAULT_PUE) -> None:
+    def __init__(self, pue: float = DEFAULT_PUE, **tracker_kwargs: object) -> None:
+        """``tracker_kwargs`` go to ``CarbonTracker`` (e.g. its ``sim_cpu``/``sim_cpu_tdp``
+        simulated components, which make the strategy available for tests)."""
         self.pue = pue
+        self.tracker_kwargs = tracker_kwargs
         self._tracker = None
         self._log_dir: str | None = None
         self._components: list[str] = []
 
     def available(self) -> bool:
+        if "sim_cpu" in self.tracker_kwargs or "sim_gpu" in self.tracker_kwargs:
+            self._components = [c for c, key in (("cpu", "sim_cpu"), ("gpu", "sim_gpu"))
+                                if key in self.tracker_kwargs]
+            return True
         self._components = _carbontracker_measuring_components()
         return bool(self._components)
 
     def start(self) -> None:
+        import io
+        import logging
+
         from carbontracker.tracker import CarbonTracker
 
         self._log_dir = tempfile.mkdtemp(prefix="pepr-carbontracker-")
-        self._tracker = CarbonTracker(
-            epochs=1, components=",".join(self._components) or "all", log_dir=self._log_dir,
-            verbose=0, ignore_errors=True, update_interval=1,
-        )
-        self._tracker.epoch_start()
+        # carbontracker binds its console handlers to sys.stdout when constructed, and its
+        # IP geolocation (geocoder) logs an error offline: keep both out of the run's output.
+        logging.getLogger("geocoder").setLevel(logging.CRITICAL)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            self._tracker = CarbonTracker(
+                epochs=1, components=",".join(self._components) or "all",
+                log_dir=self._log_dir, verbose=0, ignore_errors=True, update_interval=1,
+                **self.tracker_kwargs,
+            )
+            self._tracker.epoch_start()
 
     def stop(self) -> EnergyReading:
         from carbontracker import parser
 
+        import io
+
         assert self._tracker is not None and self._log_dir is not None
-        self._tracker.epoch_end()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            self._tracker.epoch_end()
         try:
+            # parse_all_logs(...)["actual"], not aggregate_consumption (which returns the
+            # prediction when epochs > 1: its regex expects "epochs", the log says "epoch(s)")
             logs = parser.parse_all_logs(self._log_dir)
             actual = logs[0]["actual"] if logs else None
             if not actual:
                 raise RuntimeError(f"carbontracker wrote no consumption to {self._log_dir}")
             energy = float(actual["energy (kWh)"])
+            co2 = actual.get("co2eq (g)")
         finally:
             shutil.rmtree(self._log_dir, ignore_errors=True)
         return EnergyReading(energy, self.name,
                              f"carbontracker components {self._components} (includes its PUE)",
-                             self.pue)
+                             self.pue, co2_g=None if co2 is None else float(co2),
+                             intensity_source="carbontracker (its live intensity, or its default "
+                                              "world average when offline)")
 
 
 def cpu_model_name() -> str:
@@ -418,12 +443,19 @@ class RunMeter:
         if self.energy is None:
             raise RuntimeError("summary() before the metered session ended")
         memory, kind = peak_memory_gb(self.device)
+        energy = self.energy.energy_kwh
+        if self.energy.co2_g is not None and energy > 0:  # the strategy's own CO2 and intensity
+            co2, intensity = self.energy.co2_g, self.energy.co2_g / energy
+            source = self.energy.intensity_source or self.energy.method
+        else:
+            co2, intensity = energy * self.intensity_g_per_kwh, self.intensity_g_per_kwh
+            source = self.intensity_source
         return {
-            "energy_kwh": self.energy.energy_kwh,
+            "energy_kwh": energy,
             "energy_method": self.energy.method,
-            "co2_g": self.energy.energy_kwh * self.intensity_g_per_kwh,
-            "carbon_intensity_g_per_kwh": self.intensity_g_per_kwh,
-            "intensity_source": self.intensity_source,
+            "co2_g": co2,
+            "carbon_intensity_g_per_kwh": intensity,
+            "intensity_source": source,
             "pue": self.energy.pue,
             "train_time_s": self.wall_time_s,
             "train_time_scope": "run",

@@ -95,3 +95,19 @@ def test_overhead_is_small_and_accounted():
 def test_summary_before_session_end_is_an_error():
     with pytest.raises(RuntimeError):
         meters.RunMeter().summary()
+
+
+@pytest.mark.slow
+def test_carbontracker_strategy_reads_its_log_quietly(capfd):
+    simulated = lambda: meters.CarbontrackerMeter(sim_cpu="Simulated CPU", sim_cpu_tdp=100)
+    meter = meters.RunMeter(chain=[simulated])
+    with meter.session():
+        time.sleep(2.5)
+    row = meter.summary()
+    assert row["energy_method"] == "carbontracker"
+    # carbontracker's simulated CPU draws 50 % of 100 W; its figure includes PUE 1.58
+    assert row["energy_kwh"] == pytest.approx(50 * meter.wall_time_s * 1.58 / 3.6e6, rel=0.3)
+    assert row["co2_g"] > 0 and "carbontracker" in row["intensity_source"]
+    time.sleep(0.5)
+    out, err = capfd.readouterr()
+    assert "CarbonTracker" not in out + err and "ipinfo" not in out + err

@@ -141,3 +141,20 @@ def test_history_written_twice_by_a_rerun_loads_once(tmp_path: Path):
     results.append_epochs(rows[1:], "tiny", tmp_path)  # the rerun
     epochs = results.load_epochs("tiny", tmp_path)
     assert epochs["value"].tolist() == [0.8]
+
+
+@pytest.mark.slow
+def test_existing_dask_cluster_and_process_pool_run_a_study(tmp_path: Path):
+    from distributed import LocalCluster
+
+    spec = write_spec(tmp_path, seeds=[0])
+    expected = {c["run_id"] for c in sweep.expand(sweep.load_spec(spec))}
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        summary = sweep.run_sweep(spec, results_dir=tmp_path / "cluster",
+                                  scheduler=cluster.scheduler_address,
+                                  outputs_dir=tmp_path / "outputs", progress=False)
+    assert summary.ok == 1 and set(_ok_rows(tmp_path / "cluster")) == expected
+    summary = sweep.run_sweep(spec, results_dir=tmp_path / "pool", executor="processes",
+                              workers=1, outputs_dir=tmp_path / "outputs", progress=False)
+    assert summary.ok == 1 and set(_ok_rows(tmp_path / "pool")) == expected
