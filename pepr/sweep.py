@@ -164,14 +164,14 @@ def validate_cell(cell: Mapping[str, object], build_model: bool = True,
 
     train.validate_protocol(cell["epochs"], cell["batch_size"], cell["lr"], cell["optimizer"],
                             cell["data_fraction"], cell.get("select_metric", "acc"))
-    info = zoo.get_model_info(str(cell["model"]))
+    zoo.resolve_model_name(str(cell["model"]))  # UnknownModelError, cheaply
     data_info = datasets.get_dataset_info(str(cell["dataset"]))
     key = (data_info.name, int(cell["img_size"]))
     if _loaded is None or key not in _loaded:
         datasets.load_dataset(str(cell["dataset"]), img_size=int(cell["img_size"]))
         if _loaded is not None:
             _loaded.add(key)
-    min_size = _min_img_size(info)
+    min_size = _min_img_size(_zoo_row(str(cell["model"])))
     if min_size is not None and int(cell["img_size"]) < min_size:
         raise IncompatibleInputError(
             f"model {cell['model']!r} needs inputs of at least {min_size} px, got "
@@ -184,8 +184,22 @@ def validate_cell(cell: Mapping[str, object], build_model: bool = True,
         zoo.check_input(net, data_info.in_chans, int(cell["img_size"]))
 
 
-def _min_img_size(info: Mapping[str, object] | object) -> int | None:
-    value = info.get("min_img_size") if isinstance(info, Mapping) else getattr(info, "min_img_size", None)
+def _zoo_row(model: str) -> dict | None:
+    """The model's row of data/zoo.csv (None outside the zoo: no size check before the run)."""
+    from pepr import zoo
+    from pepr.errors import MissingDataError
+
+    try:
+        table = zoo.load_zoo()
+    except MissingDataError:
+        return None
+    timm_name = zoo.resolve_model_name(model)
+    rows = table[(table["model"] == model) | (table["timm_name"] == timm_name)]
+    return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def _min_img_size(info: Mapping[str, object] | None) -> int | None:
+    value = None if info is None else info.get("min_img_size")
     try:
         return int(value) if value is not None and value == value else None
     except (TypeError, ValueError):

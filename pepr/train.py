@@ -381,7 +381,7 @@ def run(
                      batch_size=batch_size, optimizer=optimizer, lr=lr)
     row: dict[str, object] = {**ident, **provenance(device), "status": "failed", "error": ""}
     history: list[dict[str, object]] = []
-    zoo.get_model_info(model)  # UnknownModelError before any work
+    zoo.resolve_model_name(model)  # UnknownModelError before any work (cheap: no probing)
     data = datasets.load_dataset(dataset, img_size=int(img_size),
                                  data_fraction=float(data_fraction), seed=int(seed))
     meter = meter or meters.RunMeter(device=device)

@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+# One OpenMP thread unless the caller chose: on a small CPU shared with other jobs, torch's
+# threads spin at barriers (the training tests ran 10x slower with two threads beside a busy
+# process). Set before torch is imported; notebook kernels started by tests inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
