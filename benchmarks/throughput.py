@@ -19,14 +19,15 @@ The meters' overhead is the time :class:`pepr.meters.RunMeter` spends in its own
 selection, counter reads) over the wall time of the metered loops, in percent. The last line is
 ``median_speedup=R overhead_pct=O``.
 
-Profile (torch.profiler, mobilenetv2_050, one thread, batch 32, 8 steps of pepr's loop):
-convolution backward 47 % of CPU time, convolution forward 14 %, batch norm forward+backward
-17 %, Adam's per-tensor operations 12 % (158 parameter tensors, ~10 small ops each); the
-fused Adam saved ~9 %. Memory layout matters more: channels_last ran grouped/depthwise models
-1.4-1.9x faster but resnet18d 0.7x, hence the rule by convolution type. On a CPU shared with
-other busy processes, two OpenMP threads spun at barriers (resnet18: 13-43 img/s against about
-160 img/s with one thread), so runs here use one thread. Run with ``--profile`` to print the
-official loop's profile.
+Profile findings (torch.profiler, one thread, batch 32; ``--profile`` prints the official
+loop's table). Both loops are compute-bound: for mobilenetv2_050, convolution backward took
+47-48 % of CPU time, convolution forward 13-14 %, batch norm forward and backward 12-17 %; the
+official loop's DataLoader iteration took about 3 % and its for-each Adam 5-12 % (158 parameter
+tensors, ~10 small operations each). The fused Adam saved ~9 %; the memory layout mattered
+most: channels_last ran grouped/depthwise models 1.4-1.9x faster but resnet18d 0.7x, hence the
+rule by convolution type; flushing denormals changed nothing (resnet26d, cspresnet50). On a CPU
+shared with other busy processes two OpenMP threads spun at barriers (resnet18: 13-43 img/s
+against about 160 img/s with one thread), so runs here use one thread.
 
 Usage: ``python benchmarks/throughput.py [--models ...] [--train-images N] [--threads T]``
 """
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import statistics
 import time
@@ -104,11 +106,11 @@ def pepr_epoch(model, optimizer, tensors, batch_size, generator, task) -> None:
 
 
 def subset(data, n_train: int, n_eval: int):
-    """The first ``n_train`` training and ``n_eval`` validation/test images (same for both)."""
-    data.train_x, data.train_y = data.train_x[:n_train], data.train_y[:n_train]
-    data.val_x, data.val_y = data.val_x[:n_eval], data.val_y[:n_eval]
-    data.test_x, data.test_y = data.test_x[:n_eval], data.test_y[:n_eval]
-    return data
+    """A copy with the first ``n_train`` training and ``n_eval`` validation/test images."""
+    return dataclasses.replace(
+        data, train_x=data.train_x[:n_train], train_y=data.train_y[:n_train],
+        val_x=data.val_x[:n_eval], val_y=data.val_y[:n_eval],
+        test_x=data.test_x[:n_eval], test_y=data.test_y[:n_eval])
 
 
 def new_model(name: str, data, seed: int = 0) -> torch.nn.Module:
@@ -168,8 +170,10 @@ def profile_official(name: str, data, batch_size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=DEFAULT_PANEL)
-    parser.add_argument("--train-images", type=int, default=640)
-    parser.add_argument("--eval-images", type=int, default=256)
+    # 1024 / 128: about the real ratio of evaluated to trained images per epoch (524 or 624
+    # against 4708), so evaluation weighs as much as in a full run
+    parser.add_argument("--train-images", type=int, default=1024)
+    parser.add_argument("--eval-images", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="timings per side; the minimum counts")
