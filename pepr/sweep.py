@@ -23,7 +23,8 @@ from pathlib import Path
 import yaml
 
 from pepr import results
-from pepr.errors import BadParameterError, IncompatibleInputError, StudySpecError
+from pepr.errors import (BadParameterError, IncompatibleInputError, MissingDataError,
+                         StudySpecError)
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "train.ipynb"
 DEFAULT_OUTPUTS_DIR = Path("outputs")
@@ -165,6 +166,9 @@ def validate_cell(cell: Mapping[str, object], build_model: bool = True,
     train.validate_protocol(cell["epochs"], cell["batch_size"], cell["lr"], cell["optimizer"],
                             cell["data_fraction"], cell.get("select_metric", "acc"))
     zoo.resolve_model_name(str(cell["model"]))  # UnknownModelError, cheaply
+    checkpoint = cell.get("pretrained")
+    if isinstance(checkpoint, (str, Path)) and not Path(checkpoint).is_file():
+        raise MissingDataError(f"pretrained checkpoint {checkpoint} is not a file")
     data_info = datasets.get_dataset_info(str(cell["dataset"]))
     key = (data_info.name, int(cell["img_size"]))
     if _loaded is None or key not in _loaded:
@@ -187,7 +191,6 @@ def validate_cell(cell: Mapping[str, object], build_model: bool = True,
 def _zoo_row(model: str) -> dict | None:
     """The model's row of data/zoo.csv (None outside the zoo: no size check before the run)."""
     from pepr import zoo
-    from pepr.errors import MissingDataError
 
     try:
         table = zoo.load_zoo()

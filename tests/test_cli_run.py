@@ -28,6 +28,8 @@ def assert_no_rows(tmp_path: Path) -> None:
     (["--model", "test_resnet", "--dataset", "no_such_data"], "unknown dataset"),
     (["--model", "convnext_atto", "--dataset", "synthetic", "--img-size", "28"], "at least 32 px"),
     (["--model", "test_resnet", "--dataset", "synthetic", "--epochs", "0"], "epochs"),
+    (["--model", "test_resnet", "--dataset", "synthetic", "--pretrained", "/no/such.pt"],
+     "not a file"),
 ])
 def test_bad_arguments_give_one_line_and_no_row(capsys, tmp_path, args, message):
     code, err = run_cli(capsys, tmp_path, *args)
