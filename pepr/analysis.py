@@ -372,3 +372,33 @@ def resource_variants(pools: Mapping[str, Sequence[str]] | None = None) -> dict[
     for name, pool in pools.items():
         variants[f"PePR-E ({name})"] = {"resource": RESOURCES["e"], "pool": list(pool)}
     return variants
+
+
+# ---------------------------------------------------------------------------------------------
+# Our own reruns against baselines and against the release
+# ---------------------------------------------------------------------------------------------
+
+def majority_class_accuracy(labels: np.ndarray | pd.Series) -> float:
+    """Accuracy of always predicting the most frequent class: the floor a classifier must beat."""
+    values = pd.Series(np.asarray(labels).ravel())
+    if values.empty:
+        raise BadParameterError("no labels to compute a majority-class rate from")
+    return float(values.value_counts(normalize=True).iloc[0])
+
+
+def implied_power_w(runs: pd.DataFrame) -> pd.Series:
+    """Average power that a run's energy implies over its training time (W).
+
+    A constant value across runs means the energy is a time-proportional estimate, not a
+    measurement; for the release, whose ``train_time`` is one epoch, it comes out ~10x too high.
+    """
+    return runs["energy_kwh"] * 3.6e6 / runs["train_time_s"]
+
+
+def pair_with_paper(ours: pd.DataFrame, paper: pd.DataFrame, setting: str,
+                    columns: Sequence[str] = ("test_acc",)) -> pd.DataFrame:
+    """Our runs beside the release's runs of the same models in one of its settings, by name."""
+    theirs = paper.loc[paper["setting"] == setting, ["model", *columns]]
+    if theirs.empty:
+        raise BadParameterError(f"the release has no setting {setting!r}")
+    return ours[["model", *columns]].merge(theirs, on="model", suffixes=("", "_paper"), validate="one_to_one")

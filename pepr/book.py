@@ -28,6 +28,7 @@ CHAPTER_PAGES = [
     "notebooks/analysis/04_paper_results.html",
     "notebooks/analysis/05_errata.html",
     "notebooks/analysis/06_robustness.html",
+    "notebooks/analysis/07_pilot.html",
     "book/reproduce.html",
     "book/about.html",
 ]

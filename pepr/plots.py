@@ -245,3 +245,20 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
 def embed_plotly(fig) -> str:
     """HTML for a plotly figure with plotly.js inlined (no CDN), for pages that must work offline."""
     return fig.to_html(include_plotlyjs=True, full_html=False, config={"displaylogo": False})
+
+
+def epoch_curves(epochs: pd.DataFrame, metric: str = "acc", split: str = "val",
+                 label: str | None = None) -> plt.Figure:
+    """One line per model: ``metric`` on ``split`` after each epoch (a study's learning curves)."""
+    _require(epochs, ["model", "epoch", "split", "metric", "value"])
+    rows = epochs[(epochs["split"] == split) & (epochs["metric"] == metric)]
+    if rows.empty:
+        raise BadParameterError(f"no {split} {metric} rows to draw")
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    sns.lineplot(rows, x="epoch", y="value", hue="model", palette=sns.color_palette(PALETTE, rows["model"].nunique()),
+                 ax=ax, legend="brief", linewidth=1.2)
+    ax.set_xlabel("epoch (0-based)")
+    ax.set_ylabel(label or f"{split} {metric}")
+    ax.legend(fontsize=7, ncols=2, bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
+    fig.tight_layout()
+    return fig

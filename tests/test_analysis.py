@@ -164,3 +164,23 @@ def test_resource_variants_cover_all_resources_and_pools():
     variants = analysis.resource_variants()
     assert {spec["resource"] for spec in variants.values()} == set(score.RESOURCES.values())
     assert variants["PePR-E (all settings)"]["pool"] == []
+
+
+def test_majority_class_accuracy() -> None:
+    assert analysis.majority_class_accuracy(np.array([[0], [1], [1], [1]])) == 0.75
+    with pytest.raises(BadParameterError):
+        analysis.majority_class_accuracy(np.array([]))
+
+
+def test_implied_power_constant_for_a_time_proportional_estimate() -> None:
+    runs = pd.DataFrame({"train_time_s": [100.0, 360.0], "energy_kwh": [0.0025, 0.009]})
+    assert analysis.implied_power_w(runs).tolist() == pytest.approx([90.0, 90.0])
+
+
+def test_pair_with_paper_joins_by_name() -> None:
+    ours = pd.DataFrame({"model": ["b", "a"], "test_acc": [0.8, 0.7]})
+    paper = pd.DataFrame({"model": ["a", "b", "a"], "setting": ["s", "s", "t"], "test_acc": [0.9, 0.6, 0.1]})
+    paired = analysis.pair_with_paper(ours, paper, "s")
+    assert paired.set_index("model")["test_acc_paper"].to_dict() == {"a": 0.9, "b": 0.6}
+    with pytest.raises(BadParameterError):
+        analysis.pair_with_paper(ours, paper, "nope")

@@ -68,6 +68,7 @@ MIN_FIGURES = {
     "notebooks/analysis/04_paper_results.html": 5,
     "notebooks/analysis/05_errata.html": 2,
     "notebooks/analysis/06_robustness.html": 3,
+    "notebooks/analysis/07_pilot.html": 3,
 }
 
 

@@ -99,3 +99,16 @@ def test_ranking_explorer_has_menus_and_embeds_plotly_offline():
     html = plots.embed_plotly(fig)
     assert 'src="https://cdn.plot.ly' not in html
     assert len(html) > 1_000_000  # plotly.js itself is inlined
+
+
+def test_epoch_curves_one_line_per_model():
+    epochs = pd.DataFrame({
+        "model": ["a"] * 3 + ["b"] * 3 + ["a"], "epoch": [0, 1, 2, 0, 1, 2, 2],
+        "split": ["val"] * 6 + ["test"], "metric": ["acc"] * 7, "value": [0.5, 0.6, 0.7, 0.4, 0.5, 0.9, 0.1],
+    })
+    fig = plots.epoch_curves(epochs)
+    lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 3]
+    assert len(lines) == 2
+    assert max(max(line.get_ydata()) for line in lines) == 0.9  # the test row is not drawn
+    with pytest.raises(BadParameterError):
+        plots.epoch_curves(epochs, metric="auc")
