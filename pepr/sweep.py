@@ -359,9 +359,10 @@ def _run_processes(todo, job, workers, scheduler, progress) -> list[str]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool, \
             _bar(len(todo), progress) as bar:
-        futures = [pool.submit(execute_cell, cell, **job) for cell in todo]
+        futures = {pool.submit(execute_cell, cell, **job): cell for cell in todo}
         for future in as_completed(futures):
             statuses.append(future.result())
+            _log(bar, futures[future], statuses[-1])
             bar.update()
     return statuses
 
@@ -379,9 +380,11 @@ def _run_dask(todo, job, workers, scheduler, progress) -> list[str]:
     statuses = []
     try:
         futures = client.map(execute_cell, todo, pure=False, **job)
+        cells = {future.key: cell for future, cell in zip(futures, todo)}
         with _bar(len(todo), progress) as bar:
             for future in dask_completed(futures):
                 statuses.append(future.result())
+                _log(bar, cells[future.key], statuses[-1])
                 bar.update()
     finally:
         client.close()
