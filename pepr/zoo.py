@@ -126,7 +126,7 @@ def resolve_model_name(name: str) -> str:
         return deprecated[name]
     if timm.is_model(name):
         return name
-    candidates = list(zoo) + timm.list_models()
+    candidates = list(dict.fromkeys([*zoo, *timm.list_models()]))  # zoo first, no repeats
     close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(

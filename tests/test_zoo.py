@@ -80,6 +80,10 @@ def test_hub_weights_offline_ask_for_a_local_checkpoint(monkeypatch) -> None:
 def test_unknown_model_suggests_close_names() -> None:
     with pytest.raises(UnknownModelError, match="mobilenetv3_small_100"):
         zoo.create_model("mobilenetv3_smal_100", num_classes=2)
+    with pytest.raises(UnknownModelError) as error:
+        zoo.create_model("resnet1800", num_classes=2)
+    suggested = str(error.value).split("did you mean ")[1].split("?")[0].split(", ")
+    assert "resnet18" in suggested and len(suggested) == len(set(suggested))  # no name twice
 
 
 def test_incompatible_input_is_a_typed_error(table: pd.DataFrame) -> None:
