@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from pepr.errors import BadParameterError
+from pepr.meters import JOULES_PER_KWH
 from pepr.score import RESOURCES, add_pepr, top_k
 
 #: Model attributes of the release's ``model_names.csv`` that figures colour or group by.
@@ -378,21 +379,13 @@ def resource_variants(pools: Mapping[str, Sequence[str]] | None = None) -> dict[
 # Our own reruns against baselines and against the release
 # ---------------------------------------------------------------------------------------------
 
-def majority_class_accuracy(labels: np.ndarray | pd.Series) -> float:
-    """Accuracy of always predicting the most frequent class: the floor a classifier must beat."""
-    values = pd.Series(np.asarray(labels).ravel())
-    if values.empty:
-        raise BadParameterError("no labels to compute a majority-class rate from")
-    return float(values.value_counts(normalize=True).iloc[0])
-
-
 def implied_power_w(runs: pd.DataFrame) -> pd.Series:
     """Average power that a run's energy implies over its training time (W).
 
     A constant value across runs means the energy is a time-proportional estimate, not a
     measurement; for the release, whose ``train_time`` is one epoch, it comes out ~10x too high.
     """
-    return runs["energy_kwh"] * 3.6e6 / runs["train_time_s"]
+    return runs["energy_kwh"] * JOULES_PER_KWH / runs["train_time_s"]
 
 
 def pair_with_paper(ours: pd.DataFrame, paper: pd.DataFrame, setting: str,

@@ -20,18 +20,13 @@ from pathlib import Path
 from pepr.errors import MissingDataError, PeprError
 
 #: The chapter pages a complete build must contain (relative to the HTML root), in book order.
-CHAPTER_PAGES = [
-    "book/intro.html",
-    "notebooks/analysis/01_why_small.html",
-    "notebooks/analysis/02_pepr_score.html",
-    "notebooks/analysis/03_model_space.html",
-    "notebooks/analysis/04_paper_results.html",
-    "notebooks/analysis/05_errata.html",
-    "notebooks/analysis/06_robustness.html",
-    "notebooks/analysis/07_pilot.html",
-    "book/reproduce.html",
-    "book/about.html",
-]
+def chapter_pages(root: Path | str | None = None) -> list[str]:
+    """The built HTML page of every chapter, in ``_toc.yml`` order (the root page first)."""
+    import yaml
+
+    toc = yaml.safe_load((repo_root(root) / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return [f"{name}.html" for name in files]
 
 
 class BookBuildError(PeprError, RuntimeError):

@@ -166,12 +166,6 @@ def test_resource_variants_cover_all_resources_and_pools():
     assert variants["PePR-E (all settings)"]["pool"] == []
 
 
-def test_majority_class_accuracy() -> None:
-    assert analysis.majority_class_accuracy(np.array([[0], [1], [1], [1]])) == 0.75
-    with pytest.raises(BadParameterError):
-        analysis.majority_class_accuracy(np.array([]))
-
-
 def test_implied_power_constant_for_a_time_proportional_estimate() -> None:
     runs = pd.DataFrame({"train_time_s": [100.0, 360.0], "energy_kwh": [0.0025, 0.009]})
     assert analysis.implied_power_w(runs).tolist() == pytest.approx([90.0, 90.0])

@@ -205,3 +205,8 @@ def test_hub_weights_in_the_local_cache_load_without_network(tmp_path, monkeypat
     assert classifier(model).weight.shape[0] == 2
     assert torch.equal(model.state_dict()["layer1.0.conv1.weight"],
                        imagenet_like.state_dict()["layer1.0.conv1.weight"])
+
+
+def test_measured_parameters_equal_the_release_for_every_model(table: pd.DataFrame) -> None:
+    mismatched = table.loc[table["num_params"] != table["paper_num_params"], "model"].tolist()
+    assert mismatched == []
