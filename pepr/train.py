@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 import pepr
-from pepr import meters, results
+from pepr import crop, meters, results
 from pepr.errors import BadParameterError, IncompatibleInputError, PeprError
 
 #: The paper's protocol (the release's training script).
@@ -63,6 +63,7 @@ class RunResult:
     confusion: np.ndarray | None = None
     class_names: list[str] = field(default_factory=list)
     meter_report: dict[str, object] = field(default_factory=dict)
+    crop_report: crop.CropReport | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,6 +207,14 @@ def choose_memory_format(model: torch.nn.Module, memory_format: str = "auto") ->
                                             and uses_grouped_convolutions(model)):
         return torch.channels_last
     return torch.contiguous_format
+
+
+def example_input(in_chans: int, img_size: int, device: str = "cpu",
+                  memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """Two images of noise at the run's size, drawn without touching the global random state."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(2, in_chans, img_size, img_size, generator=generator)
+    return images.to(device).contiguous(memory_format=memory_format)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -361,6 +370,7 @@ def run(
     device: str | None = None,
     deterministic: bool = True,
     memory_format: str = "auto",
+    crop_kernels: bool = True,
     meter: meters.RunMeter | None = None,
 ) -> RunResult:
     """Train ``model`` on ``dataset`` under ``meter`` and return the run row and its history.
@@ -368,8 +378,9 @@ def run(
     User mistakes (unknown model or dataset, missing data, bad parameters) raise a
     :class:`pepr.errors.PeprError` before anything starts. Once the run started, a model that
     cannot take the input, a non-finite loss or a runtime error gives a ``failed`` row.
-    ``memory_format`` (``auto``: see :func:`choose_memory_format`) changes speed, not the
-    protocol; the optimizer is fused where torch has a fused kernel.
+    ``memory_format`` (``auto``: see :func:`choose_memory_format`) and ``crop_kernels`` (drop the
+    convolution taps that only ever meet padding at this input size, see :mod:`pepr.crop`) change
+    speed, not the protocol; the optimizer is fused where torch has a fused kernel.
     """
     from pepr import datasets, zoo
 
@@ -407,6 +418,9 @@ def run(
                 row["flops_per_image"] = math.nan
             layout = choose_memory_format(net, memory_format)
             net = net.to(device=device, memory_format=layout)
+            if crop_kernels:
+                result.crop_report = crop.crop_dead_taps(
+                    net, example_input(data.in_chans, int(img_size), device, layout))
             tensors = _prepare(data, device, layout)
             opt = make_optimizer(optimizer, net.parameters(), float(lr))
             best_value, best_epoch, best_state = -math.inf, -1, None

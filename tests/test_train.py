@@ -124,3 +124,14 @@ def test_memory_format_rule_and_fused_optimizer():
         train.choose_memory_format(plain, "sideways")
     optimizer = train.make_optimizer("adam", plain.parameters(), 5e-4)
     assert optimizer.defaults["fused"] is True and optimizer.defaults["lr"] == 5e-4
+
+
+def test_run_crops_dead_taps_without_changing_the_training():
+    cropped = train.run("test_resnet", "synthetic", epochs=1, seed=1, study="unit")
+    whole = train.run("test_resnet", "synthetic", epochs=1, seed=1, study="unit",
+                      crop_kernels=False)
+    assert cropped.crop_report.convs > 0 and whole.crop_report is None
+    val_loss = [[row["value"] for row in outcome.epochs
+                 if (row["split"], row["metric"]) == ("val", "loss")]
+                for outcome in (cropped, whole)]
+    assert val_loss[0] == pytest.approx(val_loss[1], rel=1e-3)
