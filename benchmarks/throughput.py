@@ -27,13 +27,15 @@ loop's table). Both loops are compute-bound: for mobilenetv2_050, convolution ba
 official loop's DataLoader iteration took about 3 % and its for-each Adam 5-12 % (158 parameter
 tensors, ~10 small operations each). The fused Adam saved ~9 %; the memory layout mattered
 most: channels_last ran grouped/depthwise models 1.4-1.9x faster but resnet18d 0.7x, hence the
-rule by convolution type; flushing denormals changed nothing (resnet26d, cspresnet50). Within
-the convolutions (``ONEDNN_VERBOSE``, resnet18d): about 40 % of oneDNN's time went to the last
-stage's 512x512x3x3 kernels on 1x1 maps, where eight of nine taps only meet padding, and to
-reordering those kernels on every call; cropping them made a training epoch 1.44x faster, and
-1.02-1.30x for the other models of the panel. Not faster here: ``torch.compile`` (resnet18d
-0.79x, mobilenetv2_050 1.03x, after ~40 s of compilation), oneDNN's bf16 or tf32 math for fp32
-convolutions (0.58-0.98x), and PyTorch's non-oneDNN convolutions (0.10-0.24x). On a CPU
+rule by convolution type; flushing denormals changed nothing (resnet26d, cspresnet50). Inside
+the convolutions, ``benchmarks/convolution_profile.py`` prints oneDNN's own timings: for
+resnet18d the last stage's 512x512x3x3 kernels on 1x1 maps, where eight of nine taps only meet
+padding, and the reordering of those kernels on every call took about 40 % of oneDNN's time;
+cropping the kernels (:mod:`pepr.crop`) removes that work. The same script times the
+alternatives considered: ``torch.compile`` (with a cold compile of about half a minute per
+model), oneDNN's bf16/tf32 arithmetic for float32 convolutions (which would change the
+arithmetic of the study) and PyTorch's own (non-oneDNN) convolutions; none was clearly faster
+than the loop with cropped kernels. On a CPU
 shared with other busy processes two OpenMP threads spun at barriers (resnet18: 13-43 img/s
 against about 160 img/s with one thread), so runs here use one thread.
 
