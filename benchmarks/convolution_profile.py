@@ -12,7 +12,12 @@ For each model (28 px, one input channel, two classes, batch 32, one thread):
    (oneDNN's reduced-precision arithmetic for float32 convolutions); ``no-onednn`` (PyTorch's
    own convolutions).
 
+With ``--zoo`` it crops every model of the zoo at its smallest input size instead, takes one
+training step of the cropped model, and prints how many models had dead taps and what share of
+their convolution multiply-adds the crop removed.
+
 Usage: ``python benchmarks/convolution_profile.py [--models M ...] [--images N] [--variants ...]``
+or ``python benchmarks/convolution_profile.py --zoo``
 """
 
 from __future__ import annotations
@@ -170,12 +175,46 @@ def report_variants(name: str, variants: list[str], images_count: int) -> None:
         print(f"  {variant:<14}{seconds:>7.2f} s {seconds / baseline:>6.2f}x {remark}", flush=True)
 
 
+def zoo_crop_row(name: str, img_size: int) -> dict[str, object]:
+    """The crop of one zoo model at ``img_size`` and whether a training step then works."""
+    torch.manual_seed(0)
+    model = zoo.create_model(name, num_classes=2, in_chans=1, img_size=img_size)
+    layout = train.choose_memory_format(model)
+    model = model.to(memory_format=layout)
+    example = train.example_input(1, img_size, "cpu", layout)
+    report = crop.crop_dead_taps(model, example)
+    make_step(model)(example, torch.tensor([0, 1]))
+    return {"model": name, "img_size": img_size, "convs_cropped": report.convs,
+            "dead_macs": report.saved_fraction}
+
+
+def report_zoo() -> None:
+    import pandas as pd
+    from tqdm import tqdm
+
+    table = zoo.load_zoo()
+    rows = [zoo_crop_row(name, int(size))
+            for name, size in tqdm(list(zip(table["model"], table["min_img_size"])),
+                                   desc="zoo", unit="model")]
+    frame = pd.DataFrame(rows)
+    cropped = frame[frame["convs_cropped"] > 0]
+    print(f"{len(cropped)} of {len(frame)} zoo models have dead taps at their smallest input "
+          f"size; one training step ran for all {len(frame)} after cropping")
+    for size, group in frame.groupby("img_size"):
+        with_dead = group[group["convs_cropped"] > 0]
+        print(f"  {size:>3} px: {len(with_dead)} of {len(group)} models; dead share of multiply-adds "
+              f"median {with_dead['dead_macs'].median() if len(with_dead) else 0:.1%}, "
+              f"max {with_dead['dead_macs'].max() if len(with_dead) else 0:.1%}")
+    print(frame.sort_values("dead_macs", ascending=False).head(10).to_string(index=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["resnet18d", "mobilenetv2_050"])
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--top", type=int, default=6, help="oneDNN items listed per model")
+    parser.add_argument("--zoo", action="store_true", help="crop every zoo model and summarise")
     parser.add_argument("--verbose-steps", help=argparse.SUPPRESS)
     parser.add_argument("--no-crop", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -183,6 +222,9 @@ def main() -> None:
         verbose_steps(args.verbose_steps, crop_kernels=not args.no_crop)
         return
     torch.set_num_threads(1)
+    if args.zoo:
+        report_zoo()
+        return
     for name in args.models:
         report_onednn(name, args.top)
         report_variants(name, args.variants, args.images)

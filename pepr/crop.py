@@ -107,12 +107,11 @@ def crop_plan(conv: nn.Module, input_size: tuple[int, int]) -> tuple[TapRange, T
     return rows, cols
 
 
-def conv_macs(conv: nn.Conv2d, input_size: tuple[int, int]) -> int:
-    """Multiply-adds of one image through ``conv`` at ``input_size``."""
-    out_h, out_w = (output_length(input_size[axis], conv.kernel_size[axis], conv.stride[axis],
-                                  conv.padding[axis], conv.dilation[axis]) for axis in range(2))
+def conv_macs(conv: nn.Conv2d, output_size: tuple[int, int]) -> int:
+    """Multiply-adds of one image through ``conv``, given the output size it produced."""
     kernel_h, kernel_w = conv.kernel_size
-    return out_h * out_w * conv.out_channels * conv.in_channels // conv.groups * kernel_h * kernel_w
+    return (output_size[0] * output_size[1] * conv.out_channels * conv.in_channels // conv.groups
+            * kernel_h * kernel_w)
 
 
 def weight_memory_format(weight: torch.Tensor) -> torch.memory_format:
@@ -160,21 +159,31 @@ class CroppedConv2d(nn.Conv2d):
         return original
 
 
-def conv_input_sizes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[int, int]]:
-    """The spatial input size of every 2-D convolution that sees exactly one size and has one name.
+@dataclass(frozen=True)
+class ConvSizes:
+    """The spatial sizes a convolution saw in one forward pass."""
 
-    One forward pass of ``example`` in eval mode (batch-norm statistics are not updated).
+    input: tuple[int, int]
+    output: tuple[int, int]
+
+
+def conv_sizes(model: nn.Module, example: torch.Tensor) -> dict[str, ConvSizes]:
+    """Input and output sizes of every 2-D convolution that runs once, under one name.
+
+    One forward pass of ``example`` in eval mode (batch-norm statistics are not updated). A
+    convolution called more than once (shared, or applied at several scales) is left out.
     """
     names: dict[int, list[str]] = {}
     for name, module in model.named_modules(remove_duplicate=False):
         if isinstance(module, nn.Conv2d):
             names.setdefault(id(module), []).append(name)
-    seen: dict[int, set[tuple[int, int]]] = {}
+    seen: dict[int, list[ConvSizes]] = {}
 
-    def record(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        seen.setdefault(id(module), set()).add(tuple(inputs[0].shape[-2:]))
+    def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        sizes = ConvSizes(tuple(inputs[0].shape[-2:]), tuple(output.shape[-2:]))
+        seen.setdefault(id(module), []).append(sizes)
 
-    hooks = [module.register_forward_pre_hook(record)
+    hooks = [module.register_forward_hook(record)
              for module in model.modules() if isinstance(module, nn.Conv2d)]
     training = model.training
     try:
@@ -185,8 +194,8 @@ def conv_input_sizes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple
         model.train(training)
         for hook in hooks:
             hook.remove()
-    return {names[key][0]: next(iter(sizes)) for key, sizes in seen.items()
-            if len(sizes) == 1 and len(names[key]) == 1}
+    return {names[key][0]: calls[0] for key, calls in seen.items()
+            if len(calls) == 1 and len(names[key]) == 1}
 
 
 def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
@@ -211,19 +220,18 @@ def crop_dead_taps(model: nn.Module, example: torch.Tensor) -> CropReport:
     outputs before and after are compared on it; if they differ by more than rounding, the model
     is put back as it was and nothing is reported cropped.
     """
-    sizes = conv_input_sizes(model, example)
     macs_full = macs_cropped = 0
     cropped: dict[str, CroppedConv2d] = {}
-    for name, size in sizes.items():
+    for name, sizes in conv_sizes(model, example).items():
         conv = model.get_submodule(name)
-        macs = conv_macs(conv, size)
+        macs = conv_macs(conv, sizes.output)
         macs_full += macs
-        plan = crop_plan(conv, size)
+        plan = crop_plan(conv, sizes.input)
         if plan is None:
             macs_cropped += macs
             continue
-        cropped[name] = CroppedConv2d(conv, plan, size)
-        macs_cropped += conv_macs(cropped[name], size)
+        cropped[name] = CroppedConv2d(conv, plan, sizes.input)
+        macs_cropped += conv_macs(cropped[name], sizes.output)
     if not cropped:
         return CropReport(0, macs_full, macs_full)
     before = _outputs(model, example)

@@ -140,3 +140,12 @@ def test_a_crop_that_would_change_the_outputs_is_undone(monkeypatch):
     assert crop.crop_dead_taps(model, example).convs == 0
     assert not any(isinstance(m, crop.CroppedConv2d) for m in model.modules())
     torch.testing.assert_close(model(example), before)
+
+
+def test_string_paddings_and_conv_subclasses_are_counted_but_left_whole():
+    from timm.layers import Conv2dSame
+
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding="same"), Conv2dSame(3, 4, 3))
+    report = crop.crop_dead_taps(model, torch.randn(2, 2, 1, 1))
+    assert report.convs == 0
+    assert report.macs_full == report.macs_cropped == 2 * 3 * 9 + 3 * 4 * 9
