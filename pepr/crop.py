@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pepr.errors import IncompatibleInputError
+from pepr.zoo import traceless_forward
 
 #: Largest relative difference between the model's outputs before and after cropping that is
 #: taken as rounding (float32 accumulates in a different order in a smaller kernel).
@@ -185,13 +186,9 @@ def conv_sizes(model: nn.Module, example: torch.Tensor) -> dict[str, ConvSizes]:
 
     hooks = [module.register_forward_hook(record)
              for module in model.modules() if isinstance(module, nn.Conv2d)]
-    training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
-            model(example)
+        traceless_forward(model, example)
     finally:
-        model.train(training)
         for hook in hooks:
             hook.remove()
     return {names[key][0]: calls[0] for key, calls in seen.items()
@@ -201,16 +198,6 @@ def conv_sizes(model: nn.Module, example: torch.Tensor) -> dict[str, ConvSizes]:
 def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
     parent_name, _, leaf = name.rpartition(".")
     setattr(model.get_submodule(parent_name) if parent_name else model, leaf, module)
-
-
-def _outputs(model: nn.Module, example: torch.Tensor) -> torch.Tensor:
-    training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return model(example)
-    finally:
-        model.train(training)
 
 
 def crop_dead_taps(model: nn.Module, example: torch.Tensor) -> CropReport:
@@ -234,10 +221,10 @@ def crop_dead_taps(model: nn.Module, example: torch.Tensor) -> CropReport:
         macs_cropped += conv_macs(cropped[name], sizes.output)
     if not cropped:
         return CropReport(0, macs_full, macs_full)
-    before = _outputs(model, example)
+    before = traceless_forward(model, example)
     for name, module in cropped.items():
         _replace(model, name, module)
-    after = _outputs(model, example)
+    after = traceless_forward(model, example)
     scale = float(before.abs().max()) or 1.0
     if not math.isclose(float((after - before).abs().max()) / scale, 0.0,
                         abs_tol=OUTPUT_TOLERANCE):

@@ -385,7 +385,7 @@ def _probe_batch(model: "torch.nn.Module", in_chans: int, img_size: int,
                        dtype=dtype or torch.float32)
 
 
-def _forward(model: "torch.nn.Module", x: "torch.Tensor") -> "torch.Tensor":
+def traceless_forward(model: "torch.nn.Module", x: "torch.Tensor") -> "torch.Tensor":
     """A forward pass that leaves no trace: eval mode (no BatchNorm statistics updated, no
     dropout drawing from the global random generator), no gradients, mode restored after."""
     import torch
@@ -405,7 +405,7 @@ def check_input(model: "torch.nn.Module", in_chans: int, img_size: int,
     """Run one forward pass of a tiny batch; :class:`IncompatibleInputError` if it fails."""
     x = _probe_batch(model, in_chans, img_size)
     try:
-        _forward(model, x)
+        traceless_forward(model, x)
     except INPUT_ERRORS as error:
         label = name or type(model).__name__
         raise IncompatibleInputError(
@@ -434,7 +434,7 @@ def flops_per_image(model: "torch.nn.Module", in_chans: int, img_size: int) -> i
     x = _probe_batch(model, in_chans, img_size, batch=1)
     try:
         with FlopCounterMode(display=False) as counter:
-            _forward(model, x)
+            traceless_forward(model, x)
     except INPUT_ERRORS as error:
         raise IncompatibleInputError(
             f"cannot count FLOPs at {in_chans}x{img_size}x{img_size}: {_first_line(error)}"
