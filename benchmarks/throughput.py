@@ -48,6 +48,7 @@ import argparse
 import contextlib
 import dataclasses
 import io
+import math
 import statistics
 import time
 
@@ -150,7 +151,7 @@ def time_official(name: str, data, batch_size: int) -> tuple[float, float]:
 def time_pepr(name: str, data, batch_size: int, meter: meters.RunMeter | None = None,
               crop_kernels: bool = True) -> tuple[float, float, float]:
     """Wall and CPU seconds of one epoch (the kernel crop's own time included), and the share
-    of convolution multiply-adds the crop removed."""
+    of convolution multiply-adds the crop removed (NaN without the crop)."""
     model = new_model(name, data)
     layout = train.choose_memory_format(model)
     model = model.to(memory_format=layout)
@@ -173,7 +174,7 @@ def time_pepr(name: str, data, batch_size: int, meter: meters.RunMeter | None = 
         if meter is not None:
             meter.epoch_ended()
     return (time.perf_counter() - start + crop_s, time.process_time() - cpu_start + crop_cpu,
-            report.saved_fraction if report is not None else 0.0)
+            report.saved_fraction if report is not None else math.nan)
 
 
 def profile_official(name: str, data, batch_size: int) -> None:
@@ -230,7 +231,8 @@ def main() -> None:
         speedups.append(official_s / pepr_s)
         cpu_speedups.append(official_cpu / pepr_cpu)
         params = zoo.get_model_info(name).get("num_params", float("nan"))
-        print(f"{name:<18}{params:>12,.0f}{dead:>10.1%}{official_s:>8.2f} ({official_cpu:>5.2f})"
+        dead_text = "-" if math.isnan(dead) else f"{dead:.1%}"
+        print(f"{name:<18}{params:>12,.0f}{dead_text:>10}{official_s:>8.2f} ({official_cpu:>5.2f})"
               f"{pepr_s:>8.2f} ({pepr_cpu:>5.2f}){speedups[-1]:>9.2f}{cpu_speedups[-1]:>7.2f}",
               flush=True)
     overhead_pct = 100 * overhead_s / metered_s
