@@ -10,8 +10,9 @@ the whole kernel each time. For resnet18d at 28 px that was about 40 % of the ti
 :func:`crop_dead_taps` swaps each such ``nn.Conv2d`` for a :class:`CroppedConv2d` that holds only
 the live taps (a contiguous block of rows and columns) with the padding shifted to match. A
 convolution whose map is 1x1 (its kernel then crops to 1x1) is computed as the matrix product
-it is: oneDNN took 3-9x longer for such layers than ``F.linear`` (resnet26d's last stage, batch
-32, one thread). The function computed at that input size is the same; only the floating-point summation order
+it is (per group; an elementwise product for a depthwise one): oneDNN took 3-9x longer for such
+layers than ``F.linear`` (resnet26d's last stage, batch 32, one thread), and 1.2-7x longer
+than ``einsum`` or a product for grouped and depthwise ones. The function computed at that input size is the same; only the floating-point summation order
 differs, as between any two convolution algorithms. Dead taps get a zero gradient, so under Adam
 or SGD they would never have moved; :func:`restore_dead_taps` writes the trained live taps back
 into the full kernels (the dead taps keep their initial values; under a weight-decaying
@@ -116,8 +117,7 @@ def specialise_plan(conv: nn.Module, sizes: "ConvSizes") -> tuple[TapRange, TapR
     matrix product) the whole kernel; ``None`` where the convolution stays as it is."""
     plan = crop_plan(conv, sizes.input)
     if (plan is None and type(conv) is nn.Conv2d and sizes.input == sizes.output == (1, 1)
-            and tuple(conv.kernel_size) == (1, 1) and conv.groups == 1
-            and tuple(conv.padding) == (0, 0)):
+            and tuple(conv.kernel_size) == (1, 1) and tuple(conv.padding) == (0, 0)):
         return TapRange(0, 1, 0), TapRange(0, 1, 0)
     return plan
 
@@ -136,9 +136,27 @@ def weight_memory_format(weight: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def pointwise_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                      groups: int) -> torch.Tensor:
+    """A 1x1 kernel applied to a 1x1 map: per group a matrix product, which is ``F.linear`` for
+    one group and an elementwise product for a depthwise kernel (one channel per group)."""
+    batch, out_channels = x.shape[0], weight.shape[0]
+    if groups == 1:
+        return F.linear(x.flatten(1), weight.flatten(1), bias).view(batch, out_channels, 1, 1)
+    if out_channels == groups and weight.shape[1] == 1:
+        product = x.flatten(1) * weight.flatten()
+    else:
+        product = torch.einsum("bgi,goi->bgo", x.reshape(batch, groups, -1),
+                               weight.reshape(groups, out_channels // groups, -1))
+        product = product.reshape(batch, out_channels)
+    if bias is not None:
+        product = product + bias
+    return product.view(batch, out_channels, 1, 1)
+
+
 class CroppedConv2d(nn.Conv2d):
     """A convolution holding only the live taps of another one, valid at one input size; on a
-    1x1 map with one group it is computed as a matrix product."""
+    1x1 map it is computed as a matrix product (:func:`pointwise_product`)."""
 
     def __init__(self, original: nn.Conv2d, plan: tuple[TapRange, TapRange],
                  input_size: tuple[int, int]) -> None:
@@ -154,8 +172,8 @@ class CroppedConv2d(nn.Conv2d):
         self.bias = original.bias  # shared: a bias has no taps
         self.plan = plan
         self.input_size = tuple(input_size)
-        self.matrix_product = (self.input_size == (1, 1) and self.groups == 1
-                               and self.kernel_size == (1, 1) and self.padding == (0, 0))
+        self.matrix_product = (self.input_size == (1, 1) and self.kernel_size == (1, 1)
+                               and self.padding == (0, 0))
         object.__setattr__(self, "original", original)  # kept for restoring, not a submodule
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -164,8 +182,7 @@ class CroppedConv2d(nn.Conv2d):
                 f"a convolution cropped for {self.input_size[0]}x{self.input_size[1]} inputs got "
                 f"{x.shape[-2]}x{x.shape[-1]}; call pepr.crop.restore_dead_taps(model) first")
         if self.matrix_product:
-            product = F.linear(x.flatten(1), self.weight.flatten(1), self.bias)
-            return product.view(*product.shape, 1, 1)
+            return pointwise_product(x, self.weight, self.bias, self.groups)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 

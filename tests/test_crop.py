@@ -149,3 +149,27 @@ def test_string_paddings_and_conv_subclasses_are_counted_but_left_whole():
     report = crop.crop_dead_taps(model, torch.randn(2, 2, 1, 1))
     assert report.convs == 0
     assert report.macs_full == report.macs_cropped == 2 * 3 * 9 + 3 * 4 * 9
+
+
+@pytest.mark.parametrize(("in_channels", "out_channels", "groups"), [
+    (6, 4, 1), (6, 6, 6), (6, 12, 6), (8, 4, 2),  # dense, depthwise, depth multiplier 2, grouped
+])
+@pytest.mark.parametrize("bias", [True, False])
+def test_pointwise_product_is_the_convolution_on_a_one_pixel_map(in_channels, out_channels,
+                                                                 groups, bias):
+    x = torch.randn(5, in_channels, 1, 1).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(out_channels, in_channels // groups, 1, 1)
+    offset = torch.randn(out_channels) if bias else None
+    torch.testing.assert_close(crop.pointwise_product(x, weight, offset, groups),
+                               F.conv2d(x, weight, offset, groups=groups))
+
+
+def test_convolutions_on_one_pixel_maps_become_matrix_products():
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                          nn.Conv2d(8, 4, 1, padding=1))  # the last one pads: it stays whole
+    x = torch.randn(4, 3, 1, 1)
+    expected = model(x)
+    report = crop.crop_dead_taps(model, x)
+    assert (report.convs, report.matrix_products) == (2, 2)
+    assert report.macs_full == report.macs_cropped + 8 * 8  # the depthwise kernel lost 8 taps
+    torch.testing.assert_close(model(x), expected)
