@@ -3,7 +3,8 @@
 For each model (28 px, one input channel, two classes, batch 32, one thread):
 
 1. oneDNN's own timing of every primitive over two training steps (``ONEDNN_VERBOSE=1`` in a
-   child process), full kernels against kernels cropped by :mod:`pepr.crop`: the total, and the
+   child process), full convolutions against those of :mod:`pepr.crop` (whose matrix products
+   run outside oneDNN, so the wall times of item 2 are the comparison): the total, and the
    primitives (kind and shape) that took most of it;
 2. one training epoch of random images under each variant, against pepr's loop as
    :func:`pepr.train.run` trains (fused Adam, the memory-format rule, cropped kernels):
@@ -13,8 +14,8 @@ For each model (28 px, one input channel, two classes, batch 32, one thread):
    own convolutions).
 
 With ``--zoo`` it crops every model of the zoo at its smallest input size instead, takes one
-training step of the cropped model, and prints how many models had dead taps and what share of
-their convolution multiply-adds the crop removed.
+training step of the cropped model, and prints how many models had dead taps, what share of
+their convolution multiply-adds the crop removed, and how many had convolutions on 1x1 maps.
 
 Usage: ``python benchmarks/convolution_profile.py [--models M ...] [--images N] [--variants ...]``
 or ``python benchmarks/convolution_profile.py --zoo``
@@ -159,8 +160,9 @@ def verbose_steps(name: str, crop_kernels: bool) -> None:
 def report_onednn(name: str, top: int) -> None:
     full_ms, full_shapes = onednn_breakdown(onednn_lines(name, crop_kernels=False))
     cropped_ms, _ = onednn_breakdown(onednn_lines(name, crop_kernels=True))
-    print(f"{name}: oneDNN time over two training steps: full kernels {full_ms:.1f} ms, "
-          f"cropped {cropped_ms:.1f} ms ({1 - cropped_ms / full_ms:.0%} less)")
+    print(f"{name}: oneDNN time over two training steps: full convolutions {full_ms:.1f} ms, "
+          f"with pepr.crop {cropped_ms:.1f} ms ({1 - cropped_ms / full_ms:.0%} less; the "
+          f"convolutions on 1x1 maps then run outside oneDNN, as matrix products)")
     print("  largest items with full kernels (primitive, shape: ms, share):")
     for shape, milliseconds in full_shapes[:top]:
         print(f"    {shape}: {milliseconds:.1f} ms {milliseconds / full_ms:.0%}")
@@ -185,7 +187,8 @@ def zoo_crop_row(name: str, img_size: int) -> dict[str, object]:
     report = crop.crop_dead_taps(model, example)
     make_step(model)(example, torch.tensor([0, 1]))
     return {"model": name, "img_size": img_size, "convs_cropped": report.convs,
-            "dead_macs": report.saved_fraction}
+            "matrix_products": report.matrix_products, "dead_macs": report.saved_fraction,
+            "undone": report.undone}
 
 
 def report_zoo() -> None:
@@ -197,11 +200,14 @@ def report_zoo() -> None:
             for name, size in tqdm(list(zip(table["model"], table["min_img_size"])),
                                    desc="zoo", unit="model")]
     frame = pd.DataFrame(rows)
-    cropped = frame[frame["convs_cropped"] > 0]
-    print(f"{len(cropped)} of {len(frame)} zoo models have dead taps at their smallest input "
-          f"size; one training step ran for all {len(frame)} after cropping")
+    dead = frame[frame["dead_macs"] > 0]
+    products = frame[frame["matrix_products"] > 0]
+    print(f"{len(dead)} of {len(frame)} zoo models have dead taps at their smallest input size, "
+          f"{len(products)} have convolutions on 1x1 maps (matrix products); one training step "
+          f"ran for all {len(frame)} after cropping; {int(frame['undone'].sum())} crop(s) were "
+          f"undone because the outputs changed")
     for size, group in frame.groupby("img_size"):
-        with_dead = group[group["convs_cropped"] > 0]
+        with_dead = group[group["dead_macs"] > 0]
         print(f"  {size:>3} px: {len(with_dead)} of {len(group)} models; dead share of multiply-adds "
               f"median {with_dead['dead_macs'].median() if len(with_dead) else 0:.1%}, "
               f"max {with_dead['dead_macs'].max() if len(with_dead) else 0:.1%}")

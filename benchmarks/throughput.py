@@ -12,8 +12,8 @@ lr 5e-4, batch 32), the same initial weights, one epoch on a subset of the train
   split evaluated, as :func:`pepr.train.run` does each epoch (it evaluates the test split once,
   after the last epoch, which a steady-state epoch does not include); fused Adam;
   channels_last for models with grouped/depthwise convolutions; kernels cropped to their live
-  taps (:mod:`pepr.crop`; the crop's own time is added to the epoch, ``--no-crop`` leaves it
-  out). ``dead_macs`` is the share of the model's convolution multiply-adds the crop removed.
+  taps and convolutions on 1x1 maps computed as matrix products (:mod:`pepr.crop`; the crop's
+  own time is added to the epoch, ``--no-crop`` leaves it out). ``dead_macs`` is the share of the model's convolution multiply-adds the crop removed.
 
 The validation and test subsets have the same size, so both sides evaluate as many images.
 
@@ -31,7 +31,9 @@ rule by convolution type; flushing denormals changed nothing (resnet26d, cspresn
 the convolutions, ``benchmarks/convolution_profile.py`` prints oneDNN's own timings: for
 resnet18d the last stage's 512x512x3x3 kernels on 1x1 maps, where eight of nine taps only meet
 padding, and the reordering of those kernels on every call took about 40 % of oneDNN's time;
-cropping the kernels (:mod:`pepr.crop`) removes that work. The same script times the
+cropping the kernels (:mod:`pepr.crop`) removes that work. Convolutions on 1x1 maps (the last
+stages at 28 px, and every squeeze-and-excitation block) ran several times slower in oneDNN than
+the same matrix product in ``F.linear``; :mod:`pepr.crop` computes them as products. The same script times the
 alternatives considered: ``torch.compile`` (with a cold compile of about half a minute per
 model), oneDNN's bf16/tf32 arithmetic for float32 convolutions (which would change the
 arithmetic of the study) and PyTorch's own (non-oneDNN) convolutions; none was clearly faster

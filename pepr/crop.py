@@ -54,6 +54,8 @@ class CropReport:
     macs_full: int
     macs_cropped: int
     matrix_products: int = 0
+    #: True when the specialised model's outputs differed beyond rounding and it was put back
+    undone: bool = False
 
     @property
     def saved_fraction(self) -> float:
@@ -266,7 +268,7 @@ def crop_dead_taps(model: nn.Module, example: torch.Tensor) -> CropReport:
     difference = float((after - before).abs().max()) / (float(before.abs().max()) or 1.0)
     if not difference <= OUTPUT_TOLERANCE:  # NaN counts as a difference
         restore_dead_taps(model)
-        return CropReport(0, macs_full, macs_full)
+        return CropReport(0, macs_full, macs_full, undone=True)
     return CropReport(len(cropped), macs_full, macs_cropped,
                       sum(module.matrix_product for module in cropped.values()))
 
