@@ -10,10 +10,11 @@ the whole kernel each time. For resnet18d at 28 px that was about 40 % of the ti
 :func:`crop_dead_taps` swaps each such ``nn.Conv2d`` for a :class:`CroppedConv2d` that holds only
 the live taps (a contiguous block of rows and columns) with the padding shifted to match. A
 convolution whose map is 1x1 (its kernel then crops to 1x1) is computed as the matrix product
-it is (per group; an elementwise product for a depthwise one): oneDNN took 3-9x longer for such
-layers than ``F.linear`` (resnet26d's last stage, batch 32, one thread), and 1.2-7x longer
-than ``einsum`` or a product for grouped and depthwise ones. The function computed at that input size is the same; only the floating-point summation order
-differs, as between any two convolution algorithms. Dead taps get a zero gradient, so under Adam
+it is (per group; an elementwise product for a depthwise one), which runs faster outside oneDNN
+(``benchmarks/convolution_profile.py`` lists these layers among oneDNN's largest items for
+resnet26d and mobilenetv2_050). The function computed at that input size is the same; only the
+floating-point summation order differs, as between any two convolution algorithms
+(``benchmarks/crop_agreement.py`` shows what that does over a run). Dead taps get a zero gradient, so under Adam
 or SGD they would never have moved; :func:`restore_dead_taps` writes the trained live taps back
 into the full kernels (the dead taps keep their initial values; under a weight-decaying
 optimizer they would have decayed, which changes no output at this size). A cropped layer given

@@ -379,8 +379,9 @@ def run(
     :class:`pepr.errors.PeprError` before anything starts. Once the run started, a model that
     cannot take the input, a non-finite loss or a runtime error gives a ``failed`` row.
     ``memory_format`` (``auto``: see :func:`choose_memory_format`) and ``crop_kernels`` (drop the
-    convolution taps that only ever meet padding at this input size, see :mod:`pepr.crop`) change
-    speed, not the protocol; the optimizer is fused where torch has a fused kernel.
+    convolution taps that only ever meet padding at this input size and run convolutions on 1x1
+    maps as matrix products, see :mod:`pepr.crop`) change speed, not the function trained; the
+    optimizer is fused where torch has a fused kernel.
     """
     from pepr import datasets, zoo
 
