@@ -41,16 +41,15 @@ from pepr import crop, train, zoo
 VARIANTS = ("no-crop", "channels-last", "contiguous", "compile", "bf16-math", "tf32-math",
             "no-onednn")
 STEPS_MARKER = "-- measured steps --"
+BATCH = train.PAPER_DEFAULTS["batch_size"]
 
 
 def new_model(name: str, memory_format: str = "auto", crop_kernels: bool = True) -> torch.nn.Module:
     """The zoo model at 28 px as :func:`pepr.train.run` prepares it (seeded, same weights)."""
     torch.manual_seed(0)
     model = zoo.create_model(name, num_classes=2, in_chans=1, img_size=28)
-    layout = train.choose_memory_format(model, memory_format)
-    model = model.to(memory_format=layout)
-    if crop_kernels:
-        crop.crop_dead_taps(model, train.example_input(1, 28, "cpu", layout))
+    model, _, _ = train.prepare_model(model, 1, 28, memory_format=memory_format,
+                                      crop_kernels=crop_kernels)
     return model
 
 
@@ -64,8 +63,10 @@ def images_for(model: torch.nn.Module, count: int) -> tuple[torch.Tensor, torch.
 
 
 def make_step(model: torch.nn.Module, forward: Callable | None = None) -> Callable:
-    """One training step (forward, loss, backward, fused Adam) of ``forward`` (default: model)."""
-    optimizer = train.make_optimizer("adam", model.parameters(), 5e-4)
+    """One training step (forward, loss, backward, the paper's optimizer fused) of ``forward``
+    (default: model)."""
+    optimizer = train.make_optimizer(train.PAPER_DEFAULTS["optimizer"], model.parameters(),
+                                     train.PAPER_DEFAULTS["lr"])
     forward = model if forward is None else forward
 
     def step(images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -78,7 +79,7 @@ def make_step(model: torch.nn.Module, forward: Callable | None = None) -> Callab
 
 
 def epoch_seconds(step: Callable, images: torch.Tensor, labels: torch.Tensor,
-                  batch_size: int = 32) -> float:
+                  batch_size: int = BATCH) -> float:
     """Wall seconds of one pass over ``images`` after two warm-up steps."""
     for start in (0, batch_size):
         step(images[start:start + batch_size], labels[start:start + batch_size])
@@ -111,7 +112,7 @@ def variant_seconds(name: str, variant: str, images_count: int) -> tuple[float, 
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp()  # a cold compile, every time
         compiled = torch.compile(model)
         begin = time.perf_counter()
-        make_step(model, compiled)(images[:32], labels[:32])
+        make_step(model, compiled)(images[:BATCH], labels[:BATCH])
         compile_s = time.perf_counter() - begin
         return epoch_seconds(make_step(model, compiled), images, labels), f"compiled in {compile_s:.0f} s"
     if variant in ("bf16-math", "tf32-math"):
@@ -148,12 +149,12 @@ def verbose_steps(name: str, crop_kernels: bool) -> None:
     """Child process: warm up, print the marker, run the two steps oneDNN reports on."""
     torch.set_num_threads(1)
     model = new_model(name, crop_kernels=crop_kernels)
-    images, labels = images_for(model, 64)
+    images, labels = images_for(model, 2 * BATCH)
     step = make_step(model)
-    step(images[:32], labels[:32])
+    step(images[:BATCH], labels[:BATCH])
     print(STEPS_MARKER, flush=True)
-    step(images[:32], labels[:32])
-    step(images[32:], labels[32:])
+    step(images[:BATCH], labels[:BATCH])
+    step(images[BATCH:], labels[BATCH:])
     sys.stdout.flush()
 
 
@@ -181,11 +182,8 @@ def zoo_crop_row(name: str, img_size: int) -> dict[str, object]:
     """The crop of one zoo model at ``img_size`` and whether a training step then works."""
     torch.manual_seed(0)
     model = zoo.create_model(name, num_classes=2, in_chans=1, img_size=img_size)
-    layout = train.choose_memory_format(model)
-    model = model.to(memory_format=layout)
-    example = train.example_input(1, img_size, "cpu", layout)
-    report = crop.crop_dead_taps(model, example)
-    make_step(model)(example, torch.tensor([0, 1]))
+    model, layout, report = train.prepare_model(model, 1, img_size)
+    make_step(model)(train.example_input(1, img_size, "cpu", layout), torch.tensor([0, 1]))
     return {"model": name, "img_size": img_size, "convs_cropped": report.convs,
             "matrix_products": report.matrix_products, "dead_macs": report.saved_fraction,
             "undone": report.undone}

@@ -58,7 +58,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pepr import crop, datasets, meters, train, zoo
+from pepr import datasets, meters, train, zoo
 
 #: Zoo models that accept 28 px, spread over 2 M to 22 M parameters and over families.
 DEFAULT_PANEL = ["mobilenetv2_050", "mnasnet_100", "fbnetv3_b", "resnet18d", "dpn68",
@@ -134,7 +134,9 @@ def new_model(name: str, data, seed: int = 0) -> torch.nn.Module:
 
 def time_official(name: str, data, batch_size: int) -> tuple[float, float]:
     model = new_model(name, data)
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
+    # the paper's optimizer in torch's default (for-each) implementation, as the release ran it
+    optimizer = train.OPTIMIZERS[train.PAPER_DEFAULTS["optimizer"]](
+        model.parameters(), lr=train.PAPER_DEFAULTS["lr"])
     loaders = {
         split: torch.utils.data.DataLoader(
             PerSampleDataset(*data.split(split)), batch_size=batch_size, num_workers=0,
@@ -152,18 +154,17 @@ def time_official(name: str, data, batch_size: int) -> tuple[float, float]:
 
 def time_pepr(name: str, data, batch_size: int, meter: meters.RunMeter | None = None,
               crop_kernels: bool = True) -> tuple[float, float, float]:
-    """Wall and CPU seconds of one epoch (the kernel crop's own time included), and the share
-    of convolution multiply-adds the crop removed (NaN without the crop)."""
+    """Wall and CPU seconds of one epoch (the model's preparation by
+    :func:`pepr.train.prepare_model`, the kernel crop included, added), and the share of
+    convolution multiply-adds the crop removed (NaN without the crop)."""
     model = new_model(name, data)
-    layout = train.choose_memory_format(model)
-    model = model.to(memory_format=layout)
     crop_start, crop_cpu_start = time.perf_counter(), time.process_time()
-    report = (crop.crop_dead_taps(model, train.example_input(data.in_chans, data.img_size,
-                                                             "cpu", layout))
-              if crop_kernels else None)
+    model, layout, report = train.prepare_model(model, data.in_chans, data.img_size,
+                                                crop_kernels=crop_kernels)
     crop_s, crop_cpu = time.perf_counter() - crop_start, time.process_time() - crop_cpu_start
     tensors = train._prepare(data, "cpu", layout)
-    optimizer = train.make_optimizer("adam", model.parameters(), 5e-4)
+    optimizer = train.make_optimizer(train.PAPER_DEFAULTS["optimizer"], model.parameters(),
+                                     train.PAPER_DEFAULTS["lr"])
     generator = train.seed_everything(0, deterministic=False)
     warm = {key: value[:2 * batch_size] for key, value in tensors.items()}
     pepr_epoch(model, optimizer, warm, batch_size, generator, data.task)
@@ -195,7 +196,7 @@ def main() -> None:
     # against 4708), so evaluation weighs as much as in a full run
     parser.add_argument("--train-images", type=int, default=1024)
     parser.add_argument("--eval-images", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=train.PAPER_DEFAULTS["batch_size"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="timings per side; the minimum counts")
     parser.add_argument("--profile", action="store_true", help="profile the official loop first")

@@ -24,10 +24,6 @@ from pepr.errors import BadParameterError
 from pepr.meters import JOULES_PER_KWH
 from pepr.score import RESOURCES, add_pepr, top_k
 
-#: Model attributes of the release's ``model_names.csv`` that figures colour or group by.
-MODEL_ATTRIBUTES = ["num_param", "type", "efficient"]
-
-
 # ---------------------------------------------------------------------------------------------
 # Chapter 1: publications per capita
 # ---------------------------------------------------------------------------------------------
@@ -171,9 +167,34 @@ def compare_imagenet_joins(exact: pd.DataFrame, substring: pd.DataFrame) -> pd.D
     return out
 
 
+def imagenet_pepr_m(runs: pd.DataFrame, joined: pd.DataFrame, setting: str = "derma_pt",
+                    missing_top1: float | None = None) -> pd.DataFrame:
+    """The paper's ImageNet score: PePR-M with timm's top-1 as P and the memory of ``setting`` as R.
+
+    ``joined`` holds ``model`` and ``top1`` (in percent), from :func:`join_imagenet_exact` or
+    :func:`join_imagenet_substring`; the runs of ``setting`` gain ``imagenet_top1`` (a fraction)
+    and are scored within the setting. A model without a top-1 keeps P = NaN and so no score,
+    unless ``missing_top1`` fills it in (the release scored such models with 0).
+    """
+    frame = runs[runs["setting"] == setting].merge(joined[["model", "top1"]], on="model")
+    top1 = frame["top1"] if missing_top1 is None else frame["top1"].fillna(missing_top1)
+    frame["imagenet_top1"] = top1 / 100
+    return add_pepr(frame, resources={"m": "peak_mem_gb"}, performance="imagenet_top1")
+
+
 # ---------------------------------------------------------------------------------------------
 # Statistics: paired tests, effect sizes, bootstrap intervals, rank correlation
 # ---------------------------------------------------------------------------------------------
+
+#: The paper's two paired comparisons: a label -> the settings of arm ``a`` and of arm ``b``. An
+#: arm of several settings is each model's mean over them (the data-size test averages the three
+#: datasets trained both ways).
+PAPER_COMPARISONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "pretrained vs scratch (DermaMNIST)": (("derma_pt",), ("derma",)),
+    "100 % vs 10 % data (mean of 3 datasets)": (("derma_pt", "lidc", "pneumonia"),
+                                                ("derma_small", "lidc_small", "pneumonia_small")),
+}
+
 
 def paired_comparison(a: pd.Series, b: pd.Series, n_resamples: int = 9999, seed: int = 0) -> dict[str, float]:
     """Compare two arms measured on the same models (Series indexed by model name).
@@ -203,6 +224,22 @@ def paired_comparison(a: pd.Series, b: pd.Series, n_resamples: int = 9999, seed:
     }
 
 
+def comparison_arms(scored: pd.DataFrame, performance: str = "test_acc",
+                    comparisons: Mapping[str, tuple[Sequence[str], Sequence[str]]] = PAPER_COMPARISONS,
+                    ) -> dict[str, tuple[pd.Series, pd.Series]]:
+    """Per comparison, the two arms as Series of ``performance`` indexed by model name."""
+    wide = scored.pivot(index="model", columns="setting", values=performance)
+    return {label: (wide[list(a)].mean(axis=1), wide[list(b)].mean(axis=1)) for label, (a, b) in comparisons.items()}
+
+
+def paper_comparisons(scored: pd.DataFrame, performance: str = "test_acc",
+                      comparisons: Mapping[str, tuple[Sequence[str], Sequence[str]]] = PAPER_COMPARISONS,
+                      ) -> pd.DataFrame:
+    """One row per comparison (in the order given): its label and :func:`paired_comparison`."""
+    arms = comparison_arms(scored, performance, comparisons)
+    return pd.DataFrame([{"comparison": label, **paired_comparison(a, b)} for label, (a, b) in arms.items()])
+
+
 def _spearman_statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     """Spearman's rho along ``axis`` (vectorised for the bootstrap): Pearson's r of the ranks."""
     rx = stats.rankdata(x, axis=axis)
@@ -226,6 +263,17 @@ def spearman_ci(x: pd.Series | np.ndarray, y: pd.Series | np.ndarray, n_resample
                                random_state=np.random.default_rng(seed)).confidence_interval
     return {"n": int(len(x)), "rho": float(result.statistic), "p": float(result.pvalue),
             "ci_low": float(interval.low), "ci_high": float(interval.high)}
+
+
+def size_correlations(per_model: pd.DataFrame, columns: Sequence[str] = ("test_acc", "pepr_e"),
+                      size: str = "num_params") -> pd.DataFrame:
+    """Spearman's rho with its interval between model size and each of ``columns``, one row each.
+
+    A rank correlation is unchanged by a monotone transform, so the size is used as it is (the
+    paper's figures put it on a log axis, which gives the same rho).
+    """
+    return pd.DataFrame([{"pair": f"parameters vs {column}", **spearman_ci(per_model[size], per_model[column])}
+                         for column in columns])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,6 +322,18 @@ def setting_summary(scored: pd.DataFrame, score: str = "pepr_e", performance: st
 # Robustness of the rankings
 # ---------------------------------------------------------------------------------------------
 
+def _variant_scores(runs: pd.DataFrame, variants: Mapping[str, Mapping[str, object]],
+                    performance: str) -> Iterable[tuple[str, pd.DataFrame]]:
+    """Each variant's label and ``runs`` scored by it (:func:`pepr.score.add_pepr`, as ``pepr_x``).
+
+    ``variants`` maps a label to ``{"resource": column, "pool": [columns]}``; the pool defaults to
+    the paper's (the setting).
+    """
+    for label, spec in variants.items():
+        yield label, add_pepr(runs, resources={"x": str(spec["resource"])}, performance=performance,
+                              pool=list(spec.get("pool", ["setting"])))
+
+
 def ranking_variants(runs: pd.DataFrame, variants: Mapping[str, Mapping[str, object]], k: int = 5,
                      performance: str = "test_acc") -> pd.DataFrame:
     """Top-``k`` models per setting under each scoring variant, long format.
@@ -282,9 +342,7 @@ def ranking_variants(runs: pd.DataFrame, variants: Mapping[str, Mapping[str, obj
     ``runs`` with :func:`pepr.score.add_pepr` normalising over its pool and ranks within a setting.
     """
     frames = []
-    for label, spec in variants.items():
-        scored = add_pepr(runs, resources={"x": str(spec["resource"])}, performance=performance,
-                          pool=list(spec.get("pool", ["setting"])))
+    for label, scored in _variant_scores(runs, variants, performance):
         top = top_k(scored, "pepr_x", k=k, by=["setting"])
         frames.append(top[["setting", "rank", "model", "pepr_x"]].assign(variant=label))
     return pd.concat(frames, ignore_index=True)
@@ -293,23 +351,19 @@ def ranking_variants(runs: pd.DataFrame, variants: Mapping[str, Mapping[str, obj
 def overlap_with_baseline(tops: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Per setting and variant: how many of the baseline's top-k models stay in the top-k."""
     base = tops[tops["variant"] == baseline].groupby("setting")["model"].apply(set)
+    winners = tops.sort_values("rank", kind="stable").groupby(["variant", "setting"], sort=False)["model"].first()
     rows = []
     for (variant, setting), group in tops.groupby(["variant", "setting"], sort=False):
-        kept = len(set(group["model"]) & base[setting])
-        rows.append({"variant": variant, "setting": setting, "kept": kept, "k": len(group),
-                     "same_winner": group.sort_values("rank")["model"].iloc[0]
-                     == tops[(tops["variant"] == baseline) & (tops["setting"] == setting)].sort_values("rank")["model"].iloc[0]})
+        rows.append({"variant": variant, "setting": setting, "kept": len(set(group["model"]) & base[setting]),
+                     "k": len(group), "same_winner": winners[(variant, setting)] == winners[(baseline, setting)]})
     return pd.DataFrame(rows)
 
 
 def rank_agreement(runs: pd.DataFrame, variants: Mapping[str, Mapping[str, object]], baseline: str,
                    performance: str = "test_acc") -> pd.DataFrame:
     """Kendall's tau between each variant's full ranking and the baseline's, per setting."""
-    scores = {}
-    for label, spec in variants.items():
-        scored = add_pepr(runs, resources={"x": str(spec["resource"])}, performance=performance,
-                          pool=list(spec.get("pool", ["setting"])))
-        scores[label] = scored.set_index(["setting", "model"])["pepr_x"]
+    scores = {label: scored.set_index(["setting", "model"])["pepr_x"]
+              for label, scored in _variant_scores(runs, variants, performance)}
     rows = []
     for label, series in scores.items():
         for setting, values in series.groupby(level="setting"):
@@ -386,6 +440,21 @@ def implied_power_w(runs: pd.DataFrame) -> pd.Series:
     measurement; for the release, whose ``train_time`` is one epoch, it comes out ~10x too high.
     """
     return runs["energy_kwh"] * JOULES_PER_KWH / runs["train_time_s"]
+
+
+def concurrent_runs(runs: pd.DataFrame) -> pd.Series:
+    """Per run, how many runs (itself included) were training at once at the busiest moment of it.
+
+    A run spans ``started_at`` to ``started_at + train_time_s``; the count is taken at each start
+    that falls inside the span, so 1 means the run trained alone, 2 that another one overlapped it.
+    """
+    start = pd.to_datetime(runs["started_at"], utc=True)
+    end = start + pd.to_timedelta(runs["train_time_s"], unit="s")
+    counts = []
+    for begin, finish in zip(start, end):
+        inside = start[(start >= begin) & (start < finish)].tolist() + [begin]
+        counts.append(max(int(((start <= t) & (end > t)).sum()) for t in inside))
+    return pd.Series(counts, index=runs.index, name="concurrent_runs")
 
 
 def pair_with_paper(ours: pd.DataFrame, paper: pd.DataFrame, setting: str,

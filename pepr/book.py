@@ -1,15 +1,14 @@
 """Build the Jupyter Book, and the small helpers its notebooks share.
 
-``pepr book`` (and ``make book``) calls :func:`build_book`, which runs
-``jupyter-book build <root> -W -n --keep-going``: a plain ``jupyter-book build`` exits 0 even when
-a notebook cell raises, whereas ``-W`` turns every warning (a failed cell, a missing glue key, a
-broken reference) into a non-zero exit. Notebooks execute at build time (``_config.yml``), reading
+``pepr book`` (and ``make book``) calls :func:`build_book`, which runs :func:`build_command`:
+``jupyter-book build <root> --all -W -n --keep-going``. A plain ``jupyter-book build`` exits 0
+even when a notebook cell raises, whereas ``-W`` turns every warning (a failed cell, a missing
+glue key, a broken reference) into a non-zero exit. Notebooks execute at build time (``_config.yml``), reading
 the official release through ``PEPR_DATA_DIR``.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from pepr.errors import MissingDataError, PeprError
 
-#: The chapter pages a complete build must contain (relative to the HTML root), in book order.
+
 def chapter_pages(root: Path | str | None = None) -> list[str]:
     """The built HTML page of every chapter, in ``_toc.yml`` order (the root page first)."""
     import yaml
@@ -58,7 +57,7 @@ def build_command(root: Path, output: Path | None = None, strict: bool = True) -
 
 
 def build_book(root: Path | str = ".", output: Path | str | None = None, strict: bool = True,
-               clean: bool = False, env: Mapping[str, str] | None = None) -> Path:
+               clean: bool = False) -> Path:
     """Build the book under ``root`` into ``<output or root>/_build/html``; return that folder.
 
     Raises :class:`BookBuildError` when the build exits non-zero (with ``strict``: any warning).
@@ -69,10 +68,8 @@ def build_book(root: Path | str = ".", output: Path | str | None = None, strict:
     base = Path(output).resolve() if output is not None else root
     if clean and (base / "_build").exists():
         shutil.rmtree(base / "_build")
-    environment = {**os.environ, **(env or {})}
     started = time.perf_counter()
-    completed = subprocess.run(build_command(root, None if output is None else base, strict),
-                               env=environment, cwd=root)
+    completed = subprocess.run(build_command(root, None if output is None else base, strict), cwd=root)
     seconds = time.perf_counter() - started
     html = base / "_build" / "html"
     if completed.returncode != 0:

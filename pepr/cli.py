@@ -17,10 +17,36 @@ from pepr.errors import PeprError
 EXIT_USER_ERROR = 2
 
 
+def owned_defaults() -> dict[str, object]:
+    """Defaults of ``score``/``run``/``sweep`` options that :mod:`pepr.sweep` and
+    :mod:`pepr.results` own (the paper's protocol, the results and outputs folders, the
+    executor). The parser leaves those options ``None`` and :func:`fill_owned_defaults` sets them
+    when a command runs, so building the parser imports neither module."""
+    from pepr import results, sweep
+
+    spec = sweep.SPEC_DEFAULTS
+    protocol = ("epochs", "img_size", "batch_size", "lr", "optimizer", "select_metric")
+    return {
+        **{key: spec[key] for key in protocol},
+        "results_dir": results.DEFAULT_RESULTS_DIR,
+        "outputs_dir": sweep.DEFAULT_OUTPUTS_DIR,
+        "executor": sweep.EXECUTORS[0],
+    }
+
+
+def fill_owned_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Set each option of :func:`owned_defaults` that the command line left out."""
+    for key, value in owned_defaults().items():
+        if hasattr(args, key) and getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a study the paper's way and write one row per run."""
     from pepr import results, score
 
+    fill_owned_defaults(args)
     runs = results.load(args.study, args.results_dir)
     scored = score.add_pepr(runs, performance=args.performance, pool=args.pool)
     columns = ["model", "setting", args.performance, *[f"{k.upper()}_n" for k in score.RESOURCES],
@@ -44,7 +70,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.images:
         table = datasets.image_inventory()
         if not args.all:
-            table = table[~table["location"].str.startswith("(")]
+            table = table[table["location"] != datasets.NOT_ON_DISK]
         print(datasets.list_datasets().drop(columns=["license", "source"]).to_string(index=False))
         print()
     else:
@@ -82,6 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Validate one run, execute the training notebook for it and report its row."""
     from pepr import results, sweep, train
 
+    fill_owned_defaults(args)
     cell = train.identity(
         args.model, args.dataset, study=args.study, pretrained=train.normalise_pretrained(args.pretrained),
         data_fraction=args.data_fraction, seed=args.seed,
@@ -108,6 +135,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run every missing cell of a study file."""
     from pepr import sweep
 
+    fill_owned_defaults(args)
     summary = sweep.run_sweep(args.spec, results_dir=args.results_dir, executor=args.executor,
                               workers=args.workers, scheduler=args.scheduler,
                               outputs_dir=args.outputs_dir, progress=not args.no_progress)
@@ -116,29 +144,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
-    run_parser = commands.add_parser("run", help="train one model on one dataset (one results row)")
+    """Add ``pepr run`` and ``pepr sweep``; options left ``None`` get :func:`owned_defaults`."""
+    run_parser = commands.add_parser("run",
+                                     help="train one model on one dataset (one results row)")
     run_parser.add_argument("--model", required=True, help="a zoo/timm model name")
     run_parser.add_argument("--dataset", required=True, help="a registered dataset or a path")
-    run_parser.add_argument("--epochs", type=int, default=10)
-    run_parser.add_argument("--img-size", default="28", help="pixels, or 'auto' (zoo's minimum)")
+    run_parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the paper's protocol)")
+    run_parser.add_argument("--img-size", default=None, help="pixels, or 'auto' (zoo's minimum)")
     run_parser.add_argument("--pretrained", default="false", help="false, true or a checkpoint path")
     run_parser.add_argument("--data-fraction", type=float, default=1.0)
     run_parser.add_argument("--seed", type=int, default=0)
-    run_parser.add_argument("--batch-size", type=int, default=32)
-    run_parser.add_argument("--lr", type=float, default=5e-4)
-    run_parser.add_argument("--optimizer", default="adam")
-    run_parser.add_argument("--select-metric", default="acc", help="validation metric for selection")
+    run_parser.add_argument("--batch-size", type=int, default=None, help="images per step (default: the paper's protocol)")
+    run_parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the paper's protocol)")
+    run_parser.add_argument("--optimizer", default=None, help="optimizer name (default: the paper's protocol)")
+    run_parser.add_argument("--select-metric", default=None, help="validation metric for selection")
     run_parser.add_argument("--study", default="adhoc")
-    run_parser.add_argument("--results-dir", default="data/results")
-    run_parser.add_argument("--outputs-dir", default="outputs", help="executed notebooks go here")
+    run_parser.add_argument("--results-dir", default=None, help="where studies live")
+    run_parser.add_argument("--outputs-dir", default=None, help="executed notebooks go here")
     run_parser.add_argument("--threads", type=int, default=None, help="torch/OpenMP threads")
     run_parser.set_defaults(handler=cmd_run)
 
     sweep_parser = commands.add_parser("sweep", help="run a study's grid (skips runs already ok)")
     sweep_parser.add_argument("spec", help="a study file, e.g. data/studies/pilot.yml")
-    sweep_parser.add_argument("--results-dir", default="data/results")
-    sweep_parser.add_argument("--outputs-dir", default="outputs")
-    sweep_parser.add_argument("--executor", choices=["inline", "processes", "dask"], default="inline")
+    sweep_parser.add_argument("--results-dir", default=None, help="where studies live")
+    sweep_parser.add_argument("--outputs-dir", default=None, help="executed notebooks go here")
+    sweep_parser.add_argument("--executor", default=None, help="inline (default), processes or dask")
     sweep_parser.add_argument("--workers", type=int, default=1)
     sweep_parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     sweep_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -175,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     score_parser = commands.add_parser("score", help="PePR-E/C/T/M of every run of a study")
     score_parser.add_argument("study", help="a study name; 'paper' is the official release")
     score_parser.add_argument("-o", "--output", default="-", help="CSV file to write ('-': stdout)")
-    score_parser.add_argument("--results-dir", default="data/results", help="where studies live")
+    score_parser.add_argument("--results-dir", default=None, help="where studies live")
     score_parser.add_argument("--performance", default="test_acc", help="performance column P")
     score_parser.add_argument("--pool", nargs="*", default=["setting"],
                               help="columns whose groups are normalised apart (default: setting)")
@@ -208,14 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "with -o)")
     zoo_parser.set_defaults(handler=cmd_zoo)
 
-    for register in _EXTRA_COMMANDS:
-        register(commands)
+    _register_run_and_sweep(commands)
     return parser
-
-
-#: Functions that add further sub-commands (``zoo``, ``run``, ``sweep``, ``book``), each kept
-#: beside the code it drives.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_register_run_and_sweep]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

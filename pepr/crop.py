@@ -4,8 +4,10 @@ At MedMNIST's 28 px the deepest stages of many CNNs run on 1x1 or 2x2 feature ma
 kernel with padding 1 on a 1x1 map has eight of its nine taps on the zero padding at every
 output position: they add exactly zero to every output and receive exactly zero gradient, yet
 the convolution computes them, in the forward pass and twice in the backward pass, and reorders
-the whole kernel each time. For resnet18d at 28 px that was about 40 % of the time oneDNN spent
-(``ONEDNN_VERBOSE``, one thread, batch 32): the last stage's 512x512x3x3 kernels on 1x1 maps.
+the whole kernel each time. For resnet18d at 28 px these are the last stage's 512x512x3x3
+kernels on 1x1 maps, among the largest items of oneDNN's time
+(``benchmarks/convolution_profile.py --models resnet18d`` prints oneDNN's breakdown with full
+and with cropped kernels).
 
 :func:`crop_dead_taps` swaps each such ``nn.Conv2d`` for a :class:`CroppedConv2d` that holds only
 the live taps (a contiguous block of rows and columns) with the padding shifted to match. A

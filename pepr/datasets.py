@@ -39,6 +39,9 @@ PAPER_COMMIT = "ce087aafcdce4a5b636152d170475a6df5f4c3d7"
 PAPER_URL = f"https://raw.githubusercontent.com/{PAPER_REPOSITORY}/{PAPER_COMMIT}/data/{{name}}"
 PAPER_LICENSE = "MIT, (c) 2024 Selvan"
 
+#: What an inventory's ``location`` says for a registered file that is not on disk yet.
+NOT_ON_DISK = "(not on disk; downloaded on first use)"
+
 
 def _paper_file(name: str, sha256: str, size_bytes: int, description: str) -> RemoteFile:
     return RemoteFile(
@@ -127,7 +130,7 @@ def data_inventory() -> pd.DataFrame:
             {
                 "group": remote.group,
                 "name": remote.name,
-                "location": str(found) if found else "(not on disk; downloaded on first use)",
+                "location": str(found) if found else NOT_ON_DISK,
                 remote.algorithm: remote.expected_hash,
                 "description": remote.description,
             }
@@ -155,6 +158,13 @@ MEDMNIST_SIZES: tuple[int, ...] = (28, 64, 128, 224)
 MEDMNIST_GROUP = "medmnist"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"})
 RESIZE_CHUNK = 512  # images resized at a time: bounds the float32 buffer (~300 MB at 224 px)
+#: MedMNIST's task string for multi-label data (ChestMNIST): one 0/1 indicator per label.
+MULTI_LABEL = "multi-label, binary-class"
+
+
+def is_multi_label(task: str) -> bool:
+    """MedMNIST's multi-label task strings start with ``multi-label``."""
+    return str(task).startswith("multi-label")
 
 
 @dataclass(frozen=True)
@@ -228,7 +238,7 @@ class ImageSplits:
 
     @property
     def multi_label(self) -> bool:
-        return self.task.startswith("multi-label")
+        return is_multi_label(self.task)
 
     def split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``(images, labels)`` of ``train``, ``val`` or ``test``."""
@@ -258,7 +268,7 @@ _USER_DATASETS: dict[str, ImageDatasetInfo] = {}
 def medmnist_file(flag: str, size: int) -> RemoteFile:
     """The official file of a MedMNIST flag at one size, with its URL and MD5 from medmnist.INFO."""
     info = _medmnist_info()[flag]
-    suffix = "" if size == 28 else f"_{size}"
+    suffix = _suffix(size)
     return RemoteFile(
         group=MEDMNIST_GROUP,
         name=f"{flag}{suffix}.npz",
@@ -268,6 +278,11 @@ def medmnist_file(flag: str, size: int) -> RemoteFile:
     )
 
 
+def _suffix(size: int) -> str:
+    """MedMNIST's file and key suffix for a size: none at 28 px, ``_64`` and so on above."""
+    return "" if size == MEDMNIST_SIZES[0] else f"_{size}"
+
+
 def _medmnist_info() -> dict[str, dict]:
     from medmnist.info import INFO  # imports torch; only loaded when an image set is needed
 
@@ -275,7 +290,7 @@ def _medmnist_info() -> dict[str, dict]:
 
 
 def _medmnist_entry(flag: str, info: dict) -> ImageDatasetInfo:
-    sizes = tuple(s for s in MEDMNIST_SIZES if (f"MD5_{s}" if s != 28 else "MD5") in info)
+    sizes = tuple(s for s in MEDMNIST_SIZES if f"MD5{_suffix(s)}" in info)
     labels = info["label"]
     return ImageDatasetInfo(
         name=flag,
@@ -306,8 +321,7 @@ class SyntheticSpec:
 SYNTHETIC_SPECS: dict[str, SyntheticSpec] = {
     "synthetic": SyntheticSpec(task="binary-class", num_classes=2, in_chans=1),
     "synthetic-rgb": SyntheticSpec(task="multi-class", num_classes=4, in_chans=3),
-    "synthetic-multilabel": SyntheticSpec(task="multi-label, binary-class", num_classes=3,
-                                          in_chans=1),
+    "synthetic-multilabel": SyntheticSpec(task=MULTI_LABEL, num_classes=3, in_chans=1),
 }
 
 
@@ -360,7 +374,7 @@ def image_inventory() -> pd.DataFrame:
                 "dataset": info.name,
                 "img_size": size,
                 "name": remote.name,
-                "location": str(found) if found else "(not on disk; downloaded on first use)",
+                "location": str(found) if found else NOT_ON_DISK,
                 "md5": remote.md5,
                 "url": remote.url,
             })
@@ -454,7 +468,7 @@ def _describe_user_data(name: str, kind: str, path: Path,
 def _infer_task(labels: np.ndarray) -> tuple[str, int]:
     """Task and class count from labels: (N, 1) class indices, or (N, K>1) 0/1 indicators."""
     if labels.ndim == 2 and labels.shape[1] > 1:
-        return "multi-label, binary-class", int(labels.shape[1])
+        return MULTI_LABEL, int(labels.shape[1])
     num_classes = int(labels.max()) + 1 if labels.size else 0
     return ("binary-class" if num_classes <= 2 else "multi-class"), max(num_classes, 2)
 
@@ -484,7 +498,7 @@ def load_dataset(
     info = get_dataset_info(name)
     source = info.source
     if info.kind == "synthetic":
-        arrays, source_size = _synthetic_arrays(SYNTHETIC_SPECS[info.source], img_size)
+        arrays, source_size = _synthetic_arrays(SYNTHETIC_SPECS[info.source], img_size), img_size
     elif info.kind == "medmnist":
         path, source_size = _medmnist_path(info, img_size, allow_download)
         arrays = _read_npz(path, expected=info.n_samples)
@@ -532,7 +546,7 @@ def _medmnist_path(info: ImageDatasetInfo, img_size: int, allow_download: bool) 
     on_disk = [size for size in sorted(info.files, reverse=True) if locate(info.files[size])]
     if on_disk:
         return resolve_image_file(info.files[on_disk[0]], False), on_disk[0]
-    larger = [size for size in sorted(info.files) if size >= img_size and size != img_size]
+    larger = [size for size in sorted(info.files) if size > img_size]
     fallback = larger[0] if larger else max(info.files)
     try:
         return resolve_image_file(info.files[fallback], allow_download), fallback
@@ -647,7 +661,7 @@ def _to_tensors(arrays: dict[str, np.ndarray], split: str,
                                f"expected (N, H, W) or (N, H, W, C)")
     labels = np.asarray(arrays[f"{split}_labels"]).astype(np.int64)
     y = torch.from_numpy(labels.reshape(len(labels), -1))
-    if not info.task.startswith("multi-label"):
+    if not is_multi_label(info.task):
         y = y[:, 0].contiguous()
     return x, y
 
@@ -742,7 +756,7 @@ def _read_folder(root: Path, info: ImageDatasetInfo) -> tuple[dict[str, np.ndarr
     """
     from PIL import Image
 
-    classes = list(_folder_classes(root))
+    classes = _folder_classes(root)
     size = info.sizes[0] if info.sizes else 28
     mode = "L" if info.in_chans == 1 else "RGB"
     arrays: dict[str, np.ndarray] = {}
@@ -768,7 +782,7 @@ def _read_folder(root: Path, info: ImageDatasetInfo) -> tuple[dict[str, np.ndarr
 # -- synthetic ----------------------------------------------------------------------------------
 
 
-def _synthetic_arrays(spec: SyntheticSpec, img_size: int) -> tuple[dict[str, np.ndarray], int]:
+def _synthetic_arrays(spec: SyntheticSpec, img_size: int) -> dict[str, np.ndarray]:
     """Stripes whose orientation and frequency encode the class, plus noise; generated at size.
 
     The images do not depend on the run's seed (only the fraction subsample does), so runs with
@@ -784,7 +798,7 @@ def _synthetic_arrays(spec: SyntheticSpec, img_size: int) -> tuple[dict[str, np.
         wave = np.sin(2 * np.pi * frequency * (np.cos(angle) * xx + np.sin(angle) * yy))
         patterns.append(wave)
     arrays: dict[str, np.ndarray] = {}
-    multi_label = spec.task.startswith("multi-label")
+    multi_label = is_multi_label(spec.task)
     for split, count in zip(SPLITS, spec.n_samples):
         if multi_label:
             labels = rng.integers(0, 2, size=(count, spec.num_classes))
@@ -798,4 +812,4 @@ def _synthetic_arrays(spec: SyntheticSpec, img_size: int) -> tuple[dict[str, np.
         images = np.clip(images * 255.0, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
         arrays[f"{split}_images"] = images[..., 0] if spec.in_chans == 1 else images
         arrays[f"{split}_labels"] = labels.reshape(count, -1).astype(np.int64)
-    return arrays, img_size
+    return arrays

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob
+import io
 import os
 import platform
 import resource
@@ -39,7 +40,8 @@ from typing import Protocol
 DEFAULT_PUE = 1.58
 #: carbontracker's world-average carbon intensity (gCO2/kWh), its fallback when offline.
 DEFAULT_INTENSITY_G_PER_KWH = 445.0
-DEFAULT_INTENSITY_SOURCE = "world average 445 g/kWh (carbontracker's offline default)"
+DEFAULT_INTENSITY_SOURCE = (f"world average {DEFAULT_INTENSITY_G_PER_KWH:g} g/kWh "
+                            "(carbontracker's offline default)")
 #: TDP used when the CPU matches nothing in carbontracker's table and the table is unavailable.
 FALLBACK_CPU_TDP_W = 120.0
 #: carbontracker's generic-CPU rule: a CPU is assumed to draw half its TDP.
@@ -199,7 +201,6 @@ class CarbontrackerMeter:
         return bool(self._components)
 
     def start(self) -> None:
-        import io
         import logging
 
         from carbontracker.tracker import CarbonTracker
@@ -218,8 +219,6 @@ class CarbontrackerMeter:
 
     def stop(self) -> EnergyReading:
         from carbontracker import parser
-
-        import io
 
         assert self._tracker is not None and self._log_dir is not None
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -326,9 +325,9 @@ ENERGY_METERS: list[Callable[[], EnergyMeter]] = [
 ]
 
 
-def list_energy_meters() -> list[str]:
-    """Names of the strategies in the chain, in order of preference."""
-    return [factory().name for factory in ENERGY_METERS]
+def list_energy_meters(chain: list[Callable[[], EnergyMeter]] | None = None) -> list[str]:
+    """Names of the strategies of ``chain`` (default: :data:`ENERGY_METERS`), in order."""
+    return [factory().name for factory in (ENERGY_METERS if chain is None else chain)]
 
 
 def select_energy_meter(chain: list[Callable[[], EnergyMeter]] | None = None,
@@ -342,7 +341,7 @@ def select_energy_meter(chain: list[Callable[[], EnergyMeter]] | None = None,
         if meter.available():
             return meter
     wanted = f" named {method!r}" if method else ""
-    raise RuntimeError(f"no available energy meter{wanted} in {[f().name for f in chain]}")
+    raise RuntimeError(f"no available energy meter{wanted} in {list_energy_meters(chain)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +389,6 @@ class RunMeter:
     infer_time_s: float = float("nan")
     overhead_s: float = 0.0
     meter_name: str = ""
-    _t0: float = 0.0
     _epoch_t0: float = 0.0
 
     @contextlib.contextmanager
@@ -412,11 +410,11 @@ class RunMeter:
 
                 torch.cuda.reset_peak_memory_stats()
             strategy.start()
-        self._t0 = time.perf_counter()
+        start = time.perf_counter()
         try:
             yield self
         finally:
-            self.wall_time_s = time.perf_counter() - self._t0
+            self.wall_time_s = time.perf_counter() - start
             with self._own_time():
                 self.energy = strategy.stop()
 

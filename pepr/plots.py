@@ -191,6 +191,12 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
     _require(scored, ["setting", "model", performance, *[f"{s.upper()}_n" for s in suffixes],
                       *[f"pepr_{s}" for s in suffixes], *hover])
     settings = sorted(scored["setting"].unique())
+    groups = [scored[scored["setting"] == setting] for setting in settings]
+    # per resource, one list per setting: the x values, the marker colours and the hover data
+    arrays = {suffix: ([g[f"{suffix.upper()}_n"].tolist() for g in groups],
+                       [g[f"pepr_{suffix}"].tolist() for g in groups],
+                       [np.column_stack([g[f"pepr_{suffix}"], *[g[h] for h in hover]]).tolist() for g in groups])
+              for suffix in suffixes}
     fig = go.Figure()
     grid = np.linspace(0, 1, 101)
     for level in np.arange(0.1, 1.0, 0.1):
@@ -200,14 +206,12 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
                                  line={"color": "lightgrey", "width": 1}, showlegend=False,
                                  name=f"PePR = {level:.1f}"))
     n_lines = len(fig.data)
-    first = suffixes[0]
-    for index, setting in enumerate(settings):
-        group = scored[scored["setting"] == setting]
+    xs, colours, custom = arrays[suffixes[0]]
+    for index, (setting, group) in enumerate(zip(settings, groups)):
         fig.add_trace(go.Scatter(
-            x=group[f"{first.upper()}_n"], y=group[performance], mode="markers", name=setting,
-            visible=index == 0, text=group["model"], showlegend=False,
-            customdata=np.column_stack([group[f"pepr_{first}"], *[group[h] for h in hover]]),
-            marker={"color": group[f"pepr_{first}"], "colorscale": "Cividis", "cmin": 0, "cmax": 1,
+            x=xs[index], y=group[performance], mode="markers", name=setting,
+            visible=index == 0, text=group["model"], showlegend=False, customdata=custom[index],
+            marker={"color": colours[index], "colorscale": "Cividis", "cmin": 0, "cmax": 1,
                     "size": 8, "colorbar": {"title": "PePR"}, "line": {"width": 0.5, "color": "black"}},
             hovertemplate="<b>%{text}</b><br>R = %{x:.3f}<br>P = %{y:.3f}<br>PePR = %{customdata[0]:.3f}"
                           + "".join(f"<br>{h} = %{{customdata[{i + 1}]:,.0f}}" for i, h in enumerate(hover))
@@ -220,12 +224,7 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
     resource_buttons = []
     trace_ids = list(range(n_lines, n_lines + len(settings)))
     for label, suffix in resources.items():
-        xs, colours, custom = [], [], []
-        for setting in settings:
-            group = scored[scored["setting"] == setting]
-            xs.append(group[f"{suffix.upper()}_n"].tolist())
-            colours.append(group[f"pepr_{suffix}"].tolist())
-            custom.append(np.column_stack([group[f"pepr_{suffix}"], *[group[h] for h in hover]]).tolist())
+        xs, colours, custom = arrays[suffix]
         resource_buttons.append({"label": label, "method": "restyle",
                                  "args": [{"x": xs, "marker.color": colours, "customdata": custom}, trace_ids]})
     fig.update_layout(
@@ -239,6 +238,25 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
         annotations=[{"text": "setting", "x": 0.0, "y": 1.22, "xref": "paper", "yref": "paper", "showarrow": False},
                      {"text": "resource", "x": 0.35, "y": 1.22, "xref": "paper", "yref": "paper", "showarrow": False}],
     )
+    return fig
+
+
+def labelled_agreement(frame: pd.DataFrame, x: str, y: str, label: str = "model",
+                       xlabel: str | None = None, ylabel: str | None = None) -> plt.Figure:
+    """One point per row, ``y`` against ``x``, each named by ``label``, over the line ``y = x``.
+
+    For two measurements of the same models (our rerun against the release): points on the
+    dotted line agree, and their order along each axis shows whether the rankings do.
+    """
+    _require(frame, [x, y, label])
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    ax.scatter(frame[x], frame[y], s=25)
+    for _, row in frame.iterrows():
+        ax.annotate(row[label], (row[x], row[y]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    low = min(frame[x].min(), frame[y].min()) - 0.02
+    ax.plot([low, 1], [low, 1], color="0.5", linewidth=0.8, linestyle=":")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
     return fig
 
 

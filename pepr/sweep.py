@@ -25,13 +25,15 @@ import yaml
 from pepr import results
 from pepr.errors import (BadParameterError, IncompatibleInputError, MissingDataError,
                          StudySpecError)
+from pepr.zoo import REPO_ROOT
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "train.ipynb"
+NOTEBOOK = REPO_ROOT / "notebooks" / "train.ipynb"
 DEFAULT_OUTPUTS_DIR = Path("outputs")
 EXECUTORS = ("inline", "processes", "dask")
 
 #: Keys a study file may hold, with their defaults (None: required). Grid keys take a list or a
 #: single value; ``img_size`` takes an int, ``auto`` or a mapping model -> int|auto (``default``).
+#: The protocol's defaults are the paper's (:data:`pepr.results.PAPER_PROTOCOL`).
 SPEC_DEFAULTS: dict[str, object] = {
     "study": None,
     "models": None,
@@ -39,11 +41,11 @@ SPEC_DEFAULTS: dict[str, object] = {
     "pretrained": [False],
     "data_fractions": [1.0],
     "seeds": [0],
-    "epochs": 10,
+    "epochs": results.PAPER_PROTOCOL["epochs"],
     "img_size": 28,
-    "batch_size": 32,
-    "lr": 5e-4,
-    "optimizer": "adam",
+    "batch_size": results.PAPER_PROTOCOL["batch_size"],
+    "lr": results.PAPER_PROTOCOL["lr"],
+    "optimizer": results.PAPER_PROTOCOL["optimizer"],
     "select_metric": "acc",
     "threads": None,
     "description": "",
@@ -175,38 +177,18 @@ def validate_cell(cell: Mapping[str, object], build_model: bool = True,
         datasets.load_dataset(str(cell["dataset"]), img_size=int(cell["img_size"]))
         if _loaded is not None:
             _loaded.add(key)
-    min_size = _min_img_size(_zoo_row(str(cell["model"])))
+    row = zoo.zoo_row(str(cell["model"]))  # None outside the zoo: no size check before the run
+    min_size = int(row["min_img_size"]) if row is not None else None
     if min_size is not None and int(cell["img_size"]) < min_size:
         raise IncompatibleInputError(
             f"model {cell['model']!r} needs inputs of at least {min_size} px, got "
             f"{cell['img_size']} (use img_size auto or >= {min_size})"
         )
     if build_model:
-        net = zoo.create_model(str(cell["model"]), num_classes=data_info.num_classes,
-                               in_chans=data_info.in_chans, img_size=int(cell["img_size"]),
-                               pretrained=False)
-        zoo.check_input(net, data_info.in_chans, int(cell["img_size"]))
-
-
-def _zoo_row(model: str) -> dict | None:
-    """The model's row of data/zoo.csv (None outside the zoo: no size check before the run)."""
-    from pepr import zoo
-
-    try:
-        table = zoo.load_zoo()
-    except MissingDataError:
-        return None
-    timm_name = zoo.resolve_model_name(model)
-    rows = table[(table["model"] == model) | (table["timm_name"] == timm_name)]
-    return None if rows.empty else rows.iloc[0].to_dict()
-
-
-def _min_img_size(info: Mapping[str, object] | None) -> int | None:
-    value = None if info is None else info.get("min_img_size")
-    try:
-        return int(value) if value is not None and value == value else None
-    except (TypeError, ValueError):
-        return None
+        # one forward pass at this size: IncompatibleInputError (naming the model) if it fails
+        zoo.create_model(str(cell["model"]), num_classes=data_info.num_classes,
+                         in_chans=data_info.in_chans, img_size=int(cell["img_size"]),
+                         pretrained=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,9 +197,7 @@ def _min_img_size(info: Mapping[str, object] | None) -> int | None:
 
 def notebook_parameters(cell: Mapping[str, object], results_dir: Path | str) -> dict[str, object]:
     """The papermill parameters of a cell (``pretrained`` keeps False/True/path)."""
-    keys = ("model", "dataset", "img_size", "pretrained", "data_fraction", "seed", "epochs",
-            "batch_size", "lr", "optimizer", "study")
-    params = {key: cell[key] for key in keys}
+    params = {key: cell[key] for key in results.IDENTITY_COLUMNS}
     params["select_metric"] = cell.get("select_metric", "acc")
     params["results_dir"] = str(Path(results_dir).resolve())
     return params
@@ -234,8 +214,8 @@ def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.D
     """Execute the training notebook for one cell; returns the run's status (``ok``/``failed``).
 
     ``threads`` sets ``OMP_NUM_THREADS`` for the notebook's kernel: on a shared CPU, OpenMP
-    threads that outnumber free cores spin at barriers (measured here: resnet18, batch 32, two
-    threads beside two busy processes ran at 13-43 img/s, one thread at about 160 img/s).
+    threads that outnumber free cores spin at barriers and run slower than one thread
+    (``benchmarks/throughput.py --threads T``, run beside busy processes, times it).
 
     If the notebook fails before it wrote a row, a ``failed`` row with the error is written here.
     """
@@ -302,8 +282,8 @@ def pending_cells(cells: Iterable[Mapping[str, object]], study: str,
 
 def run_sweep(spec_path: Path | str, results_dir: Path | str = results.DEFAULT_RESULTS_DIR,
               executor: str = "inline", workers: int = 1, scheduler: str | None = None,
-              outputs_dir: Path | str = DEFAULT_OUTPUTS_DIR, progress: bool = True,
-              validate: bool = True) -> SweepSummary:
+              outputs_dir: Path | str = DEFAULT_OUTPUTS_DIR,
+              progress: bool = True) -> SweepSummary:
     """Run every cell of a study that has no ``ok`` row yet; returns what happened."""
     if scheduler:
         executor = "dask"
@@ -313,10 +293,9 @@ def run_sweep(spec_path: Path | str, results_dir: Path | str = results.DEFAULT_R
         raise BadParameterError(f"workers must be >= 1 (got {workers})")
     spec = load_spec(spec_path)
     cells = expand(spec)
-    if validate:
-        loaded: set = set()
-        for cell in cells:
-            validate_cell(cell, build_model=False, _loaded=loaded)
+    loaded: set = set()
+    for cell in cells:
+        validate_cell(cell, build_model=False, _loaded=loaded)
     todo, skipped = pending_cells(cells, str(spec["study"]), results_dir)
     threads = spec["threads"] or (max(1, (os.cpu_count() or 1) // workers)
                                   if executor != "inline" else None)

@@ -1,11 +1,11 @@
 """The training loop: one run of one model on one dataset, measured, returned as a results row.
 
 Data is held as tensors on the device (no per-sample Dataset/DataLoader path); the default
-protocol is the paper's (Adam, lr 5e-4, batch 32, 10 epochs, the test accuracy after the last
-epoch is ``test_acc``). Validation-based selection is recorded beside it: the epoch with the best
-validation metric (``selected_epoch``, 0-based) and the test accuracy of that epoch's weights
-(``test_acc_selected``). A non-finite loss, or a model that cannot take the input, ends the run
-as ``failed`` with the reason in ``error``.
+protocol is the paper's (:data:`PAPER_DEFAULTS`, from :data:`pepr.results.PAPER_PROTOCOL`; the
+test accuracy after the last epoch is ``test_acc``). Validation-based selection is recorded
+beside it: the epoch with the best validation metric (``selected_epoch``, 0-based) and the test
+accuracy of that epoch's weights (``test_acc_selected``). A non-finite loss, or a model that
+cannot take the input, ends the run as ``failed`` with the reason in ``error``.
 """
 
 from __future__ import annotations
@@ -27,27 +27,23 @@ import torch.nn.functional as F
 
 import pepr
 from pepr import crop, meters, results
+from pepr.datasets import is_multi_label
 from pepr.errors import BadParameterError, IncompatibleInputError, PeprError
 
-#: The paper's protocol (the release's training script).
-PAPER_DEFAULTS = {"epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 5e-4}
+#: The paper's protocol (the release's training script) without its seed: a run's defaults.
+PAPER_DEFAULTS = {key: value for key, value in results.PAPER_PROTOCOL.items() if key != "seed"}
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
 }
 #: Optimizers with a fused implementation (one kernel for all parameters instead of ~10 small
-#: operations per parameter tensor; measured 9 % faster training for mobilenetv2_050 on the CPU).
+#: operations per parameter tensor; ``benchmarks/throughput.py --profile`` shows the share of the
+#: for-each optimizer's operations in a training epoch).
 FUSED_OPTIMIZERS = ("adam", "adamw")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
-MULTI_LABEL = "multi-label, binary-class"  # MedMNIST's task string (ChestMNIST)
 #: Validation metrics a run may select on (higher is better for all).
 SELECT_METRICS = ("acc", "auc", "balanced_acc")
-
-
-def is_multi_label(task: str) -> bool:
-    """MedMNIST's multi-label task strings start with ``multi-label``."""
-    return str(task).startswith("multi-label")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -197,9 +193,9 @@ def choose_memory_format(model: torch.nn.Module, memory_format: str = "auto") ->
     """``channels_last`` for models with grouped/depthwise convolutions under ``auto``.
 
     A fixed rule, not a timing probe, so that a run's numerics do not depend on machine load.
-    Measured on this CPU (one thread, batch 32, training): channels_last gave 1.4-1.9x for
-    efficientnet_b0, ghostnet_100, convnext_atto, dla46x_c and dpn68 (grouped or depthwise
-    convolutions), but 0.7x for resnet18d and about 1.0x for mobilevitv2_050 and seresnext26ts.
+    oneDNN's grouped and depthwise convolutions run faster on channels_last tensors, while dense
+    ones can run slower; ``benchmarks/convolution_profile.py --variants channels-last
+    contiguous`` times both layouts against this rule for the models it is given.
     """
     if memory_format not in MEMORY_FORMATS:
         raise BadParameterError(f"memory_format {memory_format!r} not in {MEMORY_FORMATS}")
@@ -207,6 +203,22 @@ def choose_memory_format(model: torch.nn.Module, memory_format: str = "auto") ->
                                             and uses_grouped_convolutions(model)):
         return torch.channels_last
     return torch.contiguous_format
+
+
+def prepare_model(net: torch.nn.Module, in_chans: int, img_size: int, device: str = "cpu",
+                  memory_format: str = "auto", crop_kernels: bool = True,
+                  ) -> tuple[torch.nn.Module, torch.memory_format, crop.CropReport | None]:
+    """The model as :func:`run` trains it: on ``device`` in the layout of
+    :func:`choose_memory_format`, and (``crop_kernels``) its convolutions cropped to the taps
+    that reach an ``img_size`` input (:func:`pepr.crop.crop_dead_taps`).
+
+    Returns the model, its memory format and the crop's report (None without the crop).
+    """
+    layout = choose_memory_format(net, memory_format)
+    net = net.to(device=device, memory_format=layout)
+    report = (crop.crop_dead_taps(net, example_input(in_chans, img_size, device, layout))
+              if crop_kernels else None)
+    return net, layout, report
 
 
 def example_input(in_chans: int, img_size: int, device: str = "cpu",
@@ -266,19 +278,23 @@ def train_epoch(model, optimizer, x, y, batch_size, generator, task) -> dict[str
 
 
 @torch.inference_mode()
-def predict(model, x, batch_size: int, task: str) -> torch.Tensor:
+def predict(model, x, batch_size: int) -> torch.Tensor:
     """Logits for all of ``x`` in eval mode, batch by batch."""
     model.eval()
     return torch.cat([model(x[index]) for index in batches(len(x), batch_size, None)])
 
 
-def evaluate(model, x, y, batch_size: int, task: str) -> tuple[dict[str, float], np.ndarray]:
-    """Loss and task metrics on a split; also returns the class scores."""
-    logits = predict(model, x, batch_size, task)
+def _metrics_from_logits(logits: torch.Tensor, y: torch.Tensor,
+                         task: str) -> tuple[dict[str, float], np.ndarray]:
+    """Loss and task metrics of a split's logits; also returns the class scores."""
     loss = float(loss_function(task)(logits, y))
     scores = probabilities(task, logits).cpu().numpy()
-    metrics = task_metrics(task, y.cpu().numpy(), scores)
-    return {"loss": loss, **metrics}, scores
+    return {"loss": loss, **task_metrics(task, y.cpu().numpy(), scores)}, scores
+
+
+def evaluate(model, x, y, batch_size: int, task: str) -> tuple[dict[str, float], np.ndarray]:
+    """Loss and task metrics on a split; also returns the class scores."""
+    return _metrics_from_logits(predict(model, x, batch_size), y, task)
 
 
 def _prepare(data, device: str,
@@ -387,6 +403,8 @@ def run(
 
     pretrained = normalise_pretrained(pretrained)
     validate_protocol(epochs, batch_size, lr, optimizer, data_fraction, select_metric)
+    img_size, epochs, batch_size, seed = int(img_size), int(epochs), int(batch_size), int(seed)
+    lr, data_fraction = float(lr), float(data_fraction)
     device = device or default_device()
     ident = identity(model, dataset, study=study, pretrained=pretrained,
                      data_fraction=data_fraction, seed=seed, img_size=img_size, epochs=epochs,
@@ -394,8 +412,8 @@ def run(
     row: dict[str, object] = {**ident, **provenance(device), "status": "failed", "error": ""}
     history: list[dict[str, object]] = []
     zoo.resolve_model_name(model)  # UnknownModelError before any work (cheap: no probing)
-    data = datasets.load_dataset(dataset, img_size=int(img_size),
-                                 data_fraction=float(data_fraction), seed=int(seed))
+    data = datasets.load_dataset(dataset, img_size=img_size, data_fraction=data_fraction,
+                                 seed=seed)
     meter = meter or meters.RunMeter(device=device)
     meter.device = device
     result = RunResult(row=row, epochs=history, class_names=list(data.class_names))
@@ -408,45 +426,42 @@ def run(
 
     try:
         with meter.session():
-            generator = seed_everything(int(seed), deterministic)
+            generator = seed_everything(seed, deterministic)
+            # create_model runs one forward pass at this size (IncompatibleInputError if not)
             net = zoo.create_model(model, num_classes=data.num_classes, in_chans=data.in_chans,
-                                   img_size=int(img_size), pretrained=pretrained)
+                                   img_size=img_size, pretrained=pretrained)
             row["num_params"] = zoo.count_params(net)
-            zoo.check_input(net, data.in_chans, int(img_size))
             try:
-                row["flops_per_image"] = zoo.flops_per_image(net, data.in_chans, int(img_size))
+                row["flops_per_image"] = zoo.flops_per_image(net, data.in_chans, img_size)
             except Exception:  # FLOPs are informative only; never fail a run on them
                 row["flops_per_image"] = math.nan
-            layout = choose_memory_format(net, memory_format)
-            net = net.to(device=device, memory_format=layout)
-            if crop_kernels:
-                result.crop_report = crop.crop_dead_taps(
-                    net, example_input(data.in_chans, int(img_size), device, layout))
+            net, layout, result.crop_report = prepare_model(
+                net, data.in_chans, img_size, device, memory_format, crop_kernels)
             tensors = _prepare(data, device, layout)
-            opt = make_optimizer(optimizer, net.parameters(), float(lr))
+            opt = make_optimizer(optimizer, net.parameters(), lr)
             best_value, best_epoch, best_state = -math.inf, -1, None
-            for epoch in range(int(epochs)):
+            for epoch in range(epochs):
                 meter.epoch_started()
                 train_values = train_epoch(net, opt, tensors["train_x"], tensors["train_y"],
-                                           int(batch_size), generator, data.task)
+                                           batch_size, generator, data.task)
                 epoch_time = meter.epoch_ended()
-                val_values, _ = evaluate(net, tensors["val_x"], tensors["val_y"],
-                                         int(batch_size), data.task)
+                val_values, _ = evaluate(net, tensors["val_x"], tensors["val_y"], batch_size,
+                                         data.task)
                 record(epoch, "train", {**train_values, "time_s": epoch_time})
                 record(epoch, "val", val_values)
                 value = val_values[select_metric]
                 if math.isfinite(value) and value > best_value:
                     best_value, best_epoch = value, epoch
-                    best_state = copy.deepcopy(net.state_dict()) if epoch < int(epochs) - 1 else None
+                    best_state = copy.deepcopy(net.state_dict()) if epoch < epochs - 1 else None
             with meter.inference():
-                logits = predict(net, tensors["test_x"], int(batch_size), data.task)
+                logits = predict(net, tensors["test_x"], batch_size)
             test_values, scores = _metrics_from_logits(logits, tensors["test_y"], data.task)
-            record(int(epochs) - 1, "test", test_values)
+            record(epochs - 1, "test", test_values)
             selected = test_values
             if best_state is not None:
                 net.load_state_dict(best_state)
-                selected, _ = evaluate(net, tensors["test_x"], tensors["test_y"],
-                                       int(batch_size), data.task)
+                selected, _ = evaluate(net, tensors["test_x"], tensors["test_y"], batch_size,
+                                       data.task)
         y_test = tensors["test_y"].cpu().numpy()
         if not is_multi_label(data.task):
             result.confusion = confusion_matrix(y_test, scores.argmax(1), data.num_classes)
@@ -458,28 +473,17 @@ def run(
             "test_acc_selected": selected["acc"], "train_acc": train_values["acc"],
             "status": "ok",
         })
-    except (IncompatibleInputError, NonFiniteLossError, RuntimeError, ValueError) as error:
+    except (RuntimeError, ValueError) as error:
+        # NonFiniteLossError is a RuntimeError and IncompatibleInputError a ValueError; the
+        # user's other mistakes (PeprError) are raised, everything else ends the run as failed
         if isinstance(error, PeprError) and not isinstance(error, IncompatibleInputError):
             raise
         row["error"] = f"{type(error).__name__}: {error}".splitlines()[0][:500]
     if meter.energy is not None:
-        row.update(meter.summary())
-        result.meter_report = meter.report()
+        result.meter_report = meter.report()  # the summary's run columns and the details
+        row.update(result.meter_report)
     result.row = {column: row.get(column) for column in results.RUN_COLUMNS}
     return result
-
-
-def _metrics_from_logits(logits: torch.Tensor, y: torch.Tensor, task: str):
-    loss = float(loss_function(task)(logits, y))
-    scores = probabilities(task, logits).cpu().numpy()
-    return {"loss": loss, **task_metrics(task, y.cpu().numpy(), scores)}, scores
-
-
-def run_and_append(results_dir: Path | str = results.DEFAULT_RESULTS_DIR, **kwargs) -> RunResult:
-    """:func:`run`, then append its epochs and (last, as the commit mark) its row."""
-    outcome = run(**kwargs)
-    append_result(outcome, results_dir)
-    return outcome
 
 
 def append_result(outcome: RunResult, results_dir: Path | str = results.DEFAULT_RESULTS_DIR) -> None:

@@ -113,26 +113,25 @@ def list_models(pattern: str | None = None) -> list[str]:
 
 def resolve_model_name(name: str) -> str:
     """The timm name to build for a zoo name, a timm name, or a deprecated timm name."""
-    import timm
-    from timm.models import get_deprecated_models
-
     zoo = _zoo_rows()
     if name in zoo:
         return str(zoo[name]["timm_name"])
-    if name in EXTRA_RENAMES:
-        return EXTRA_RENAMES[name]
-    deprecated = get_deprecated_models()
-    if name in deprecated:
-        return deprecated[name]
-    if timm.is_model(name):
-        return name
-    candidates = list(dict.fromkeys([*zoo, *timm.list_models()]))  # zoo first, no repeats
+    try:
+        return timm_name_for(name)[0]
+    except UnknownModelError:
+        raise UnknownModelError(_unknown_model_message(name, list(zoo))) from None
+
+
+def _unknown_model_message(name: str, zoo_names: list[str]) -> str:
+    """The error for an unknown name, with the closest zoo and timm names as a hint."""
+    import timm
+
+    timm_names = timm.list_models()
+    candidates = list(dict.fromkeys([*zoo_names, *timm_names]))  # zoo first, no repeats
     close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise UnknownModelError(
-        f"unknown model {name!r}{hint} (the zoo has {len(zoo)} models: `pepr zoo`; any of timm's "
-        f"{len(timm.list_models())} architectures also works)"
-    )
+    return (f"unknown model {name!r}{hint} (the zoo has {len(zoo_names)} models: `pepr zoo`; any "
+            f"of timm's {len(timm_names)} architectures also works)")
 
 
 def _zoo_rows() -> dict[str, dict[str, Any]]:
@@ -144,15 +143,27 @@ def _zoo_rows() -> dict[str, dict[str, Any]]:
     return {row["model"]: row for row in table.to_dict("records")}
 
 
-def get_model_info(name: str) -> dict[str, Any]:
-    """A zoo row as a dict; for a timm model outside the zoo, the same fields measured now."""
+def zoo_row(name: str) -> dict[str, Any] | None:
+    """The zoo row of a model: by paper name, else the row of the timm name it resolves to.
+
+    ``None`` for a model outside the zoo (or one timm does not know), and when the table is absent.
+    """
     rows = _zoo_rows()
     if name in rows:
         return dict(rows[name])
-    for row in rows.values():
-        if row["timm_name"] == name:
-            return dict(row)
-    return dict(_describe_outside_zoo(name))
+    if not rows:
+        return None
+    try:
+        timm_name = timm_name_for(name)[0]
+    except UnknownModelError:
+        return None
+    return next((dict(row) for row in rows.values() if row["timm_name"] == timm_name), None)
+
+
+def get_model_info(name: str) -> dict[str, Any]:
+    """A zoo row as a dict; for a timm model outside the zoo, the same fields measured now."""
+    row = zoo_row(name)
+    return row if row is not None else dict(_describe_outside_zoo(name))
 
 
 @functools.lru_cache(maxsize=64)
@@ -212,9 +223,7 @@ def _check_positive(**values: int) -> None:
 
 def _passes_img_size(name: str, timm_name: str) -> bool:
     """Whether to give ``img_size=`` to the constructor: the zoo says so, or it is fixed-size."""
-    row = _zoo_rows().get(name)
-    if row is None:
-        row = next((r for r in _zoo_rows().values() if r["timm_name"] == timm_name), None)
+    row = zoo_row(name)
     if row is not None:
         return bool(row["needs_img_size_arg"])
     return _is_fixed_size(timm_name)
@@ -352,18 +361,23 @@ def _checkpoint_overlay(timm_name: str, path: Path) -> dict[str, Any]:
     cfg = get_pretrained_cfg(timm_name)
     cfg_dict = cfg.to_dict() if cfg is not None else {}
     overlay: dict[str, Any] = {"state_dict": state, "source": "", "hf_hub_id": None, "url": ""}
-    classifiers = cfg_dict.get("classifier") or ()
-    classifiers = (classifiers,) if isinstance(classifiers, str) else tuple(classifiers)
-    head = next((state[f"{c}.weight"] for c in classifiers if f"{c}.weight" in state), None)
+    head = _named_weight(state, cfg_dict, "classifier")
     if head is not None:
         overlay["num_classes"] = int(head.shape[0])
-    first_convs = cfg_dict.get("first_conv") or ()
-    first_convs = (first_convs,) if isinstance(first_convs, str) else tuple(first_convs)
-    stem = next((state[f"{c}.weight"] for c in first_convs if f"{c}.weight" in state), None)
+    stem = _named_weight(state, cfg_dict, "first_conv")
     if stem is not None and stem.ndim == 4:
         size = tuple(cfg_dict.get("input_size") or (3, 224, 224))
         overlay["input_size"] = (int(stem.shape[1]), *size[1:])
     return {"pretrained_cfg_overlay": overlay}
+
+
+def _named_weight(state: dict[str, "torch.Tensor"], cfg_dict: dict[str, Any],
+                  key: str) -> "torch.Tensor | None":
+    """The checkpoint's weight of the first module that the pretrained config names under
+    ``key`` (``classifier`` or ``first_conv``: a name or a tuple of names), if it holds one."""
+    names = cfg_dict.get(key) or ()
+    names = (names,) if isinstance(names, str) else tuple(names)
+    return next((state[f"{n}.weight"] for n in names if f"{n}.weight" in state), None)
 
 
 # -- measuring ----------------------------------------------------------------------------------
@@ -416,7 +430,7 @@ def check_input(model: "torch.nn.Module", in_chans: int, img_size: int,
 
 def _accepted_hint(name: str | None) -> str:
     """"; it accepts ... px" from the zoo table, or nothing for a model outside the zoo."""
-    row = _zoo_rows().get(name) if name else None
+    row = zoo_row(name) if name else None
     if row is None:
         return ""
     return f"; it accepts {row['accepted_img_sizes']} px among the probed sizes (data/zoo.csv)"
@@ -550,7 +564,7 @@ def paper_models() -> pd.DataFrame:
     """The release's model list without duplicate rows (one row per paper name)."""
     from pepr.datasets import read_paper_table
 
-    table = read_paper_table("model_names.csv").drop_duplicates()
+    table = read_paper_table("model_names.csv")
     return table.drop_duplicates(subset="model", keep="first").reset_index(drop=True)
 
 
@@ -579,9 +593,4 @@ def write_zoo_table(table: pd.DataFrame, path: str | Path = ZOO_CSV) -> Path:
     table.sort_values(["num_params", "model"]).to_csv(path, index=False)
     _zoo_table.cache_clear()
     return path
-
-
-def summarize_sizes(table: pd.DataFrame) -> pd.Series:
-    """How many zoo models have each minimum input size (NaN: none of the probed sizes)."""
-    return table["min_img_size"].value_counts(dropna=False).sort_index()
 

@@ -178,3 +178,51 @@ def test_pair_with_paper_joins_by_name() -> None:
     assert paired.set_index("model")["test_acc_paper"].to_dict() == {"a": 0.9, "b": 0.6}
     with pytest.raises(BadParameterError):
         analysis.pair_with_paper(ours, paper, "nope")
+
+
+def test_paper_comparisons_pair_settings_and_average_multi_setting_arms():
+    rng = np.random.default_rng(2)
+    models = [f"m{i}" for i in range(12)]
+    settings = {s for arms in analysis.PAPER_COMPARISONS.values() for arm in arms for s in arm}
+    base = pd.Series(rng.uniform(0.5, 0.8, len(models)), index=models)
+    gain = {"derma_pt": 0.1, "lidc": 0.1, "pneumonia": 0.1}  # pretrained / full data: +0.1
+    runs = pd.DataFrame([{"model": m, "setting": s, "test_acc": base[m] + gain.get(s, 0.0) + rng.normal(0, 0.005)}
+                         for m in models for s in sorted(settings)])
+    arms = analysis.comparison_arms(runs)
+    full, tenth = arms["100 % vs 10 % data (mean of 3 datasets)"]
+    wide = runs.pivot(index="model", columns="setting", values="test_acc")
+    assert full.to_numpy() == pytest.approx(wide[["derma_pt", "lidc", "pneumonia"]].mean(axis=1).to_numpy())
+    tests = analysis.paper_comparisons(runs)
+    assert list(tests["comparison"]) == list(analysis.PAPER_COMPARISONS)
+    assert tests["n_pairs"].eq(len(models)).all()
+    assert tests["mean_diff"].to_numpy() == pytest.approx([0.1, 0.1], abs=0.01)
+    expected = analysis.paired_comparison(wide["derma_pt"], wide["derma"])
+    assert tests.iloc[0]["p_wilcoxon"] == pytest.approx(expected["p_wilcoxon"])
+
+
+def test_size_correlations_ignore_a_monotone_transform_of_size():
+    rng = np.random.default_rng(3)
+    size = np.geomspace(1e6, 1e8, 40)
+    per_model = pd.DataFrame({"num_params": size, "test_acc": np.log(size) + rng.normal(0, 2, 40),
+                              "pepr_e": -np.log(size) + rng.normal(0, 0.5, 40)})
+    table = analysis.size_correlations(per_model).set_index("pair")
+    assert table.loc["parameters vs pepr_e", "rho"] < -0.8
+    logged = analysis.spearman_ci(np.log(per_model["num_params"]), per_model["test_acc"])
+    assert table.loc["parameters vs test_acc", "rho"] == pytest.approx(logged["rho"])
+
+
+def test_imagenet_pepr_m_leaves_unmatched_models_unscored_unless_filled():
+    runs = tiny_runs().assign(setting=lambda d: np.where(d.index < 3, "derma_pt", "other"))
+    joined = pd.DataFrame({"model": ["alpha", "beta", "gamma"], "top1": [70.0, 80.0, np.nan]})
+    exact = analysis.imagenet_pepr_m(runs, joined).set_index("model")
+    assert len(exact) == 3 and np.isnan(exact.loc["gamma", "pepr_m"])
+    assert exact.loc["beta", "imagenet_top1"] == pytest.approx(0.8)
+    release = analysis.imagenet_pepr_m(runs, joined, missing_top1=0).set_index("model")
+    assert release.loc["gamma", "imagenet_top1"] == 0 and release.loc["gamma", "pepr_m"] == 0
+
+
+def test_concurrent_runs_counts_overlapping_training_spans():
+    runs = pd.DataFrame({"started_at": ["2026-01-01T00:00:00+00:00", "2026-01-01T00:10:00+00:00",
+                                        "2026-01-01T00:12:00+00:00", "2026-01-01T00:20:00+00:00"],
+                         "train_time_s": [300.0, 600.0, 60.0, 60.0]})
+    assert analysis.concurrent_runs(runs).tolist() == [1, 2, 2, 1]

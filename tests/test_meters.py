@@ -21,6 +21,14 @@ def test_chain_is_data_in_order_of_preference():
     assert meters.list_energy_meters() == ["carbontracker", "nvml", "rapl", "tdp-estimate"]
 
 
+def test_defaults_are_carbontrackers_constants():
+    from carbontracker import constants
+
+    assert meters.DEFAULT_PUE == constants.PUE_2023
+    assert meters.DEFAULT_INTENSITY_G_PER_KWH == constants.WORLD_AVG_CARBON_INTENSITY
+    assert f"{constants.WORLD_AVG_CARBON_INTENSITY:g} g/kWh" in meters.DEFAULT_INTENSITY_SOURCE
+
+
 def test_first_available_strategy_wins():
     chosen = meters.select_energy_meter([_Unavailable, meters.TdpEstimateMeter])
     assert chosen.name == "tdp-estimate"
@@ -34,7 +42,8 @@ def test_tdp_estimate_is_labelled_and_never_zero():
         time.sleep(0.2)
     row = meter.summary()
     assert row["energy_method"] == "tdp-estimate"
-    expected = 100.0 * 0.5 * meter.wall_time_s * meters.DEFAULT_PUE / 3.6e6
+    expected = (100.0 * meters.ASSUMED_CPU_UTILISATION * meter.wall_time_s * meters.DEFAULT_PUE
+                / meters.JOULES_PER_KWH)
     assert row["energy_kwh"] == pytest.approx(expected, rel=0.05)
     assert row["energy_kwh"] > 0
     assert row["co2_g"] == pytest.approx(row["energy_kwh"] * row["carbon_intensity_g_per_kwh"])
@@ -61,7 +70,7 @@ def test_rapl_reads_counters_and_handles_wraparound(tmp_path: Path, monkeypatch)
     (domain / "energy_uj").write_text("260000000\n")  # wrapped: 100 J + 260 J
     reading = rapl.stop()
     assert reading.method == "rapl"
-    assert reading.energy_kwh == pytest.approx(360.0 / 3.6e6)
+    assert reading.energy_kwh == pytest.approx(360.0 / meters.JOULES_PER_KWH)
 
 
 def test_no_rapl_means_unavailable(tmp_path: Path, monkeypatch):
@@ -105,8 +114,10 @@ def test_carbontracker_strategy_reads_its_log_quietly(capfd):
         time.sleep(2.5)
     row = meter.summary()
     assert row["energy_method"] == "carbontracker"
-    # carbontracker's simulated CPU draws 50 % of 100 W; its figure includes PUE 1.58
-    assert row["energy_kwh"] == pytest.approx(50 * meter.wall_time_s * 1.58 / 3.6e6, rel=0.3)
+    # carbontracker's simulated CPU draws half of 100 W; its figure includes its PUE
+    watts = 100 * meters.ASSUMED_CPU_UTILISATION
+    assert row["energy_kwh"] == pytest.approx(
+        watts * meter.wall_time_s * meters.DEFAULT_PUE / meters.JOULES_PER_KWH, rel=0.3)
     assert row["co2_g"] > 0 and "carbontracker" in row["intensity_source"]
     time.sleep(0.5)
     out, err = capfd.readouterr()

@@ -18,13 +18,10 @@ def refuse(*a, **k):
 socket.socket.connect = refuse
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
-import pepr, pepr.cli, pepr.score, pepr.results, pepr.datasets, pepr.sources
-for name in ("pepr.meters", "pepr.zoo", "pepr.train", "pepr.sweep", "pepr.plots", "pepr.analysis"):
-    try:
-        __import__(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
+import importlib, pkgutil, pepr
+for module in pkgutil.iter_modules(pepr.__path__):
+    if module.name != "__main__":  # running it is the command line, not an import
+        importlib.import_module(f"pepr.{module.name}")
 print("ok")
 """
 

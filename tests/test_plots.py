@@ -96,6 +96,8 @@ def test_ranking_explorer_has_menus_and_embeds_plotly_offline():
     markers = [t for t in fig.data if t.mode == "markers"]
     assert [t.name for t in markers] == ["s1", "s2"]
     assert list(markers[0].text) == list(scored[scored.setting == "s1"]["model"])  # hover names
+    energy = menus[1].buttons[0].args[0]
+    assert [list(t.x) for t in markers] == energy["x"]  # the first resource is the one drawn at first
     html = plots.embed_plotly(fig)
     assert 'src="https://cdn.plot.ly' not in html
     assert len(html) > 1_000_000  # plotly.js itself is inlined
@@ -112,3 +114,13 @@ def test_epoch_curves_one_line_per_model():
     assert max(max(line.get_ydata()) for line in lines) == 0.9  # the test row is not drawn
     with pytest.raises(BadParameterError):
         plots.epoch_curves(epochs, metric="auc")
+
+
+def test_labelled_agreement_names_every_point_over_the_diagonal():
+    frame = runs().iloc[:6].assign(other=lambda d: d["test_acc"] - 0.05)
+    fig = plots.labelled_agreement(frame, "test_acc", "other")
+    ax = fig.axes[0]
+    assert len(ax.texts) == 6 and len(ax.lines) == 1
+    assert ax.get_xlabel() == "test_acc"
+    with pytest.raises(BadParameterError):
+        plots.labelled_agreement(frame, "test_acc", "no_such_column")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pepr import results, train
+from pepr import datasets, results, train
 from pepr.errors import BadParameterError, UnknownModelError
 
 
@@ -73,7 +73,8 @@ def test_history_rows_cover_every_epoch_and_split(synthetic_run):
     assert {h["metric"] for h in history if h["split"] == "val"} >= {"loss", "acc", "auc"}
     test_acc = [h["value"] for h in history if h["split"] == "test" and h["metric"] == "acc"]
     assert test_acc == [synthetic_run.row["test_acc"]]
-    assert synthetic_run.confusion.sum() == 48  # the synthetic test split
+    test_split = datasets.get_dataset_info("synthetic").n_samples["test"]
+    assert synthetic_run.confusion.sum() == test_split
 
 
 def test_same_seed_same_run(synthetic_run):
