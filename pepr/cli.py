@@ -25,7 +25,7 @@ def owned_defaults() -> dict[str, object]:
     from pepr import results, sweep
 
     spec = sweep.SPEC_DEFAULTS
-    protocol = ("epochs", "img_size", "batch_size", "lr", "optimizer", "select_metric")
+    protocol = ("epochs", "img_size", "batch_size", "lr", "optimizer", "select_metric", "threads")
     return {
         **{key: spec[key] for key in protocol},
         "results_dir": results.DEFAULT_RESULTS_DIR,
@@ -106,28 +106,29 @@ def cmd_book(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate one run, execute the training notebook for it and report its row."""
-    from pepr import results, sweep, train
+    from pepr import results, runspec, sweep
 
     fill_owned_defaults(args)
-    cell = train.identity(
-        args.model, args.dataset, study=args.study, pretrained=train.normalise_pretrained(args.pretrained),
-        data_fraction=args.data_fraction, seed=args.seed,
-        img_size=train.resolve_img_size(args.model, args.img_size), epochs=args.epochs,
-        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+    results.check_writable(args.results_dir, args.study)
+    results.check_writable(args.outputs_dir, args.study)
+    spec = runspec.make_run_spec(
+        args.model, args.dataset, study=args.study, pretrained=args.pretrained,
+        data_fraction=args.data_fraction, seed=args.seed, img_size=args.img_size,
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+        select_metric=args.select_metric, threads=args.threads,
     )
-    cell["select_metric"] = args.select_metric
+    cell = spec.cell()
     sweep.validate_cell(cell, build_model=True)
-    status = sweep.execute_cell(cell, results_dir=args.results_dir, outputs_dir=args.outputs_dir,
-                                threads=args.threads)
-    runs = results.read_table(results.study_dir(args.study, args.results_dir) / "runs.csv",
-                              results.RUN_COLUMNS)
-    row = runs[runs["run_id"] == cell["run_id"]].iloc[-1]
+    status = sweep.execute_cell(cell, results_dir=args.results_dir, outputs_dir=args.outputs_dir)
+    table = results.study_dir(args.study, args.results_dir) / "runs.csv"
+    runs = results.read_table(table, results.RUN_COLUMNS)
+    row = runs[runs["run_id"] == spec.run_id].iloc[-1]
     if status == "ok":
-        print(f"{cell['run_id']} ok: test_acc={row['test_acc']:.4f} train_time_s={row['train_time_s']:.1f} "
-              f"energy_kwh={row['energy_kwh']:.3g} ({row['energy_method']}) -> "
-              f"{results.study_dir(args.study, args.results_dir) / 'runs.csv'}")
+        print(f"{spec.run_id} ok: test_acc={row['test_acc']:.4f} "
+              f"train_time_s={row['train_time_s']:.1f} energy_kwh={row['energy_kwh']:.3g} "
+              f"({row['energy_method']}) -> {table}")
         return 0
-    print(f"{cell['run_id']} failed: {row['error']}", file=sys.stderr)
+    print(f"{spec.run_id} failed: {row['error']}", file=sys.stderr)
     return 1
 
 
@@ -161,7 +162,8 @@ def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
     run_parser.add_argument("--study", default="adhoc")
     run_parser.add_argument("--results-dir", default=None, help="where studies live")
     run_parser.add_argument("--outputs-dir", default=None, help="executed notebooks go here")
-    run_parser.add_argument("--threads", type=int, default=None, help="torch/OpenMP threads")
+    run_parser.add_argument("--threads", type=int, default=None,
+                            help="torch/OpenMP threads (default: 1)")
     run_parser.set_defaults(handler=cmd_run)
 
     sweep_parser = commands.add_parser("sweep", help="run a study's grid (skips runs already ok)")

@@ -6,32 +6,46 @@ and the book's data table.
 
 Image datasets (MedMNIST flags, a user's ``.npz`` or image folder, synthetic smoke-test sets)
 are described by :class:`ImageDatasetInfo` entries (:func:`image_registry`) and loaded into
-memory as :class:`ImageSplits` by :func:`load_dataset`.
+memory as :class:`ImageSplits` by :func:`load_dataset`. A user's own datasets are registered by
+name in the registry file ``data/datasets.yml`` (:func:`pepr.paths.datasets_file`), which every
+command reads; :func:`canonical_dataset` gives every dataset one identity however it is named.
+
+Decisions taken about a user's data that change what is read (a file converted to another
+colour mode, an image resized or stretched) are announced as a :class:`DataWarning`, one line
+each; data that cannot be read without guessing (a class only in ``val/``, transparent or 16-bit
+images) raises :class:`pepr.errors.CorruptDataError`.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import os
+import sys
+import warnings
 import zipfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from pepr import paths
 from pepr.errors import (
     BadParameterError,
     CorruptDataError,
     MissingDataError,
+    PeprError,
     UnknownDatasetError,
 )
 from pepr.sources import RemoteFile, cache_dir, locate, resolve
 
-if TYPE_CHECKING:  # torch is imported where images are loaded, so reading tables stays light
+if TYPE_CHECKING:  # torch and PIL are imported where images are loaded: reading tables stays light
+    import PIL.Image
     import torch
 
 PAPER_REPOSITORY = "saintslab/PePR"
@@ -151,7 +165,11 @@ def data_inventory() -> pd.DataFrame:
 #   ``{train,val,test}_{images,labels}``;
 # * ``"folder:path/to/root"`` or an existing directory: ``<root>/<split>/<class>/<image>`` with
 #   the splits ``train``, ``val`` and ``test``;
-# * ``register_dataset(name, path)`` gives either a name of its own.
+# * ``register_dataset(name, path)`` gives either a name of its own, kept in the registry file
+#   ``data/datasets.yml`` (see :data:`REGISTRY_HEADER`), so later processes know it too.
+#
+# Every spelling of a dataset has one identity, :func:`canonical_dataset`: the registry name, or
+# ``"<kind>:<absolute resolved path>"``; ``ImageDatasetInfo.name`` is that identity.
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 MEDMNIST_SIZES: tuple[int, ...] = (28, 64, 128, 224)
@@ -160,6 +178,27 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".
 RESIZE_CHUNK = 512  # images resized at a time: bounds the float32 buffer (~300 MB at 224 px)
 #: MedMNIST's task string for multi-label data (ChestMNIST): one 0/1 indicator per label.
 MULTI_LABEL = "multi-label, binary-class"
+#: :meth:`ImageSplits.summary` names the classes when there are this few, in this many characters,
+#: and keeps this many characters of a dataset's name (a long path keeps its end).
+SUMMARY_MAX_CLASS_NAMES = 6
+SUMMARY_MAX_NAMES_CHARS = 60
+SUMMARY_MAX_NAME_CHARS = 80
+
+
+class DataWarning(UserWarning):
+    """A decision taken about a user's data that changes what is read: a file converted to
+    another colour mode, images resized or stretched, files skipped. One line each; silence them
+    with ``warnings.filterwarnings("ignore", category=DataWarning)``, or make them errors with
+    ``-W error::pepr.datasets.DataWarning``."""
+
+
+def announce(message: str) -> None:
+    """Say, in one line, what was done to a user's data (a :class:`DataWarning`), attributed to
+    the first caller outside this module (the line that loaded the data)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(" ".join(message.split()), DataWarning, stacklevel=level)
 
 
 def is_multi_label(task: str) -> bool:
@@ -250,6 +289,29 @@ class ImageSplits:
         """Number of images per split."""
         return {split: len(self.split(split)[0]) for split in SPLITS}
 
+    def summary(self) -> str:
+        """One line (no newline, under 300 characters) saying what a run saw: the dataset, its
+        task and classes, images per split, channels, source and training sizes, the fraction.
+
+        The training code prints it and stores it in the results column ``data_summary``.
+        """
+        kind = "labels" if self.multi_label else "classes"
+        classes = f"{self.num_classes} {kind}"
+        names = " / ".join(" ".join(str(name).split()) for name in self.class_names)
+        if names and len(self.class_names) <= SUMMARY_MAX_CLASS_NAMES and \
+                len(names) <= SUMMARY_MAX_NAMES_CHARS:
+            classes += f" ({names})"
+        counts = ", ".join(f"{split} {count}" for split, count in self.sizes().items())
+        channels = f"{self.in_chans} channel{'' if self.in_chans == 1 else 's'}"
+        fraction = f"fraction {self.data_fraction:g}"
+        if self.data_fraction < 1.0:
+            fraction += f" (seed {self.seed})"
+        label = _shorten(" ".join(self.name.split()), SUMMARY_MAX_NAME_CHARS)
+        if self.synthetic:
+            label += " (SYNTHETIC)"
+        return (f"{label}: {self.task}, {classes}; {counts}; {channels}; "
+                f"source {self.source_img_size} px, training {self.img_size} px; {fraction}")
+
     def __repr__(self) -> str:
         resized = "" if self.img_size == self.source_img_size else f" from {self.source_img_size}px"
         kind = " synthetic" if self.synthetic else ""
@@ -260,10 +322,15 @@ class ImageSplits:
         )
 
 
+def _shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: a kind prefix (``folder:``), ``...``, the end."""
+    if len(text) <= limit:
+        return text
+    prefix = text[:text.index(":") + 1] if ":" in text[:8] else ""
+    return prefix + "..." + text[len(text) - (limit - len(prefix) - 3):]
+
+
 # -- the registry -------------------------------------------------------------------------------
-
-_USER_DATASETS: dict[str, ImageDatasetInfo] = {}
-
 
 def medmnist_file(flag: str, size: int) -> RemoteFile:
     """The official file of a MedMNIST flag at one size, with its URL and MD5 from medmnist.INFO."""
@@ -344,15 +411,34 @@ def _synthetic_entry(name: str, spec: SyntheticSpec) -> ImageDatasetInfo:
     )
 
 
-def image_registry() -> dict[str, ImageDatasetInfo]:
-    """Every registered image dataset by name: MedMNIST 2D flags, synthetic sets, user sets."""
+def _builtin_registry() -> dict[str, ImageDatasetInfo]:
+    """The datasets that ship with pepr: MedMNIST 2D flags and the synthetic sets."""
     entries = {
         flag: _medmnist_entry(flag, info)
         for flag, info in _medmnist_info().items()
         if not flag.endswith("3d")
     }
     entries.update({name: _synthetic_entry(name, spec) for name, spec in SYNTHETIC_SPECS.items()})
-    entries.update(_USER_DATASETS)
+    return entries
+
+
+def image_registry() -> dict[str, ImageDatasetInfo]:
+    """Every registered image dataset by name: MedMNIST 2D flags, synthetic sets, and the
+    user's datasets from the registry file (:func:`read_registry`).
+
+    A user's entry that cannot be used now (its path is missing, its data unreadable) is listed
+    with the task :data:`UNUSABLE` and the reason in ``description``; using it raises that error.
+    """
+    entries = _builtin_registry()
+    for name, entry in read_registry().items():
+        try:
+            entries[name] = _describe_entry(entry)
+        except PeprError as error:
+            entries[name] = ImageDatasetInfo(
+                name=name, kind=entry.kind, task=UNUSABLE, num_classes=0, in_chans=0,
+                class_names=(), source=str(entry.path), license=entry.licence,
+                description=f"UNUSABLE: {' '.join(str(error).split())}",
+            )
     return entries
 
 
@@ -394,48 +480,273 @@ def _path_spec(name: str) -> tuple[str, Path] | None:
     return None
 
 
-def get_dataset_info(name: str) -> ImageDatasetInfo:
-    """The description of a registered dataset, or of a user's ``.npz``/folder given by path."""
-    registry = image_registry()
-    if name in registry:
-        return registry[name]
-    if name.lower() in registry:
-        return registry[name.lower()]
-    if f"{name.lower()}mnist" in registry:  # "breast" -> "breastmnist"
-        return registry[f"{name.lower()}mnist"]
-    spec = _path_spec(name)
+# -- the user's registry file ------------------------------------------------------------------
+#
+# ``data/datasets.yml`` (or ``$PEPR_DATASETS_FILE``) maps a name to a user's .npz or image folder.
+# It is read afresh by every lookup, so a dataset registered in one process is known in the next.
+
+USER_KINDS: tuple[str, ...] = ("npz", "folder")
+#: The task :func:`image_registry` lists for a registered dataset that cannot be used now.
+UNUSABLE = "UNUSABLE"
+#: The keys of one registry entry; ``path`` is required, the others optional.
+REGISTRY_KEYS: tuple[str, ...] = ("path", "kind", "licence", "notes", "class_names")
+REGISTRY_HEADER = """\
+# pepr's dataset registry: your own image datasets by name, read by every pepr command.
+#
+# One entry per dataset, a name mapped to where the data is and what it is:
+#
+#   skin-own:                       # the name to use: pepr run --dataset skin-own, studies, ...
+#     path: own/skin                # a .npz archive or an image folder <path>/<split>/<class>/*.png
+#                                   # (splits train, val, test); a relative path is relative to
+#                                   # the folder of this file; ~ is expanded
+#     kind: folder                  # npz | folder (guessed from the path when left out)
+#     licence: CC BY 4.0            # the terms under which the data may be used
+#     notes: dermoscopy, 2 sites    # what a reader of the results should know about the data
+#     class_names: [benign, malignant]  # optional: names of the label indices (npz)
+#
+# A name may not be a built-in dataset (a MedMNIST flag, a synthetic set), contain ':', '/' or
+# '\\', or end in .npz. pepr.datasets.register_dataset(name, path, kind, class_names, licence,
+# notes) and unregister_dataset(name) edit this file; they rewrite it, keeping only this header
+# as comments, so put remarks in `notes`. The data itself is never committed.
+"""
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One entry of the registry file, its path made absolute (relative to the file's folder)."""
+
+    name: str
+    path: Path
+    kind: str
+    licence: str = ""
+    notes: str = ""
+    class_names: tuple[str, ...] | None = None
+    registry: Path = Path()
+
+
+def read_registry(path: str | Path | None = None) -> dict[str, RegistryEntry]:
+    """The user's datasets from the registry file (default :func:`pepr.paths.datasets_file`).
+
+    A missing file is an empty registry; a malformed one (not YAML, not a mapping, an unknown
+    key, a name that is a built-in dataset) raises :class:`CorruptDataError` naming the file.
+    Paths are not checked here: an entry whose data is missing fails when it is used.
+    """
+    file = Path(path).expanduser() if path is not None else paths.datasets_file()
+    base = file.absolute().parent
+    entries = {}
+    for name, fields in _read_registry_raw(file).items():
+        location = Path(fields["path"]).expanduser()
+        location = (location if location.is_absolute() else base / location).resolve()
+        names = fields.get("class_names")
+        entries[name] = RegistryEntry(
+            name=name, path=location, kind=fields.get("kind") or _guess_kind(location),
+            licence=str(fields.get("licence") or ""), notes=str(fields.get("notes") or ""),
+            class_names=tuple(str(n) for n in names) if names else None, registry=file,
+        )
+    return entries
+
+
+def _read_registry_raw(file: Path) -> dict[str, dict[str, object]]:
+    """The registry file's mapping as written (paths untouched), checked key by key."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise CorruptDataError(f"{file}: the dataset registry cannot be read ({error})") from error
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise CorruptDataError(f"{file}: the dataset registry is not valid YAML "
+                               f"({' '.join(str(error).split())})") from error
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CorruptDataError(f"{file}: the dataset registry must be a mapping name -> "
+                               f"{{{', '.join(REGISTRY_KEYS)}}}, not a {type(data).__name__}")
+    builtins = set(_builtin_registry())
+    seen: dict[str, str] = {}
+    for name, fields in data.items():
+        problem = _name_problem(name, builtins)
+        if problem is None and str(name).lower() in seen:
+            problem = f"differs from the entry {seen[str(name).lower()]!r} only in case"
+        if problem is None:
+            problem = _fields_problem(fields)
+        if problem is not None:
+            raise CorruptDataError(f"{file}: dataset {name!r}: {problem}")
+        seen[name.lower()] = name
+    return data
+
+
+def _name_problem(name: object, builtins: set[str]) -> str | None:
+    """Why ``name`` cannot name a user's dataset, or ``None``."""
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        return "a dataset name must be a non-empty string without surrounding spaces"
+    if any(char in name for char in ":/\\") or name.lower().endswith(".npz"):
+        return ("a dataset name may not contain ':', '/' or '\\' or end in .npz "
+                "(it would read as a path)")
+    key = name.lower()
+    if key in builtins or f"{key}mnist" in builtins:
+        return "is a built-in dataset (or a short name of one); choose another name"
+    return None
+
+
+def _fields_problem(fields: object) -> str | None:
+    """Why one entry's fields are not a valid registry entry, or ``None``."""
+    if not isinstance(fields, dict):
+        return f"an entry must be a mapping with the keys {', '.join(REGISTRY_KEYS)}"
+    for key in fields:
+        if key not in REGISTRY_KEYS:
+            close = difflib.get_close_matches(str(key), REGISTRY_KEYS, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"unknown key {key!r}{hint}; the keys are {', '.join(REGISTRY_KEYS)}"
+    if not isinstance(fields.get("path"), str) or not fields["path"].strip():
+        return "has no 'path' (the .npz archive or image folder)"
+    if fields.get("kind") is not None and fields["kind"] not in USER_KINDS:
+        return f"kind must be {' or '.join(USER_KINDS)}, not {fields['kind']!r}"
+    for key in ("licence", "notes"):
+        if fields.get(key) is not None and not isinstance(fields[key], (str, int, float)):
+            return f"{key} must be text, not {type(fields[key]).__name__}"
+    names = fields.get("class_names")
+    if names is not None and not (isinstance(names, list) and
+                                  all(isinstance(n, (str, int)) for n in names)):
+        return "class_names must be a list of names"
+    return None
+
+
+def _guess_kind(path: Path) -> str:
+    return "folder" if path.is_dir() or (not path.exists() and path.suffix != ".npz") else "npz"
+
+
+def _write_registry(file: Path, raw: dict[str, dict[str, object]]) -> None:
+    """Write the registry atomically (a temporary file beside it, then a rename)."""
+    body = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True) if raw else ""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(REGISTRY_HEADER + ("\n" + body if body else ""), encoding="utf-8")
+        os.replace(tmp, file)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _describe_entry(entry: RegistryEntry) -> ImageDatasetInfo:
+    """The description of a registry entry; an error names the registry file."""
+    try:
+        return _describe_user_data(entry.name, entry.kind, entry.path, entry.class_names,
+                                   licence=entry.licence, notes=entry.notes)
+    except (MissingDataError, CorruptDataError, BadParameterError) as error:
+        raise type(error)(f"{error} (dataset {entry.name!r} is registered in {entry.registry}; "
+                          f"fix its entry or unregister_dataset({entry.name!r}))") from error
+
+
+# -- names and identities ------------------------------------------------------------------------
+
+
+def canonical_dataset(name: str | os.PathLike[str]) -> str:
+    """The one identity of a dataset, however it is named.
+
+    A built-in or registered name (case-insensitive; ``breast`` for ``breastmnist``) gives its
+    registry name. A path (``DIR``, ``./DIR/``, ``folder:DIR``, ``file.npz``, ``npz:FILE``) gives
+    the registered name whose path is the same file or folder, else ``"<kind>:<absolute resolved
+    path>"``. Anything else raises :class:`UnknownDatasetError` with close matches.
+    """
+    text = os.fspath(name) if isinstance(name, os.PathLike) else str(name)
+    builtins = _builtin_registry()
+    entries = read_registry()
+    names = {key.lower(): key for key in [*builtins, *entries]}
+    key = text.strip().lower()
+    if key in names:
+        return names[key]
+    if f"{key}mnist" in builtins:  # "breast" -> "breastmnist"
+        return f"{key}mnist"
+    spec = _path_spec(text)
     if spec is not None:
-        return _describe_user_data(name, *spec)
-    close = difflib.get_close_matches(name.lower(), list(registry), n=5, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
+        kind, path = spec
+        resolved = path.resolve()
+        for entry in entries.values():
+            if entry.path == resolved:
+                return entry.name
+        return f"{kind}:{resolved}"
+    close = difflib.get_close_matches(key, list(names), n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(names[c] for c in close)}?" if close else ""
     raise UnknownDatasetError(
-        f"unknown dataset {name!r}{hint} Known: {', '.join(sorted(registry))}; or give a path "
-        f"('file.npz', 'npz:PATH', 'folder:DIR')"
+        f"unknown dataset {text!r}{hint} Known: {', '.join(sorted(names.values()))}; or give a "
+        f"path ('file.npz', 'npz:PATH', 'folder:DIR'), or register_dataset(name, path)"
     )
 
 
+def get_dataset_info(name: str | os.PathLike[str]) -> ImageDatasetInfo:
+    """The description of a dataset: built-in, registered, or a user's ``.npz``/folder by path.
+
+    Its ``name`` is :func:`canonical_dataset` of ``name``, so every spelling of one dataset gives
+    the same settings and normalisation pools.
+    """
+    canonical = canonical_dataset(name)
+    builtins = _builtin_registry()
+    if canonical in builtins:
+        return builtins[canonical]
+    entries = read_registry()
+    if canonical in entries:
+        return _describe_entry(entries[canonical])
+    kind, path = canonical.split(":", 1)
+    return _describe_user_data(canonical, kind, Path(path))
+
+
 def register_dataset(name: str, path: str | Path, kind: str | None = None,
-                     class_names: Sequence[str] | None = None) -> ImageDatasetInfo:
-    """Register a user's ``.npz`` or image folder under ``name`` (kind guessed from the path)."""
-    path = Path(path).expanduser()
-    if kind is None:
-        kind = "folder" if path.is_dir() else "npz"
-    if kind not in ("npz", "folder"):
-        raise BadParameterError(f"kind must be 'npz' or 'folder', not {kind!r}")
-    if name in image_registry() and name not in _USER_DATASETS:
-        raise BadParameterError(f"{name!r} is a built-in dataset; choose another name")
-    info = _describe_user_data(name, kind, path, class_names)
-    _USER_DATASETS[name] = info
+                     class_names: Sequence[str] | None = None, licence: str = "",
+                     notes: str = "") -> ImageDatasetInfo:
+    """Register a user's ``.npz`` or image folder under ``name`` in the registry file.
+
+    ``kind`` (``npz`` or ``folder``) is guessed from the path when ``None``. The data is read
+    and checked first, so nothing is written for data that cannot be used. The entry's path is
+    written relative to the registry's folder when the data lies inside it, else absolute.
+    Registering a name again replaces its entry; other entries are kept. A name may not be a
+    built-in dataset, and one file or folder has one name (:func:`canonical_dataset`).
+    """
+    file = paths.datasets_file()
+    raw = _read_registry_raw(file)
+    problem = _name_problem(name, set(_builtin_registry()))
+    if problem is not None:
+        raise BadParameterError(f"cannot register {name!r}: {problem}")
+    location = Path(path).expanduser().resolve()
+    kind = kind if kind is not None else _guess_kind(location)
+    if kind not in USER_KINDS:
+        raise BadParameterError(f"kind must be {' or '.join(USER_KINDS)}, not {kind!r}")
+    for other in read_registry(file).values():
+        if other.path == location and other.name.lower() != name.lower():
+            raise BadParameterError(
+                f"{location} is already registered as {other.name!r} in {file}; one dataset has "
+                f"one name: use {other.name!r}, or unregister_dataset({other.name!r}) first"
+            )
+    info = _describe_user_data(name, kind, location, class_names, licence=licence, notes=notes)
+    try:
+        stored = location.relative_to(file.absolute().parent.resolve()).as_posix()
+    except ValueError:
+        stored = str(location)
+    fields: dict[str, object] = {"path": stored, "kind": kind, "licence": licence, "notes": notes}
+    if class_names:
+        fields["class_names"] = [str(n) for n in class_names]
+    raw = {key: value for key, value in raw.items() if key.lower() != name.lower()}
+    raw[name] = fields
+    _write_registry(file, raw)
     return info
 
 
 def unregister_dataset(name: str) -> None:
-    """Forget a dataset registered with :func:`register_dataset` (no error if unknown)."""
-    _USER_DATASETS.pop(name, None)
+    """Remove ``name`` (case-insensitive) from the registry file; nothing to do if unknown."""
+    file = paths.datasets_file()
+    raw = _read_registry_raw(file)
+    kept = {key: value for key, value in raw.items() if key.lower() != str(name).lower()}
+    if len(kept) != len(raw):
+        _write_registry(file, kept)
 
 
 def _describe_user_data(name: str, kind: str, path: Path,
-                        class_names: Sequence[str] | None = None) -> ImageDatasetInfo:
+                        class_names: Sequence[str] | None = None, licence: str = "",
+                        notes: str = "") -> ImageDatasetInfo:
+    """Describe a user's data from the data itself: an .npz's arrays, or a folder's files
+    (every file's header decides channels and size, :func:`_folder_channels_and_size`)."""
     if not path.exists():
         raise MissingDataError(f"{path}: no such {'file' if kind == 'npz' else 'directory'} "
                                f"for dataset {name!r}")
@@ -448,12 +759,12 @@ def _describe_user_data(name: str, kind: str, path: Path,
         size = int(images.shape[1])
         n_samples = {s: len(arrays[f"{s}_images"]) for s in SPLITS}
     else:
-        classes = _folder_classes(path)
+        layout = folder_layout(path)
+        classes = list(layout.classes)
         task = "binary-class" if len(classes) == 2 else "multi-class"
         num_classes = len(classes)
-        first = next(iter(_folder_files(path, "train", classes[0])), None)
-        in_chans, size = _peek_image(first) if first else (3, 0)
-        n_samples = {s: sum(len(_folder_files(path, s, c)) for c in classes) for s in SPLITS}
+        in_chans, size = _folder_channels_and_size(layout)
+        n_samples = {split: layout.count(split) for split in SPLITS}
         class_names = class_names or classes
     names = tuple(class_names) if class_names else tuple(str(k) for k in range(num_classes))
     if len(names) != num_classes:
@@ -461,7 +772,7 @@ def _describe_user_data(name: str, kind: str, path: Path,
     return ImageDatasetInfo(
         name=name, kind=kind, task=task, num_classes=num_classes, in_chans=in_chans,
         class_names=names, source=str(path), sizes=(size,) if size else (), n_samples=n_samples,
-        description=f"user data from {path}",
+        license=licence, description=notes or f"user data from {path}",
     )
 
 
@@ -719,64 +1030,294 @@ def stratified_subset(labels: "torch.Tensor", fraction: float, seed: int) -> "to
 # -- image folders ------------------------------------------------------------------------------
 
 
-def _folder_classes(root: Path) -> list[str]:
-    """Class names: the sorted sub-folders of ``root/train``; each split must exist."""
+#: PIL modes by what they hold: gray (one meaningful channel), colour (three), and those read
+#: only after a check of their alpha channel when loading (pixels with real transparency refuse).
+GRAY_MODES = frozenset({"1", "L", "LA", "La"})
+COLOUR_MODES = frozenset({"RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
+PALETTE_MODES = frozenset({"P", "PA"})
+#: A folder's announcements and errors name this many example files.
+EXAMPLE_FILES = 3
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """The files of an image folder ``<root>/<split>/<class>/*``, checked for consistency.
+
+    ``files[split][class]`` lists the images of a class in a split (sorted); ``ignored`` holds
+    the files of class folders that are not images (hidden files and folders are skipped).
+    """
+
+    root: Path
+    classes: tuple[str, ...]
+    files: dict[str, dict[str, list[Path]]]
+    ignored: tuple[Path, ...] = ()
+
+    def count(self, split: str) -> int:
+        return sum(len(files) for files in self.files[split].values())
+
+    def all_files(self) -> list[Path]:
+        return [path for split in SPLITS for c in self.classes for path in self.files[split][c]]
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _examples(items: Sequence[object]) -> str:
+    shown = ", ".join(str(item) for item in items[:EXAMPLE_FILES])
+    return shown + (", ..." if len(items) > EXAMPLE_FILES else "")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def folder_layout(root: Path) -> FolderLayout:
+    """The classes and files of an image folder, or an error that says what is inconsistent.
+
+    Classes are the sub-folders of ``train/`` that hold images. Refused: a split folder missing
+    (:class:`MissingDataError`); a class folder of ``train/`` without images; a class with images
+    in ``val/`` or ``test/`` but not in ``train/`` (its images would be dropped); a class of
+    ``train/`` with no images in ``val/`` or ``test/``; images directly in a split folder.
+    """
     missing = [split for split in SPLITS if not (root / split).is_dir()]
     if missing:
         raise MissingDataError(
             f"{root}: an image folder needs the sub-folders {', '.join(SPLITS)} "
             f"(<root>/<split>/<class>/*.png); missing {', '.join(missing)}"
         )
-    classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
-    if not classes:
-        raise CorruptDataError(f"{root / 'train'}: no class sub-folders")
-    return classes
+    files: dict[str, dict[str, list[Path]]] = {}
+    ignored: list[Path] = []
+    strays: list[Path] = []
+    for split in SPLITS:
+        files[split] = {}
+        for entry in _visible(root / split):
+            if entry.is_dir():
+                content = _visible(entry)
+                files[split][entry.name] = [p for p in content if _is_image(p)]
+                ignored += [p for p in content if p.is_file() and not _is_image(p)]
+            elif _is_image(entry):
+                strays.append(entry)
+    train = files["train"]
+    if not train:
+        raise CorruptDataError(f"{root / 'train'}: no class sub-folders "
+                               f"(<root>/<split>/<class>/*.png)")
+    empty = [name for name, images in train.items() if not images]
+    if empty:
+        raise CorruptDataError(f"{root / 'train'}: class folder(s) without images: "
+                               f"{', '.join(empty)}; add images or remove the folder(s)")
+    classes = tuple(sorted(train))
+    extra = [f"{split}/{name} ({_plural(len(images), 'image')})"
+             for split in SPLITS[1:] for name, images in files[split].items()
+             if name not in train and images]
+    if extra:
+        raise CorruptDataError(
+            f"{root}: class(es) not in train/: {'; '.join(extra)}; their images would be dropped. "
+            f"The classes are the folders of train/ ({', '.join(classes)}): add the class to "
+            f"train/ or move its images out"
+        )
+    absent = [f"{split}/: {', '.join(c for c in classes if not files[split].get(c))}"
+              for split in SPLITS[1:] if any(not files[split].get(c) for c in classes)]
+    if absent:
+        raise CorruptDataError(
+            f"{root}: class(es) of train/ with no images in {'; in '.join(absent)}; every class "
+            f"needs images in train, val and test"
+        )
+    if strays:
+        raise CorruptDataError(
+            f"{root}: {_plural(len(strays), 'image')} directly in a split folder, outside any "
+            f"class folder (e.g. {_examples(strays)}); move them into <split>/<class>/"
+        )
+    for split in SPLITS[1:]:
+        files[split] = {name: files[split][name] for name in classes}
+    files["train"] = {name: train[name] for name in classes}
+    return FolderLayout(root=root, classes=classes, files=files, ignored=tuple(ignored))
 
 
-def _folder_files(root: Path, split: str, class_name: str) -> list[Path]:
-    folder = root / split / class_name
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+def _mode_kind(image: "PIL.Image.Image") -> str:
+    """``gray``, ``colour``, ``deep`` (more than 8 bits a channel) or ``unknown``, from the header.
+
+    A palette image is gray when every palette entry is; the pixels are not decoded.
+    """
+    mode = image.mode
+    if mode in GRAY_MODES:
+        return "gray"
+    if mode in COLOUR_MODES:
+        return "colour"
+    if mode in PALETTE_MODES:
+        try:
+            entries = np.frombuffer(bytes(image.palette.palette), np.uint8)
+            gray = image.palette.mode == "RGB" and len(entries) % 3 == 0 and bool(
+                (entries.reshape(-1, 3) == entries.reshape(-1, 3)[:, :1]).all())
+        except (AttributeError, ValueError, TypeError):
+            gray = False
+        return "gray" if gray else "colour"
+    if mode.startswith(("I", "F")):
+        return "deep"
+    return "unknown"
 
 
-def _peek_image(path: Path) -> tuple[int, int]:
-    """(channels, size) of one image: grayscale -> 1 channel, anything else -> 3."""
+def _open_image(path: Path) -> "PIL.Image.Image":
     from PIL import Image
 
-    with Image.open(path) as image:
-        return (1 if image.mode in ("L", "I", "I;16", "1") else 3), max(image.size)
+    try:
+        return Image.open(path)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise CorruptDataError(f"{path}: cannot be read as an image ({error})") from error
+
+
+def _refuse_modes(root: Path, refused: dict[str, list[tuple[Path, str]]]) -> None:
+    """:class:`CorruptDataError` for images whose conversion to 8 bits would be a guess."""
+    reasons = {
+        "deep": "more than 8 bits per channel (16-bit or float): reading them as 8-bit needs a "
+                "choice pepr does not guess (an intensity window)",
+        "unknown": "a mode pepr cannot convert to this folder's mode without a loss",
+    }
+    for kind, reason in reasons.items():
+        found = refused.get(kind, [])
+        if found:
+            modes = Counter(mode for _, mode in found)
+            listed = ", ".join(f"{mode} x{count}" for mode, count in sorted(modes.items()))
+            raise CorruptDataError(
+                f"{root}: {_plural(len(found), 'image')} in modes {listed} (e.g. "
+                f"{_examples([path for path, _ in found])}) with {reason}; convert them to "
+                f"8-bit grayscale or RGB files first"
+            )
+
+
+def _folder_channels_and_size(layout: FolderLayout) -> tuple[int, int]:
+    """Channels and source size of a folder, from every file's header (no pixels decoded).
+
+    Channels: 1 when every image is grayscale, 3 when any is colour (grayscale files are then
+    read as RGB, a lossless conversion). Images of more than 8 bits per channel, or in modes
+    without a safe conversion, are refused. Size: the larger side of the most common size.
+    """
+    refused: dict[str, list[tuple[Path, str]]] = {}
+    colour = False
+    sizes: Counter[tuple[int, int]] = Counter()
+    for path in layout.all_files():
+        with _open_image(path) as image:
+            kind = _mode_kind(image)
+            sizes[image.size] += 1
+            if kind in ("deep", "unknown"):
+                refused.setdefault(kind, []).append((path, image.mode))
+            colour = colour or kind == "colour"
+    _refuse_modes(layout.root, refused)
+    return (3 if colour else 1), max(_most_common_size(sizes))
+
+
+def _most_common_size(sizes: Counter[tuple[int, int]]) -> tuple[int, int]:
+    """The (width, height) most files have; a tie goes to the larger area, then the wider."""
+    return max(sizes, key=lambda size: (sizes[size], size[0] * size[1], size))
+
+
+def _has_alpha(image: "PIL.Image.Image") -> bool:
+    return bool({"A", "a"} & set(image.getbands())) or "transparency" in image.info
+
+
+def _is_opaque(image: "PIL.Image.Image") -> bool:
+    bands = image.getbands()
+    if "A" in bands or "a" in bands:
+        alpha = image.getchannel("A" if "A" in bands else "a")
+    else:
+        alpha = image.convert("RGBA").getchannel("A")
+    return alpha.getextrema()[0] == 255
 
 
 def _read_folder(root: Path, info: ImageDatasetInfo) -> tuple[dict[str, np.ndarray], int]:
-    """Arrays in the .npz layout from ``<root>/<split>/<class>/*``.
+    """Arrays in the .npz layout from ``<root>/<split>/<class>/*``, every decision announced.
 
-    Every image is converted to the mode of the first one (grayscale or RGB) and resized,
-    bilinearly, to the first image's larger side (a non-square image is stretched).
+    Each image is converted to the folder's mode (``L``, or ``RGB`` when any file is colour;
+    an alpha channel is dropped only when fully opaque, real transparency is refused) and
+    resized bilinearly to the source size, ``info.sizes[0]`` square (the larger side of the most
+    common size; a non-square image is stretched). Conversions, resizes and stretches are
+    announced (:class:`DataWarning`), one line each.
     """
     from PIL import Image
 
-    classes = _folder_classes(root)
-    size = info.sizes[0] if info.sizes else 28
+    layout = folder_layout(root)
+    size = info.sizes[0]
     mode = "L" if info.in_chans == 1 else "RGB"
+    converted: Counter[str] = Counter()
+    sizes: Counter[tuple[int, int]] = Counter()
+    refused: dict[str, list[tuple[Path, str]]] = {}
+    transparent: list[Path] = []
+    opaque_alpha = 0
     arrays: dict[str, np.ndarray] = {}
     for split in SPLITS:
         images, labels = [], []
-        for index, class_name in enumerate(classes):
-            for path in _folder_files(root, split, class_name):
-                try:
-                    with Image.open(path) as image:
-                        image = image.convert(mode)
+        for index, class_name in enumerate(layout.classes):
+            for path in layout.files[split][class_name]:
+                with _open_image(path) as image:
+                    kind = _mode_kind(image)
+                    if kind in ("deep", "unknown") or (kind == "colour" and mode == "L"):
+                        # changed since the folder was described: never convert with a loss
+                        refused.setdefault("unknown" if kind == "colour" else kind, []).append(
+                            (path, image.mode))
+                        continue
+                    try:
+                        image.load()
+                        sizes[image.size] += 1
+                        if _has_alpha(image):
+                            if not _is_opaque(image):
+                                transparent.append(path)
+                                continue
+                            opaque_alpha += 1
+                        if image.mode != mode:
+                            converted[image.mode] += 1
+                            image = image.convert(mode)
                         if image.size != (size, size):
                             image = image.resize((size, size), Image.Resampling.BILINEAR)
                         images.append(np.asarray(image, dtype=np.uint8))
-                except OSError as error:
-                    raise CorruptDataError(f"{path}: cannot be read as an image ({error})") from error
+                    except OSError as error:
+                        raise CorruptDataError(
+                            f"{path}: cannot be read as an image ({error})") from error
                 labels.append(index)
         shape = (0, size, size) if mode == "L" else (0, size, size, 3)
         arrays[f"{split}_images"] = np.stack(images) if images else np.zeros(shape, np.uint8)
         arrays[f"{split}_labels"] = np.asarray(labels, dtype=np.int64).reshape(-1, 1)
+    _refuse_modes(root, refused)
+    if transparent:
+        raise CorruptDataError(
+            f"{root}: {_plural(len(transparent), 'image')} with transparent pixels (e.g. "
+            f"{_examples(transparent)}); pepr does not guess the background to composite them "
+            f"onto: flatten them onto the background you mean, or drop their alpha channel"
+        )
+    _announce_folder(layout, mode, size, converted, opaque_alpha, sizes)
     return arrays, size
+
+
+def _announce_folder(layout: FolderLayout, mode: str, size: int, converted: Counter[str],
+                     opaque_alpha: int, sizes: Counter[tuple[int, int]]) -> None:
+    """One :class:`DataWarning` line per kind of decision taken while reading a folder."""
+    root, total = layout.root, sum(sizes.values())
+    if converted:
+        origins = ", ".join(f"{source} x{count}" for source, count in converted.most_common())
+        dropped = (f"; {_plural(opaque_alpha, 'fully opaque alpha channel')} dropped"
+                   if opaque_alpha else "")
+        target = "RGB" if mode == "RGB" else "L (grayscale)"
+        announce(f"{root}: converted {converted.total()} of {total} images to {target} "
+                 f"(from modes {origins}){dropped}")
+    common = _most_common_size(sizes) if sizes else (size, size)
+    others = Counter({shape: n for shape, n in sizes.items() if shape != common})
+    if others:
+        listed = ", ".join(f"{w}x{h} x{n}" for (w, h), n in others.most_common(EXAMPLE_FILES))
+        more = ", ..." if len(others) > EXAMPLE_FILES else ""
+        announce(f"{root}: {others.total()} of {total} images differ from the most common size "
+                 f"{common[0]}x{common[1]} ({listed}{more}) and were resized to {size}x{size}")
+    stretched = Counter({shape: n for shape, n in sizes.items() if shape[0] != shape[1]})
+    if stretched:
+        (w, h), _ = stretched.most_common(1)[0]
+        announce(f"{root}: {stretched.total()} of {total} images are not square (e.g. {w}x{h}) "
+                 f"and were stretched to {size}x{size} (aspect ratio not kept)")
+    if layout.ignored:
+        announce(f"{root}: ignored {_plural(len(layout.ignored), 'non-image file')} "
+                 f"(e.g. {_examples(layout.ignored)}); images end in "
+                 f"{', '.join(sorted(IMAGE_SUFFIXES))}")
 
 
 # -- synthetic ----------------------------------------------------------------------------------

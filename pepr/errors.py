@@ -54,3 +54,7 @@ class BadParameterError(PeprError, ValueError):
 
 class IncompatibleInputError(PeprError, ValueError):
     """A model that cannot take the requested input size or channel count."""
+
+
+class ResultsNotWritableError(PeprError, PermissionError):
+    """A results (or outputs) folder where rows cannot be written: found before training."""

@@ -7,7 +7,11 @@ component table):
 1. ``carbontracker`` - when carbontracker finds a component that really measures (NVML for
    NVIDIA GPUs, RAPL for Intel CPUs); its log is read through ``parse_all_logs(...)["actual"]``;
 2. ``nvml`` - an NVIDIA GPU's cumulative energy counter read directly through ``pynvml``;
-3. ``rapl`` - the CPU package energy counters under ``/sys/class/powercap`` read directly;
+3. ``rapl`` - the kernel's RAPL energy counters under :data:`POWERCAP_ROOT` read directly:
+   each top-level ``package-N`` domain and each ``dram`` domain, chosen by the domain's ``name``
+   file; ``psys`` (the whole platform, packages included) only when no package domain can be
+   read; never ``core`` or ``uncore``, which are parts of their package (summing them with it
+   would count the same joules twice). A domain counts only once its counter has been read;
 4. ``tdp-estimate`` - nothing measurable: the CPU's thermal design power at 50 % utilisation
    for the whole wall time (carbontracker's own generic-CPU rule, same TDP table), an ESTIMATE
    that is proportional to wall time, so energy ranks exactly like time.
@@ -15,18 +19,37 @@ component table):
 Every energy figure includes the data-centre PUE (as carbontracker's do) and says so in
 ``pue``; CO2 is energy times a carbon intensity whose source is recorded. Nothing here touches
 the network: carbontracker (which geolocates by IP when constructed) is only constructed when it
-has a real component to read. Every value carries its provenance (``energy_method``,
-``intensity_source``, ``mem_kind``).
+has a real component to read, and its CPU component counts as real only when every RAPL counter
+that carbontracker would read can be read (its own check only sees that the directory exists,
+and where the counters are root-only it records zero power). Every value carries its provenance
+(``energy_method``, ``intensity_source``, ``mem_kind``).
+
+Memory, two figures:
+
+- ``peak_mem_gb`` (kind in ``mem_kind``): the process's peak - the CPU's peak resident set
+  (``cpu-rss``) or the CUDA allocator's peak reservation (``gpu-reserved``). On the CPU about
+  1 GB of it is the interpreter and the imported libraries (torch, timm, pandas), present before
+  any model exists, and that share changes with the library versions and the machine, so
+  ``peak_mem_gb`` is not comparable across machines or environments; it is kept because the
+  release reported it (``memR``).
+- ``run_mem_gb``: the run's own share. On the CPU, the peak resident set minus the resident set
+  at the baseline (:meth:`RunMeter.mark_memory_baseline`, which the training code calls before
+  it builds the model and the data; :meth:`RunMeter.session` marks it at its start otherwise),
+  never negative. The process's peak cannot be reset, so where the process peaked higher before
+  the baseline (an earlier run in the same process) the figure is an upper bound, which
+  ``run_mem_detail`` in :meth:`RunMeter.report` says. On CUDA, the allocator's own peak of
+  allocated tensor memory since the session started (``torch.cuda.max_memory_allocated``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import glob
+import importlib.util
 import io
 import os
 import platform
+import re
 import resource
 import shutil
 import tempfile
@@ -46,7 +69,19 @@ DEFAULT_INTENSITY_SOURCE = (f"world average {DEFAULT_INTENSITY_G_PER_KWH:g} g/kW
 FALLBACK_CPU_TDP_W = 120.0
 #: carbontracker's generic-CPU rule: a CPU is assumed to draw half its TDP.
 ASSUMED_CPU_UTILISATION = 0.5
-RAPL_GLOB = "/sys/class/powercap/intel-rapl:*"
+#: Where the kernel exposes its power-capping zones (one flat folder per RAPL domain).
+POWERCAP_ROOT = Path("/sys/class/powercap")
+#: RAPL domains by folder name: ``intel-rapl:N`` (top level) and ``intel-rapl:N:M`` (its parts).
+#: ``intel-rapl-mmio:N`` is left out: it repeats ``package-N`` through another interface.
+RAPL_DOMAIN_PATTERN = re.compile(r"intel-rapl:\d+(:\d+)?")
+#: What each kind of RAPL domain (its ``name`` file without ``-N``) is to the energy sum:
+#: ``summed`` - counted (a package is a CPU socket; dram is the memory beside it, outside it);
+#: ``platform`` - the whole system on chip, packages and memory included: counted alone, and
+#: only when no package domain can be read; ``part`` - inside a package, never counted.
+#: Kinds not listed are never counted.
+RAPL_DOMAIN_ROLES: dict[str, str] = {
+    "package": "summed", "dram": "summed", "psys": "platform", "core": "part", "uncore": "part",
+}
 JOULES_PER_KWH = 3.6e6
 
 
@@ -78,47 +113,118 @@ class EnergyMeter(Protocol):
 # Strategies
 # ---------------------------------------------------------------------------------------------
 
-def _rapl_domains() -> list[Path]:
-    """Readable top-level RAPL package domains (``intel-rapl:N``)."""
+@dataclass(frozen=True)
+class RaplDomain:
+    """One RAPL domain: its powercap folder and the name the kernel gives it (``package-0``)."""
+
+    path: Path
+    name: str
+
+    @property
+    def kind(self) -> str:
+        """``package``, ``dram``, ``psys``, ``core``, ``uncore``, ...: the name without ``-N``."""
+        return self.name.split("-")[0]
+
+    @property
+    def top_level(self) -> bool:
+        """Whether the domain is a top-level one (``intel-rapl:N``), not a part of one."""
+        return self.path.name.count(":") == 1
+
+    @property
+    def is_package(self) -> bool:
+        return self.kind == "package" and self.top_level
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.name} ({self.name})"
+
+    def read_energy_uj(self) -> int | None:
+        """The counter (microjoules), or None where it cannot be read (root-only, missing)."""
+        try:
+            return int((self.path / "energy_uj").read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def rapl_domains(root: Path | None = None) -> list[RaplDomain]:
+    """Every RAPL domain under ``root`` (default :data:`POWERCAP_ROOT`) that says its name.
+
+    Nothing is read from the counters here; :func:`counted_rapl_domains` decides which count.
+    """
+    root = POWERCAP_ROOT if root is None else Path(root)
+    try:
+        folders = sorted(root.iterdir())
+    except OSError:
+        return []
     domains = []
-    for path in sorted(glob.glob(RAPL_GLOB)):
-        counter = Path(path) / "energy_uj"
-        if counter.exists() and os.access(counter, os.R_OK):
-            domains.append(Path(path))
+    for folder in folders:
+        if not RAPL_DOMAIN_PATTERN.fullmatch(folder.name):
+            continue
+        try:
+            name = (folder / "name").read_text().strip()
+        except OSError:  # a domain that does not say what it is cannot be placed in the sum
+            continue
+        domains.append(RaplDomain(folder, name))
     return domains
 
 
+def _rapl_role(domain: RaplDomain) -> str:
+    return RAPL_DOMAIN_ROLES.get(domain.kind, "part")
+
+
+def counted_rapl_domains(root: Path | None = None) -> list[RaplDomain]:
+    """The readable RAPL domains whose energies add up without counting a joule twice.
+
+    Top-level packages and dram domains (:data:`RAPL_DOMAIN_ROLES`); without a readable
+    package, the platform domain (``psys``) alone; empty when neither can be read (dram alone
+    is not the CPU's energy). A domain counts only after its counter has been read.
+    """
+    readable = [d for d in rapl_domains(root) if d.read_energy_uj() is not None]
+    if any(d.is_package for d in readable):
+        return [d for d in readable
+                if _rapl_role(d) == "summed" and (d.is_package or d.kind != "package")]
+    return [d for d in readable if _rapl_role(d) == "platform"]
+
+
 class RaplMeter:
-    """CPU package energy from the kernel's RAPL counters (wrap-around handled)."""
+    """CPU energy from the kernel's RAPL counters (:func:`counted_rapl_domains`), wrap-around
+    handled through each domain's ``max_energy_range_uj``."""
 
     name = "rapl"
 
-    def __init__(self, pue: float = DEFAULT_PUE) -> None:
+    def __init__(self, pue: float = DEFAULT_PUE, root: Path | None = None) -> None:
+        """``root``: the powercap folder (default :data:`POWERCAP_ROOT`, read when used)."""
         self.pue = pue
-        self._start: dict[Path, int] = {}
+        self.root = root
+        self._start: dict[RaplDomain, int] = {}
 
     def available(self) -> bool:
-        try:
-            return bool(_rapl_domains())
-        except OSError:
-            return False
+        return bool(counted_rapl_domains(self.root))
 
-    def _read(self) -> dict[Path, int]:
-        return {d: int((d / "energy_uj").read_text()) for d in _rapl_domains()}
+    def _read(self, domains: list[RaplDomain]) -> dict[RaplDomain, int]:
+        readings = {domain: domain.read_energy_uj() for domain in domains}
+        return {domain: value for domain, value in readings.items() if value is not None}
 
     def start(self) -> None:
-        self._start = self._read()
+        self._start = self._read(counted_rapl_domains(self.root))
 
     def stop(self) -> EnergyReading:
-        end = self._read()
-        joules = 0.0
-        for domain, before in self._start.items():
-            after = end.get(domain, before)
-            if after < before:  # the counter wrapped
-                after += int((domain / "max_energy_range_uj").read_text())
-            joules += (after - before) / 1e6
-        return EnergyReading(joules * self.pue / JOULES_PER_KWH, self.name,
-                             f"RAPL packages {len(self._start)} x PUE {self.pue}", self.pue)
+        end = self._read(list(self._start))
+        joules = sum(_rapl_delta_uj(domain, before, end.get(domain, before))
+                     for domain, before in self._start.items()) / 1e6
+        lost = [domain.label for domain in self._start if domain not in end]
+        detail = (f"RAPL {' + '.join(d.label for d in self._start) or 'no domain'}"
+                  f" x PUE {self.pue}")
+        if lost:
+            detail += f"; unreadable at the end, counted as 0: {', '.join(lost)}"
+        return EnergyReading(joules * self.pue / JOULES_PER_KWH, self.name, detail, self.pue)
+
+
+def _rapl_delta_uj(domain: RaplDomain, before: int, after: int) -> int:
+    """Microjoules between two readings of ``domain``'s counter, which wraps at its range."""
+    if after < before:  # the counter wrapped
+        after += int((domain.path / "max_energy_range_uj").read_text())
+    return after - before
 
 
 class NvmlMeter:
@@ -131,16 +237,22 @@ class NvmlMeter:
         self._start: list[int] = []
 
     def available(self) -> bool:
+        """Whether every visible GPU has an energy counter; NVML is shut down after probing."""
         try:
             import pynvml
 
             pynvml.nvmlInit()
+        except Exception:  # no library or no driver
+            return False
+        try:
             handles = self._handles()
             for handle in handles:
                 pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
             return bool(handles)
-        except Exception:  # no library, no driver, no GPU or no counter
+        except Exception:  # no GPU or no counter
             return False
+        finally:
+            pynvml.nvmlShutdown()
 
     @staticmethod
     def _handles() -> list:
@@ -154,25 +266,57 @@ class NvmlMeter:
         return [pynvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self._handles()]
 
     def start(self) -> None:
+        """Open NVML for the span (it is reference-counted; :meth:`stop` closes it)."""
+        import pynvml
+
+        pynvml.nvmlInit()
         self._start = self._read()
 
     def stop(self) -> EnergyReading:
-        millijoules = sum(after - before for before, after in zip(self._start, self._read()))
+        import pynvml
+
+        try:
+            end = self._read()
+        finally:
+            pynvml.nvmlShutdown()
+        millijoules = sum(after - before for before, after in zip(self._start, end))
         return EnergyReading(millijoules / 1e3 * self.pue / JOULES_PER_KWH, self.name,
                              f"NVML energy counter, {len(self._start)} GPU(s) x PUE {self.pue}",
                              self.pue)
 
 
-def _carbontracker_measuring_components() -> list[str]:
-    """Components for which carbontracker would measure (not estimate): ``gpu``, ``cpu``."""
-    found = []
+def _carbontracker_rapl_dir() -> Path | None:
+    """The powercap folder carbontracker's Intel CPU component reads (None: no carbontracker)."""
     try:
         from carbontracker.components.cpu import intel
-
-        if intel.IntelCPU(pids=[], devices_by_pid=False).available():
-            found.append("cpu")
     except Exception:
-        pass
+        return None
+    return Path(intel.RAPL_DIR)
+
+
+def carbontracker_reads_rapl(root: Path | None = None) -> bool:
+    """Whether carbontracker's Intel CPU component would measure, not record zero.
+
+    carbontracker reads the ``energy_uj`` of every RAPL domain whose name says ``package`` or
+    ``dram`` under its ``RAPL_DIR`` and gives up on all of them when one read fails, while its
+    ``available()`` only checks that the folder is not empty. So: a package domain among them
+    and every one of them readable. ``root`` defaults to carbontracker's own ``RAPL_DIR``.
+    """
+    root = _carbontracker_rapl_dir() if root is None else root
+    if root is None:
+        return False
+    read = [d for d in rapl_domains(root) if d.kind in ("package", "dram")]
+    return (any(d.is_package for d in read)
+            and all(d.read_energy_uj() is not None for d in read))
+
+
+def _carbontracker_measuring_components() -> list[str]:
+    """Components for which carbontracker would measure (not estimate): ``gpu``, ``cpu``."""
+    if importlib.util.find_spec("carbontracker") is None:
+        return []
+    found = []
+    if carbontracker_reads_rapl():
+        found.append("cpu")
     if NvmlMeter().available():
         found.append("gpu")
     return found
@@ -348,13 +492,43 @@ def select_energy_meter(chain: list[Callable[[], EnergyMeter]] | None = None,
 # Memory and hardware
 # ---------------------------------------------------------------------------------------------
 
+def peak_rss_gb() -> float:
+    """The process's peak resident set so far (GB), from ``getrusage`` (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
+def _proc_status_rss_gb() -> float | None:
+    """The resident set now (GB) from ``VmRSS`` in ``/proc/self/status`` (None without it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024 / 1e9  # "VmRSS:  123456 kB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+#: Where the current resident set is read, first answer wins; the peak (an overestimate of the
+#: current figure, so a baseline taken from it errs towards a smaller ``run_mem_gb``) closes it.
+RSS_SOURCES: list[Callable[[], float | None]] = [_proc_status_rss_gb, peak_rss_gb]
+
+
+def current_rss_gb() -> float:
+    """The process's resident memory now (GB): ``/proc/self/status``, else the peak so far."""
+    for source in RSS_SOURCES:
+        value = source()
+        if value is not None:
+            return value
+    return float("nan")
+
+
 def peak_memory_gb(device: str) -> tuple[float, str]:
     """Peak memory of this process so far: GPU reserved on CUDA, else the CPU's max RSS."""
     if device.startswith("cuda"):
         import torch
 
         return torch.cuda.max_memory_reserved() / 1e9, "gpu-reserved"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, "cpu-rss"
+    return peak_rss_gb(), "cpu-rss"
 
 
 def hardware_name(device: str) -> str:
@@ -375,7 +549,11 @@ class RunMeter:
     """Measures one run: ``with meter.session(): ... meter.epoch_started() ...``.
 
     ``summary()`` returns the run-schema columns it owns. ``overhead_s`` is the time spent in
-    the meter's own code (strategy selection, counter reads), for the <= 2 % budget.
+    the meter's own code (strategy selection, counter reads, the memory baseline), reported as
+    ``meter_overhead_pct`` of the wall time (budget: a few percent; ``benchmarks/throughput.py``
+    prints it). ``clock`` (seconds, monotonic) is a setting so that tests can account time
+    without sleeping. ``memory_baseline_gb`` is the resident set before the run's model and
+    data exist (:meth:`mark_memory_baseline`).
     """
 
     device: str = "cpu"
@@ -383,26 +561,45 @@ class RunMeter:
     intensity_source: str = DEFAULT_INTENSITY_SOURCE
     method: str | None = None
     chain: list[Callable[[], EnergyMeter]] | None = None
+    clock: Callable[[], float] = field(default=time.perf_counter, repr=False)
     energy: EnergyReading | None = None
     wall_time_s: float = float("nan")
     epoch_times_s: list[float] = field(default_factory=list)
     infer_time_s: float = float("nan")
     overhead_s: float = 0.0
     meter_name: str = ""
+    memory_baseline_gb: float | None = None
+    _peak_rss_at_baseline_gb: float = float("nan")
     _epoch_t0: float = 0.0
 
     @contextlib.contextmanager
     def _own_time(self) -> Iterator[None]:
-        start = time.perf_counter()
+        start = self.clock()
         try:
             yield
         finally:
-            self.overhead_s += time.perf_counter() - start
+            self.overhead_s += self.clock() - start
+
+    def mark_memory_baseline(self) -> float:
+        """Record the resident set now (GB) as the point the run's own memory starts from.
+
+        Call it before the model and the data are built; :meth:`session` calls it at its start
+        when it was not called. Returns the baseline.
+        """
+        with self._own_time():
+            return self._record_memory_baseline()
+
+    def _record_memory_baseline(self) -> float:
+        self.memory_baseline_gb = current_rss_gb()
+        self._peak_rss_at_baseline_gb = peak_rss_gb()
+        return self.memory_baseline_gb
 
     @contextlib.contextmanager
     def session(self) -> Iterator[RunMeter]:
-        """Measure everything inside the block (energy, wall time, peak memory)."""
+        """Measure everything inside the block (energy, wall time, peak and run memory)."""
         with self._own_time():
+            if self.memory_baseline_gb is None:
+                self._record_memory_baseline()
             strategy = select_energy_meter(self.chain, self.method)
             self.meter_name = strategy.name
             if self.device.startswith("cuda"):
@@ -410,31 +607,57 @@ class RunMeter:
 
                 torch.cuda.reset_peak_memory_stats()
             strategy.start()
-        start = time.perf_counter()
+        start = self.clock()
         try:
             yield self
         finally:
-            self.wall_time_s = time.perf_counter() - start
+            self.wall_time_s = self.clock() - start
             with self._own_time():
                 self.energy = strategy.stop()
 
     def epoch_started(self) -> None:
-        self._epoch_t0 = time.perf_counter()
+        self._epoch_t0 = self.clock()
 
     def epoch_ended(self) -> float:
         """Close an epoch; returns its wall time (s)."""
-        seconds = time.perf_counter() - self._epoch_t0
+        seconds = self.clock() - self._epoch_t0
         self.epoch_times_s.append(seconds)
         return seconds
 
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
         """Time an inference pass over the test split (``infer_time_s``)."""
-        start = time.perf_counter()
+        start = self.clock()
         try:
             yield
         finally:
-            self.infer_time_s = time.perf_counter() - start
+            self.infer_time_s = self.clock() - start
+
+    def run_memory_gb(self, peak_gb: float | None = None) -> float:
+        """The run's own memory (GB): on CUDA the allocator's peak of allocated memory since
+        the session started; on the CPU the peak resident set (``peak_gb``, default now) above
+        :attr:`memory_baseline_gb`, never negative (NaN without a baseline)."""
+        if self.device.startswith("cuda"):
+            import torch
+
+            return torch.cuda.max_memory_allocated() / 1e9
+        if self.memory_baseline_gb is None:
+            return float("nan")
+        peak_gb = peak_rss_gb() if peak_gb is None else peak_gb
+        return max(0.0, peak_gb - self.memory_baseline_gb)
+
+    def _run_memory_detail(self, peak_gb: float) -> str:
+        """How ``run_mem_gb`` was obtained, and whether it is exact or an upper bound."""
+        if self.device.startswith("cuda"):
+            return "torch.cuda.max_memory_allocated since the session started"
+        if self.memory_baseline_gb is None:
+            return "no memory baseline"
+        detail = (f"peak RSS {peak_gb:.3f} GB - RSS at the baseline "
+                  f"{self.memory_baseline_gb:.3f} GB")
+        if not peak_gb > self._peak_rss_at_baseline_gb:
+            detail += ("; upper bound: the process peaked before the baseline and the run did "
+                       "not exceed that peak")
+        return detail
 
     def summary(self) -> dict[str, object]:
         """The run-schema columns this meter owns, each with its provenance column."""
@@ -460,6 +683,7 @@ class RunMeter:
             "infer_time_s": self.infer_time_s,
             "peak_mem_gb": memory,
             "mem_kind": kind,
+            "run_mem_gb": self.run_memory_gb(memory),
         }
 
     def report(self) -> dict[str, object]:
@@ -467,6 +691,7 @@ class RunMeter:
         out = self.summary()
         out.update({
             "energy_detail": self.energy.detail if self.energy else "",
+            "run_mem_detail": self._run_memory_detail(float(out["peak_mem_gb"])),
             "epoch_times_s": list(self.epoch_times_s),
             "meter_overhead_s": self.overhead_s,
             "meter_overhead_pct": 100 * self.overhead_s / self.wall_time_s

@@ -18,7 +18,7 @@ import seaborn as sns
 from pepr.errors import BadParameterError
 
 PALETTE = "colorblind"
-PARAMS_LABEL = "Trainable parameters (log scale)"
+PARAMS_LABEL = "Parameters, ImageNet configuration (log scale)"
 
 
 def set_style() -> None:

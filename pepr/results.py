@@ -10,24 +10,27 @@ mapped into the same schema by :func:`import_paper`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import hashlib
 import io
 import json
 import os
+import tempfile
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pepr import paths
 from pepr.datasets import PAPER_COMMIT, read_paper_table
-from pepr.errors import CorruptDataError, UnknownStudyError
+from pepr.errors import CorruptDataError, ResultsNotWritableError, UnknownStudyError
 
 PAPER_STUDY = "paper"
-DEFAULT_RESULTS_DIR = Path("data/results")
+DEFAULT_RESULTS_DIR = paths.RESULTS_DIR
 
 #: The grid cell that identifies a run; ``run_id`` is a hash of these values.
 IDENTITY_COLUMNS = [
@@ -38,15 +41,44 @@ IDENTITY_COLUMNS = [
 #: One row per run. Units are in the names; ``*_method``/``*_source``/``*_kind`` say how a value
 #: was obtained, so an estimate is never mistaken for a measurement.
 RUN_COLUMNS = [
-    "run_id", *IDENTITY_COLUMNS, "setting",
-    "num_params", "flops_per_image",
+    "run_id", *IDENTITY_COLUMNS, "setting", "threads",
+    "num_params", "num_params_trained", "flops_per_image",
     "test_acc", "test_auc", "test_balanced_acc", "val_metric", "val_best", "selected_epoch",
     "test_acc_selected", "train_acc",
     "energy_kwh", "energy_method", "co2_g", "carbon_intensity_g_per_kwh", "intensity_source", "pue",
-    "train_time_s", "train_time_scope", "infer_time_s", "peak_mem_gb", "mem_kind",
-    "device", "hardware", "torch_version", "timm_version", "pepr_version", "git_sha",
-    "started_at", "status", "error",
+    "train_time_s", "train_time_scope", "infer_time_s", "peak_mem_gb", "run_mem_gb", "mem_kind",
+    "data_summary", "device", "hardware", "torch_version", "timm_version", "pepr_version",
+    "git_sha", "started_at", "status", "error",
 ]
+
+#: What each column of :data:`RUN_COLUMNS` holds, beyond its name. ``num_params`` is the
+#: ImageNet configuration's parameter count (1000 classes, 3 channels: the zoo's and the
+#: release's figure, comparable across datasets); ``num_params_trained`` is the model this run
+#: trained (its head and first convolution fitted to the dataset). ``peak_mem_gb`` is the
+#: process's peak (CPU: peak RSS, interpreter and imports included; GPU: memory reserved);
+#: ``run_mem_gb`` is the run's own share (CPU: peak RSS minus the RSS before the model and data
+#: were built; GPU: the allocator's peak), the one PePR-M scores on CPU rows.
+COLUMN_NOTES: dict[str, str] = {
+    "num_params": "parameters of the ImageNet configuration (1000 classes, 3 channels)",
+    "num_params_trained": "parameters of the model as trained (the dataset's classes and channels)",
+    "threads": "CPU threads the run computed with (torch.get_num_threads())",
+    "peak_mem_gb": "peak memory of the process (cpu-rss: includes the interpreter's baseline)",
+    "run_mem_gb": "peak memory of the run itself (cpu-rss: peak minus the pre-run baseline)",
+    "data_summary": "the data the run trained on: classes, counts per split, channels, sizes",
+}
+
+#: Column types of the results tables. Ids, names, labels and paths are text whatever they
+#: look like (a run id of 12 digits stays a string); integers are int64 when no value is
+#: missing and float64 otherwise; ``pretrained`` is False, True or a checkpoint path.
+INTEGER_COLUMNS = frozenset({
+    "seed", "img_size", "epochs", "batch_size", "threads", "num_params", "num_params_trained",
+    "flops_per_image", "selected_epoch", "epoch",
+})
+FLOAT_COLUMNS = frozenset({
+    "data_fraction", "lr", "test_acc", "test_auc", "test_balanced_acc", "val_best",
+    "test_acc_selected", "train_acc", "energy_kwh", "co2_g", "carbon_intensity_g_per_kwh", "pue",
+    "train_time_s", "infer_time_s", "peak_mem_gb", "run_mem_gb", "value",
+})
 
 EPOCH_COLUMNS = ["run_id", "study", "model", "setting", "epoch", "split", "metric", "value"]
 
@@ -94,8 +126,17 @@ def study_dir(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR) -> Path
 def _format_row(row: Mapping[str, object], columns: list[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["" if _missing(row.get(c)) else row.get(c) for c in columns])
+    writer.writerow([_cell_text(column, row.get(column)) for column in columns])
     return buffer.getvalue()
+
+
+def _cell_text(column: str, value: object) -> object:
+    """A value as the CSV holds it: empty when missing, integers without a decimal point."""
+    if _missing(value):
+        return ""
+    if column in INTEGER_COLUMNS and isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return value
 
 
 def _missing(value: object) -> bool:
@@ -115,25 +156,49 @@ def append_rows(path: Path | str, rows: Iterable[Mapping[str, object]], columns:
             raise ValueError(f"columns not in the schema: {sorted(unknown)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a") as lock:
+    with _locked(path):
+        text = "".join(_format_row(row, columns) for row in rows)
+        new_file = not path.exists() or path.stat().st_size == 0
+        if new_file:
+            text = _format_row(dict(zip(columns, columns)), columns) + text
+        else:
+            _upgrade_unlocked(path, columns)
+            if not _ends_with_newline(path):
+                text = "\n" + text  # a writer killed mid-line: end its line, drop it on read
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return len(rows)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``<path>.lock`` for the duration of the block."""
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            text = "".join(_format_row(row, columns) for row in rows)
-            new_file = not path.exists() or path.stat().st_size == 0
-            if new_file:
-                text = _format_row(dict(zip(columns, columns)), columns) + text
-            elif not _ends_with_newline(path):
-                text = "\n" + text  # a writer killed mid-line: end its line, drop it on read
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, text.encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    return len(rows)
+
+
+def check_writable(results_dir: Path | str, study: str | None = None) -> Path:
+    """Raise :class:`ResultsNotWritableError` unless a study's rows can be written under
+    ``results_dir`` (checked by creating and removing a file, before anything trains)."""
+    folder = study_dir(study, results_dir) if study else Path(results_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".pepr-write-check-"):
+            pass
+    except OSError as error:
+        raise ResultsNotWritableError(
+            f"cannot write results to {folder}: {error.strerror or error} "
+            f"(choose another --results-dir)"
+        ) from None
+    return folder
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -143,32 +208,79 @@ def _ends_with_newline(path: Path) -> bool:
 
 
 def read_table(path: Path | str, columns: list[str]) -> pd.DataFrame:
-    """Read a results CSV; drop (with a warning) lines whose field count is wrong (torn writes)."""
+    """Read a results CSV with the schema's types (:func:`typed`).
+
+    Lines whose field count is wrong (torn writes) are dropped with a warning. A table written
+    under an older schema (:func:`upgrade_frame`) is read into the current one.
+    """
     path = Path(path)
-    if not path.exists():
-        return pd.DataFrame(columns=columns)
-    with open(path, newline="") as handle:
-        records = list(csv.reader(handle))
-    if not records:
-        return pd.DataFrame(columns=columns)
-    header, body = records[0], records[1:]
-    if header != columns:
-        raise CorruptDataError(f"{path}: header does not match the schema (expected {columns})")
-    good = [record for record in body if len(record) == len(columns)]
+    header, body = _read_records(path)
+    if header is None:
+        return typed(pd.DataFrame(columns=columns))
+    good = [record for record in body if len(record) == len(header)]
     if len(good) != len(body):
         warnings.warn(f"{path}: dropped {len(body) - len(good)} incomplete line(s)", stacklevel=2)
-    frame = pd.DataFrame(good, columns=columns).replace("", np.nan)
-    return _coerce_types(frame)
+    frame = pd.DataFrame(good, columns=header, dtype=object).replace("", np.nan)
+    if header != columns:
+        frame = upgrade_frame(frame, columns, source=str(path))
+    return typed(frame, source=str(path))
 
 
-def _coerce_types(frame: pd.DataFrame) -> pd.DataFrame:
+def _read_records(path: Path) -> tuple[list[str] | None, list[list[str]]]:
+    if not path.exists():
+        return None, []
+    with open(path, newline="") as handle:
+        records = list(csv.reader(handle))
+    return (records[0], records[1:]) if records else (None, [])
+
+
+#: Columns renamed between schema versions: old name -> new name, applied when a table lacks
+#: the new name. Before ``num_params_trained`` existed, our rows' ``num_params`` counted the
+#: trained model's parameters.
+RENAMED_COLUMNS = {"num_params": "num_params_trained"}
+
+
+def upgrade_frame(frame: pd.DataFrame, columns: list[str], source: str = "table") -> pd.DataFrame:
+    """A table of an older schema in ``columns``: renamed columns moved, new ones empty.
+
+    A column that the schema does not know is an error (a table of another kind, or a newer
+    schema than this code).
+    """
+    frame = frame.copy()
+    for old, new in RENAMED_COLUMNS.items():
+        if new in columns and new not in frame.columns and old in frame.columns:
+            frame = frame.rename(columns={old: new})
+            frame[old] = np.nan
+    unknown = [column for column in frame.columns if column not in columns]
+    if unknown:
+        raise CorruptDataError(f"{source}: column(s) {unknown} are not in the schema "
+                               f"(expected {columns})")
+    return frame.reindex(columns=columns)
+
+
+def typed(frame: pd.DataFrame, source: str = "table") -> pd.DataFrame:
+    """``frame`` with the schema's column types (see :data:`INTEGER_COLUMNS`); never guessed
+    from content, so an id of digits stays text. A number column holding text is an error."""
+    frame = frame.copy()
     for column in frame.columns:
-        converted = pd.to_numeric(frame[column], errors="coerce")
-        if converted.notna().sum() == frame[column].notna().sum():
-            frame[column] = converted
-    if "pretrained" in frame.columns:
-        frame["pretrained"] = frame["pretrained"].map(_parse_pretrained)
+        if column in INTEGER_COLUMNS or column in FLOAT_COLUMNS:
+            frame[column] = _numbers(frame[column], column, source)
+        elif column == "pretrained":
+            frame[column] = frame[column].map(_parse_pretrained).astype(object)
+        else:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), np.nan)
     return frame
+
+
+def _numbers(values: pd.Series, column: str, source: str) -> pd.Series:
+    converted = pd.to_numeric(values, errors="coerce").astype(float)
+    bad = converted.isna() & values.notna()
+    if bad.any():
+        raise CorruptDataError(f"{source}: column {column!r} holds non-numbers, e.g. "
+                               f"{values[bad].iloc[0]!r}")
+    if column in INTEGER_COLUMNS and converted.notna().all() and (converted % 1 == 0).all():
+        return converted.astype("int64")
+    return converted
 
 
 def _parse_pretrained(value: object) -> object:
@@ -176,6 +288,28 @@ def _parse_pretrained(value: object) -> object:
     if isinstance(value, str) and value in ("True", "False"):
         return value == "True"
     return value
+
+
+def upgrade_file(path: Path | str, columns: list[str]) -> bool:
+    """Rewrite a table written under an older schema in ``columns`` (atomically, under its
+    lock); returns whether it changed. :func:`append_rows` calls it before appending."""
+    path = Path(path)
+    with _locked(path):
+        return _upgrade_unlocked(path, columns)
+
+
+def _upgrade_unlocked(path: Path, columns: list[str]) -> bool:
+    header, _ = _read_records(path)
+    if header is None or header == columns:
+        return False
+    frame = read_table(path, columns)
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    text = _format_row(dict(zip(columns, columns)), columns)
+    text += "".join(_format_row(row, columns) for row in rows)
+    tmp = path.with_name(path.name + ".upgrade")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return True
 
 
 def append_run(row: Mapping[str, object], results_dir: Path | str = DEFAULT_RESULTS_DIR) -> Path:
@@ -286,7 +420,9 @@ def import_paper(raw: pd.DataFrame | None = None) -> pd.DataFrame:
     runs["img_size"] = np.nan  # not recorded by the release
     runs["run_id"] = [run_id(cell) for cell in runs.to_dict("records")]
     runs = runs.assign(
+        threads=np.nan,
         num_params=raw["num_param"],
+        num_params_trained=np.nan,
         flops_per_image=np.nan,
         test_acc=raw["test_09"],
         test_auc=np.nan,
@@ -306,7 +442,9 @@ def import_paper(raw: pd.DataFrame | None = None) -> pd.DataFrame:
         train_time_scope="last-epoch",
         infer_time_s=raw["inf_time"],
         peak_mem_gb=raw["memR"],
+        run_mem_gb=np.nan,
         mem_kind="gpu-reserved",
+        data_summary=np.nan,
         device="cuda",
         hardware="GPU (model not recorded by the release)",
         torch_version=np.nan,

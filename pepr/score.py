@@ -30,8 +30,11 @@ RESOURCES: dict[str, str] = {
     "e": "energy_kwh",
     "c": "co2_g",
     "t": "train_time_s",
-    "m": "peak_mem_gb",
+    "m": "mem_gb",
 }
+
+#: The memory figure PePR-M scores (see :func:`scored_memory`).
+SCORED_MEMORY = "mem_gb"
 
 #: Further resource columns that the same score serves (model size and speed).
 EXTRA_RESOURCES: dict[str, str] = {
@@ -76,6 +79,25 @@ def normalise_within(df: pd.DataFrame, column: str, pool: Sequence[str] = DEFAUL
     return df.groupby(list(pool), group_keys=False, dropna=False)[column].transform(minmax_normalise)
 
 
+def scored_memory(df: pd.DataFrame) -> pd.Series:
+    """The memory PePR-M scores: the run's own share (``run_mem_gb``) on CPU rows that have it,
+    else the process's peak (``peak_mem_gb``; GPU memory reserved in the release).
+
+    A CPU process's peak RSS includes the interpreter and its imports (about 1.2 GB here),
+    which min-max normalisation would otherwise stretch to [0, 1] when the models' own shares
+    are small.
+    """
+    peak = pd.to_numeric(df["peak_mem_gb"], errors="coerce") if "peak_mem_gb" in df else None
+    if "run_mem_gb" not in df.columns or "mem_kind" not in df.columns:
+        if peak is None:
+            raise BadParameterError("no memory column (peak_mem_gb or run_mem_gb) to score")
+        return peak.rename(SCORED_MEMORY)
+    own = pd.to_numeric(df["run_mem_gb"], errors="coerce")
+    use_own = (df["mem_kind"] == "cpu-rss") & own.notna()
+    base = peak if peak is not None else pd.Series(np.nan, index=df.index)
+    return own.where(use_own, base).rename(SCORED_MEMORY)
+
+
 def add_pepr(
     df: pd.DataFrame,
     resources: Mapping[str, str] | None = None,
@@ -91,6 +113,8 @@ def add_pepr(
     if performance not in df.columns:
         raise BadParameterError(f"no performance column {performance!r} in the table")
     out = df.copy()
+    if SCORED_MEMORY in resources.values() and SCORED_MEMORY not in out.columns:
+        out[SCORED_MEMORY] = scored_memory(out)
     for suffix, column in resources.items():
         normalised = normalise_within(out, column, pool)
         out[f"{suffix.upper()}_n"] = normalised

@@ -22,37 +22,36 @@ from pathlib import Path
 
 import yaml
 
-from pepr import results
-from pepr.errors import (BadParameterError, IncompatibleInputError, MissingDataError,
-                         StudySpecError)
-from pepr.zoo import REPO_ROOT
+from pepr import paths, results, runspec
+from pepr.errors import BadParameterError, IncompatibleInputError, StudySpecError
 
-NOTEBOOK = REPO_ROOT / "notebooks" / "train.ipynb"
-DEFAULT_OUTPUTS_DIR = Path("outputs")
+NOTEBOOK = paths.TRAIN_NOTEBOOK
+DEFAULT_OUTPUTS_DIR = paths.OUTPUTS_DIR
 EXECUTORS = ("inline", "processes", "dask")
 
-#: Keys a study file may hold, with their defaults (None: required). Grid keys take a list or a
-#: single value; ``img_size`` takes an int, ``auto`` or a mapping model -> int|auto (``default``).
-#: The protocol's defaults are the paper's (:data:`pepr.results.PAPER_PROTOCOL`).
+#: Keys a study file must hold.
+REQUIRED_KEYS = ("study", "models", "datasets")
+#: Keys a study file may hold, with their defaults: a run's (:data:`pepr.runspec.RUN_DEFAULTS`,
+#: the paper's protocol and one thread). Grid keys take a list or a single value; ``img_size``
+#: takes an int, ``auto`` or a mapping model -> int|auto (with an optional ``default``).
 SPEC_DEFAULTS: dict[str, object] = {
     "study": None,
     "models": None,
     "datasets": None,
-    "pretrained": [False],
-    "data_fractions": [1.0],
-    "seeds": [0],
-    "epochs": results.PAPER_PROTOCOL["epochs"],
-    "img_size": 28,
-    "batch_size": results.PAPER_PROTOCOL["batch_size"],
-    "lr": results.PAPER_PROTOCOL["lr"],
-    "optimizer": results.PAPER_PROTOCOL["optimizer"],
-    "select_metric": "acc",
-    "threads": None,
+    "pretrained": [runspec.RUN_DEFAULTS["pretrained"]],
+    "data_fractions": [runspec.RUN_DEFAULTS["data_fraction"]],
+    "seeds": [runspec.RUN_DEFAULTS["seed"]],
+    **{key: runspec.RUN_DEFAULTS[key] for key in
+       ("epochs", "img_size", "batch_size", "lr", "optimizer", "select_metric", "threads")},
     "description": "",
     "notes": "",
     "hardware": "",
 }
 GRID_KEYS = ("models", "datasets", "pretrained", "data_fractions", "seeds")
+#: The run parameter that each value of a grid key is.
+GRID_PARAMETER = {"models": "model", "datasets": "dataset", "pretrained": "pretrained",
+                  "data_fractions": "data_fraction", "seeds": "seed"}
+SCALAR_PARAMETERS = ("epochs", "batch_size", "lr", "optimizer", "select_metric", "threads")
 DOC_KEYS = ("description", "notes", "hardware")
 
 
@@ -89,36 +88,35 @@ def load_spec(path: Path | str) -> dict[str, object]:
 
 
 def validate_spec(raw: Mapping[str, object], source: str = "study") -> dict[str, object]:
-    """The spec with defaults filled in; :class:`StudySpecError` names a bad key or value."""
+    """The spec with defaults filled in; :class:`StudySpecError` names a bad key or value.
+
+    Every value is checked against the run's rules (:data:`pepr.runspec.PARAMETER_CONSTRAINTS`),
+    so a study file and ``pepr run`` accept and refuse the same values with the same words.
+    """
     unknown = sorted(set(raw) - set(SPEC_DEFAULTS))
     if unknown:
         raise StudySpecError(
             f"{source}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: "
             f"{', '.join(SPEC_DEFAULTS)}"
         )
-    spec = {key: raw.get(key, default) for key, default in SPEC_DEFAULTS.items()}
-    missing = [key for key, value in spec.items() if value is None]
+    missing = [key for key in REQUIRED_KEYS if raw.get(key) is None]
     if missing:
         raise StudySpecError(f"{source}: missing required key(s) {', '.join(missing)}")
+    spec = {key: raw.get(key, default) for key, default in SPEC_DEFAULTS.items()}
     for key in GRID_KEYS:
         spec[key] = _as_list(spec[key])
         if not spec[key]:
             raise StudySpecError(f"{source}: {key!r} is empty")
-    for key in ("epochs", "batch_size"):
-        if not isinstance(spec[key], int) or spec[key] < 1:
-            raise StudySpecError(f"{source}: {key!r} must be a positive integer, not {spec[key]!r}")
-    if spec["threads"] is not None and (not isinstance(spec["threads"], int) or spec["threads"] < 1):
-        raise StudySpecError(f"{source}: 'threads' must be a positive integer, not {spec['threads']!r}")
-    if not isinstance(spec["lr"], (int, float)) or spec["lr"] <= 0:
-        raise StudySpecError(f"{source}: 'lr' must be a positive number, not {spec['lr']!r}")
-    for fraction in spec["data_fractions"]:
-        if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-            raise StudySpecError(f"{source}: data fraction {fraction!r} not in (0, 1]")
     size = spec["img_size"]
-    sizes = size.values() if isinstance(size, dict) else [size]
-    for value in sizes:
-        if not (value == "auto" or (isinstance(value, int) and value > 0)):
-            raise StudySpecError(f"{source}: img_size {value!r} must be a positive int or 'auto'")
+    sizes = list(size.values()) if isinstance(size, dict) else [size]
+    checks = [("study", spec["study"]), *[(key, spec[key]) for key in SCALAR_PARAMETERS],
+              *[(GRID_PARAMETER[key], value) for key in GRID_KEYS for value in spec[key]],
+              *[("img_size", value) for value in sizes]]
+    for key, value in checks:
+        try:
+            runspec.validate_parameters({key: value})
+        except BadParameterError as error:
+            raise StudySpecError(f"{source}: {str(error).removeprefix('run: ')}") from None
     return spec
 
 
@@ -126,32 +124,32 @@ def _as_list(value: object) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def img_size_for(model: str, img_size: object) -> int:
-    """Resolve a spec's ``img_size`` (int, ``auto``, or mapping with optional ``default``)."""
-    from pepr.train import resolve_img_size
-
+def img_size_for(model: str, img_size: object) -> object:
+    """A spec's ``img_size`` for one model (int, ``auto``, or mapping with optional
+    ``default``); ``auto`` is resolved by :func:`pepr.runspec.make_run_spec`."""
     if isinstance(img_size, dict):
-        img_size = img_size.get(model, img_size.get("default", "auto"))
-    return resolve_img_size(model, img_size)
+        return img_size.get(model, img_size.get("default", "auto"))
+    return img_size
 
 
 def expand(spec: Mapping[str, object]) -> list[dict[str, object]]:
-    """One cell (identity columns plus ``run_id``) per point of the grid, in grid order."""
-    from pepr.train import identity, normalise_pretrained
-
+    """One cell (:meth:`pepr.runspec.RunSpec.cell`) per point of the grid, in grid order."""
     cells = []
     for model, dataset, pretrained, fraction, seed in itertools.product(
             *(spec[key] for key in GRID_KEYS)):
-        cell = identity(
-            str(model), str(dataset), study=str(spec["study"]),
-            pretrained=normalise_pretrained(pretrained), data_fraction=float(fraction),
-            seed=int(seed), img_size=img_size_for(str(model), spec["img_size"]),
-            epochs=int(spec["epochs"]), batch_size=int(spec["batch_size"]),
-            optimizer=str(spec["optimizer"]), lr=float(spec["lr"]),
+        run = runspec.make_run_spec(
+            str(model), str(dataset), study=str(spec["study"]), pretrained=pretrained,
+            data_fraction=fraction, seed=seed, img_size=img_size_for(str(model), spec["img_size"]),
+            **{key: spec[key] for key in SCALAR_PARAMETERS},
         )
-        cell["select_metric"] = spec["select_metric"]
-        cells.append(cell)
+        cells.append(run.cell())
     return cells
+
+
+def spec_of(cell: Mapping[str, object]) -> runspec.RunSpec:
+    """The :class:`~pepr.runspec.RunSpec` of a cell (its fields, already normalised)."""
+    fields = runspec.RunSpec.__dataclass_fields__
+    return runspec.RunSpec(**{key: cell[key] for key in fields if key in cell})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,35 +158,30 @@ def expand(spec: Mapping[str, object]) -> list[dict[str, object]]:
 
 def validate_cell(cell: Mapping[str, object], build_model: bool = True,
                   _loaded: set | None = None) -> None:
-    """Raise a :class:`PeprError` for a run that cannot start: unknown model or dataset, data
-    missing or corrupt, bad protocol values, or (``build_model``) a model that cannot take the
-    input size. Used by ``pepr run`` and ``pepr sweep`` before papermill starts."""
-    from pepr import datasets, train, zoo
+    """Raise a :class:`PeprError` for a run that cannot start: data missing or corrupt, or a
+    model that cannot take the input size (the zoo's minimum; with ``build_model`` one forward
+    pass). The parameters themselves were checked when the cell's spec was made. Used by
+    ``pepr run`` and ``pepr sweep`` before papermill starts."""
+    from pepr import datasets, zoo
 
-    train.validate_protocol(cell["epochs"], cell["batch_size"], cell["lr"], cell["optimizer"],
-                            cell["data_fraction"], cell.get("select_metric", "acc"))
-    zoo.resolve_model_name(str(cell["model"]))  # UnknownModelError, cheaply
-    checkpoint = cell.get("pretrained")
-    if isinstance(checkpoint, (str, Path)) and not Path(checkpoint).is_file():
-        raise MissingDataError(f"pretrained checkpoint {checkpoint} is not a file")
-    data_info = datasets.get_dataset_info(str(cell["dataset"]))
-    key = (data_info.name, int(cell["img_size"]))
+    run = spec_of(cell)
+    data_info = datasets.get_dataset_info(run.dataset)
+    key = (data_info.name, run.img_size)
     if _loaded is None or key not in _loaded:
-        datasets.load_dataset(str(cell["dataset"]), img_size=int(cell["img_size"]))
+        datasets.load_dataset(run.dataset, img_size=run.img_size)
         if _loaded is not None:
             _loaded.add(key)
-    row = zoo.zoo_row(str(cell["model"]))  # None outside the zoo: no size check before the run
+    row = zoo.zoo_row(run.model)  # None outside the zoo: no size check before the run
     min_size = int(row["min_img_size"]) if row is not None else None
-    if min_size is not None and int(cell["img_size"]) < min_size:
+    if min_size is not None and run.img_size < min_size:
         raise IncompatibleInputError(
-            f"model {cell['model']!r} needs inputs of at least {min_size} px, got "
-            f"{cell['img_size']} (use img_size auto or >= {min_size})"
+            f"model {run.model!r} needs inputs of at least {min_size} px, got "
+            f"{run.img_size} (use img_size auto or >= {min_size})"
         )
     if build_model:
         # one forward pass at this size: IncompatibleInputError (naming the model) if it fails
-        zoo.create_model(str(cell["model"]), num_classes=data_info.num_classes,
-                         in_chans=data_info.in_chans, img_size=int(cell["img_size"]),
-                         pretrained=False)
+        zoo.create_model(run.model, num_classes=data_info.num_classes,
+                         in_chans=data_info.in_chans, img_size=run.img_size, pretrained=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,9 +189,9 @@ def validate_cell(cell: Mapping[str, object], build_model: bool = True,
 # ---------------------------------------------------------------------------------------------
 
 def notebook_parameters(cell: Mapping[str, object], results_dir: Path | str) -> dict[str, object]:
-    """The papermill parameters of a cell (``pretrained`` keeps False/True/path)."""
-    params = {key: cell[key] for key in results.IDENTITY_COLUMNS}
-    params["select_metric"] = cell.get("select_metric", "acc")
+    """The papermill parameters of a cell: every :class:`~pepr.runspec.RunSpec` field
+    (``pretrained`` keeps False/True/path) and the results folder."""
+    params = spec_of(cell).parameters()
     params["results_dir"] = str(Path(results_dir).resolve())
     return params
 
@@ -208,22 +201,29 @@ def output_notebook(cell: Mapping[str, object], outputs_dir: Path | str) -> Path
     return Path(outputs_dir) / str(cell["study"]) / f"{cell['run_id']}_{safe_model}.ipynb"
 
 
+def thread_environment(threads: int) -> dict[str, str]:
+    """Environment variables that hold OpenMP/MKL to ``threads`` in a notebook's kernel.
+
+    On a shared CPU, OpenMP threads that outnumber free cores spin at barriers and run slower
+    than one thread (``benchmarks/throughput.py --threads T``, run beside busy processes, times
+    it). The kernel inherits these before torch is imported; the run then also calls
+    ``torch.set_num_threads`` and records the count in ``threads``.
+    """
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
 def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.DEFAULT_RESULTS_DIR,
-                 outputs_dir: Path | str = DEFAULT_OUTPUTS_DIR, threads: int | None = None,
+                 outputs_dir: Path | str = DEFAULT_OUTPUTS_DIR,
                  notebook: Path | str = NOTEBOOK) -> str:
     """Execute the training notebook for one cell; returns the run's status (``ok``/``failed``).
 
-    ``threads`` sets ``OMP_NUM_THREADS`` for the notebook's kernel: on a shared CPU, OpenMP
-    threads that outnumber free cores spin at barriers and run slower than one thread
-    (``benchmarks/throughput.py --threads T``, run beside busy processes, times it).
-
-    If the notebook fails before it wrote a row, a ``failed`` row with the error is written here.
+    The kernel computes with ``cell["threads"]`` threads (:func:`thread_environment`). If the
+    notebook fails before it wrote a row, a ``failed`` row is written here with what the error
+    knew (:func:`describe_error`: exception name, message and cell).
     """
     import papermill
 
-    if threads:
-        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[name] = str(threads)
+    os.environ.update(thread_environment(int(cell.get("threads") or runspec.DEFAULT_THREADS)))
     target = output_notebook(cell, outputs_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -236,17 +236,23 @@ def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.D
         status = last_status(cell, results_dir, since=started)
         if status is not None:
             return status
-        write_failed_row(cell, f"{type(error).__name__}: {_first_line(error)}", results_dir,
-                         started)
+        write_failed_row(cell, describe_error(error), results_dir, started)
         return "failed"
     return last_status(cell, results_dir, since=started) or "failed"
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    # papermill's message ends with the exception line; keep the most telling one
-    return (lines[-1] if lines else type(error).__name__)[:500]
+def describe_error(error: BaseException) -> str:
+    """One line for a failed run: papermill's exception name, message and cell where it has
+    them (``PapermillExecutionError``), else the exception's type and last message line."""
+    name, value = getattr(error, "ename", None), getattr(error, "evalue", None)
+    if name is not None:
+        cell = getattr(error, "cell_index", None)
+        where = f" [notebook cell {cell}]" if cell is not None else ""  # of the executed copy
+        text = f"{name}: {value}{where}"
+    else:
+        lines = [line for line in str(error).strip().splitlines() if line.strip()]
+        text = f"{type(error).__name__}: {lines[-1] if lines else ''}"
+    return " ".join(text.split())[:500]
 
 
 def last_status(cell: Mapping[str, object], results_dir: Path | str, since: str) -> str | None:
@@ -292,15 +298,15 @@ def run_sweep(spec_path: Path | str, results_dir: Path | str = results.DEFAULT_R
     if workers < 1:
         raise BadParameterError(f"workers must be >= 1 (got {workers})")
     spec = load_spec(spec_path)
+    results.check_writable(results_dir, str(spec["study"]))
+    results.check_writable(outputs_dir, str(spec["study"]))
     cells = expand(spec)
     loaded: set = set()
     for cell in cells:
         validate_cell(cell, build_model=False, _loaded=loaded)
     todo, skipped = pending_cells(cells, str(spec["study"]), results_dir)
-    threads = spec["threads"] or (max(1, (os.cpu_count() or 1) // workers)
-                                  if executor != "inline" else None)
     job = dict(results_dir=str(Path(results_dir).resolve()),
-               outputs_dir=str(Path(outputs_dir).resolve()), threads=threads)
+               outputs_dir=str(Path(outputs_dir).resolve()))
     runner = {"inline": _run_inline, "processes": _run_processes, "dask": _run_dask}[executor]
     statuses = runner(todo, job, workers, scheduler, progress)
     ok = sum(status == "ok" for status in statuses)

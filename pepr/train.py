@@ -26,13 +26,13 @@ import torch
 import torch.nn.functional as F
 
 import pepr
-from pepr import crop, meters, results
+from pepr import crop, meters, results, runspec
 from pepr.datasets import is_multi_label
 from pepr.errors import BadParameterError, IncompatibleInputError, PeprError
 
 #: The paper's protocol (the release's training script) without its seed: a run's defaults.
 PAPER_DEFAULTS = {key: value for key, value in results.PAPER_PROTOCOL.items() if key != "seed"}
-OPTIMIZERS = {
+OPTIMIZERS = {  # one entry per name of pepr.runspec.OPTIMIZER_NAMES
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
@@ -42,8 +42,6 @@ OPTIMIZERS = {
 #: for-each optimizer's operations in a training epoch).
 FUSED_OPTIMIZERS = ("adam", "adamw")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
-#: Validation metrics a run may select on (higher is better for all).
-SELECT_METRICS = ("acc", "auc", "balanced_acc")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -308,169 +306,88 @@ def _prepare(data, device: str,
     return tensors
 
 
-def normalise_pretrained(value: object) -> object:
-    """``pretrained`` as False, True or a checkpoint path (strings from the CLI/papermill)."""
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("false", "no", "0", "none", ""):
-            return False
-        if lowered in ("true", "yes", "1"):
-            return True
-        return value
-    return bool(value)
+def imagenet_num_params(model: str) -> int | float:
+    """Parameters of ``model``'s ImageNet configuration (the zoo's figure; NaN if unknown)."""
+    from pepr import zoo
 
-
-def resolve_img_size(model: str, img_size: object) -> int:
-    """``img_size`` as an int; ``"auto"`` (or None) is the zoo's smallest input for ``model``."""
-    if img_size is None or (isinstance(img_size, str) and img_size.strip().lower() == "auto"):
-        from pepr import zoo
-
-        return int(zoo.get_model_info(model)["min_img_size"])
     try:
-        size = int(img_size)
-    except (TypeError, ValueError):
-        raise BadParameterError(f"img_size must be an integer or 'auto' (got {img_size!r})") from None
-    if size < 1:
-        raise BadParameterError(f"img_size must be positive (got {size})")
-    return size
+        return int(zoo.get_model_info(model)["num_params"])
+    except (KeyError, TypeError, ValueError):
+        return math.nan
 
 
-def validate_protocol(epochs: int, batch_size: int, lr: float, optimizer: str,
-                      data_fraction: float, select_metric: str) -> None:
-    """Raise :class:`BadParameterError` for a value outside its domain."""
-    problems = []
-    if int(epochs) < 1:
-        problems.append(f"epochs must be >= 1 (got {epochs})")
-    if int(batch_size) < 1:
-        problems.append(f"batch_size must be >= 1 (got {batch_size})")
-    if not float(lr) > 0:
-        problems.append(f"lr must be > 0 (got {lr})")
-    if optimizer not in OPTIMIZERS:
-        problems.append(f"optimizer {optimizer!r} not in {sorted(OPTIMIZERS)}")
-    if not 0 < float(data_fraction) <= 1:
-        problems.append(f"data_fraction must be in (0, 1] (got {data_fraction})")
-    if select_metric not in SELECT_METRICS:
-        problems.append(f"select_metric {select_metric!r} not in {SELECT_METRICS}")
-    if problems:
-        raise BadParameterError("; ".join(problems))
-
-
-def identity(model: str, dataset: str, *, study: str, pretrained: object, data_fraction: float,
-             seed: int, img_size: int, epochs: int, batch_size: int, optimizer: str,
-             lr: float) -> dict[str, object]:
-    """The identity columns of a run, with its ``run_id`` and ``setting``."""
-    cell = {
-        "study": study, "model": model, "dataset": dataset, "pretrained": pretrained,
-        "data_fraction": float(data_fraction), "seed": int(seed), "img_size": int(img_size),
-        "epochs": int(epochs), "batch_size": int(batch_size), "optimizer": optimizer,
-        "lr": float(lr),
-    }
-    return {"run_id": results.run_id(cell), **cell,
-            "setting": results.setting_label(dataset, pretrained, data_fraction)}
-
-
-def run(
-    model: str,
-    dataset: str,
-    *,
-    study: str = "adhoc",
-    img_size: int = 28,
-    pretrained: object = False,
-    data_fraction: float = 1.0,
-    seed: int = 0,
-    epochs: int = PAPER_DEFAULTS["epochs"],
-    batch_size: int = PAPER_DEFAULTS["batch_size"],
-    lr: float = PAPER_DEFAULTS["lr"],
-    optimizer: str = PAPER_DEFAULTS["optimizer"],
-    select_metric: str = "acc",
-    device: str | None = None,
-    deterministic: bool = True,
-    memory_format: str = "auto",
-    crop_kernels: bool = True,
-    meter: meters.RunMeter | None = None,
-) -> RunResult:
+def run(model: str, dataset: str, *, device: str | None = None, deterministic: bool = True,
+        memory_format: str = "auto", crop_kernels: bool = True,
+        meter: meters.RunMeter | None = None, **params: object) -> RunResult:
     """Train ``model`` on ``dataset`` under ``meter`` and return the run row and its history.
 
-    User mistakes (unknown model or dataset, missing data, bad parameters) raise a
-    :class:`pepr.errors.PeprError` before anything starts. Once the run started, a model that
-    cannot take the input, a non-finite loss or a runtime error gives a ``failed`` row.
-    ``memory_format`` (``auto``: see :func:`choose_memory_format`) and ``crop_kernels`` (drop the
-    convolution taps that only ever meet padding at this input size and run convolutions on 1x1
-    maps as matrix products, see :mod:`pepr.crop`) change speed, not the function trained; the
-    optimizer is fused where torch has a fused kernel.
+    ``params`` are the run's parameters (:data:`pepr.runspec.PARAMETER_CONSTRAINTS`: ``study``,
+    ``img_size``, ``pretrained``, ``data_fraction``, ``seed``, ``epochs``, ``batch_size``,
+    ``lr``, ``optimizer``, ``select_metric``, ``threads``), defaults
+    :data:`pepr.runspec.RUN_DEFAULTS` (the paper's protocol, one thread). User mistakes (unknown
+    model or dataset, missing data, bad parameters) raise a :class:`pepr.errors.PeprError`
+    before anything starts; see :func:`run_spec` for what happens after.
+    """
+    spec = runspec.make_run_spec(model, dataset, **params)
+    return run_spec(spec, device=device, deterministic=deterministic,
+                    memory_format=memory_format, crop_kernels=crop_kernels, meter=meter)
+
+
+def run_spec(spec: runspec.RunSpec, *, device: str | None = None, deterministic: bool = True,
+             memory_format: str = "auto", crop_kernels: bool = True,
+             meter: meters.RunMeter | None = None) -> RunResult:
+    """Train the run that ``spec`` describes; returns its row and history.
+
+    Once the run started, a model that cannot take the input, a non-finite loss or a runtime
+    error gives a ``failed`` row. ``memory_format`` (``auto``: see
+    :func:`choose_memory_format`) and ``crop_kernels`` (drop the convolution taps that only ever
+    meet padding at this input size and run convolutions on 1x1 maps as matrix products, see
+    :mod:`pepr.crop`) change speed, not the function trained; the optimizer is fused where
+    torch has a fused kernel. The run computes with ``spec.threads`` torch threads.
     """
     from pepr import datasets, zoo
 
-    pretrained = normalise_pretrained(pretrained)
-    validate_protocol(epochs, batch_size, lr, optimizer, data_fraction, select_metric)
-    img_size, epochs, batch_size, seed = int(img_size), int(epochs), int(batch_size), int(seed)
-    lr, data_fraction = float(lr), float(data_fraction)
+    torch.set_num_threads(spec.threads)
     device = device or default_device()
-    ident = identity(model, dataset, study=study, pretrained=pretrained,
-                     data_fraction=data_fraction, seed=seed, img_size=img_size, epochs=epochs,
-                     batch_size=batch_size, optimizer=optimizer, lr=lr)
-    row: dict[str, object] = {**ident, **provenance(device), "status": "failed", "error": ""}
-    history: list[dict[str, object]] = []
-    zoo.resolve_model_name(model)  # UnknownModelError before any work (cheap: no probing)
-    data = datasets.load_dataset(dataset, img_size=img_size, data_fraction=data_fraction,
-                                 seed=seed)
     meter = meter or meters.RunMeter(device=device)
     meter.device = device
-    result = RunResult(row=row, epochs=history, class_names=list(data.class_names))
-
-    def record(epoch: int, split: str, values: Mapping[str, float]) -> None:
-        for metric, value in values.items():
-            history.append({"run_id": ident["run_id"], "study": study, "model": model,
-                            "setting": ident["setting"], "epoch": epoch, "split": split,
-                            "metric": metric, "value": value})
-
+    meter.mark_memory_baseline()  # before the data and the model exist
+    zoo.resolve_model_name(spec.model)  # UnknownModelError before any work (cheap: no probing)
+    data = datasets.load_dataset(spec.dataset, img_size=spec.img_size,
+                                 data_fraction=spec.data_fraction, seed=spec.seed)
+    print(data.summary())
+    row: dict[str, object] = {
+        **spec.cell(), **provenance(device), "threads": torch.get_num_threads(),
+        "num_params": imagenet_num_params(spec.model), "data_summary": data.summary(),
+        "status": "failed", "error": "",
+    }
+    row.pop("select_metric")
+    result = RunResult(row=row, epochs=[], class_names=list(data.class_names))
     try:
         with meter.session():
-            generator = seed_everything(seed, deterministic)
-            # create_model runs one forward pass at this size (IncompatibleInputError if not)
-            net = zoo.create_model(model, num_classes=data.num_classes, in_chans=data.in_chans,
-                                   img_size=img_size, pretrained=pretrained)
-            row["num_params"] = zoo.count_params(net)
-            try:
-                row["flops_per_image"] = zoo.flops_per_image(net, data.in_chans, img_size)
-            except Exception:  # FLOPs are informative only; never fail a run on them
-                row["flops_per_image"] = math.nan
-            net, layout, result.crop_report = prepare_model(
-                net, data.in_chans, img_size, device, memory_format, crop_kernels)
+            generator = seed_everything(spec.seed, deterministic)
+            net, layout = _build(spec, data, device, memory_format, crop_kernels, row, result)
             tensors = _prepare(data, device, layout)
-            opt = make_optimizer(optimizer, net.parameters(), lr)
-            best_value, best_epoch, best_state = -math.inf, -1, None
-            for epoch in range(epochs):
-                meter.epoch_started()
-                train_values = train_epoch(net, opt, tensors["train_x"], tensors["train_y"],
-                                           batch_size, generator, data.task)
-                epoch_time = meter.epoch_ended()
-                val_values, _ = evaluate(net, tensors["val_x"], tensors["val_y"], batch_size,
-                                         data.task)
-                record(epoch, "train", {**train_values, "time_s": epoch_time})
-                record(epoch, "val", val_values)
-                value = val_values[select_metric]
-                if math.isfinite(value) and value > best_value:
-                    best_value, best_epoch = value, epoch
-                    best_state = copy.deepcopy(net.state_dict()) if epoch < epochs - 1 else None
+            fit = _fit(spec, net, tensors, generator, data.task, meter, result)
             with meter.inference():
-                logits = predict(net, tensors["test_x"], batch_size)
+                logits = predict(net, tensors["test_x"], spec.batch_size)
             test_values, scores = _metrics_from_logits(logits, tensors["test_y"], data.task)
-            record(epochs - 1, "test", test_values)
+            _record(result, spec, spec.epochs - 1, "test", test_values)
             selected = test_values
-            if best_state is not None:
-                net.load_state_dict(best_state)
-                selected, _ = evaluate(net, tensors["test_x"], tensors["test_y"], batch_size,
-                                       data.task)
-        y_test = tensors["test_y"].cpu().numpy()
+            if fit.best_state is not None:
+                net.load_state_dict(fit.best_state)
+                selected, _ = evaluate(net, tensors["test_x"], tensors["test_y"],
+                                       spec.batch_size, data.task)
         if not is_multi_label(data.task):
+            y_test = tensors["test_y"].cpu().numpy()
             result.confusion = confusion_matrix(y_test, scores.argmax(1), data.num_classes)
         row.update({
             "test_acc": test_values["acc"], "test_auc": test_values["auc"],
             "test_balanced_acc": test_values["balanced_acc"],
-            "val_metric": select_metric, "val_best": best_value if best_epoch >= 0 else math.nan,
-            "selected_epoch": best_epoch if best_epoch >= 0 else math.nan,
-            "test_acc_selected": selected["acc"], "train_acc": train_values["acc"],
+            "val_metric": spec.select_metric,
+            "val_best": fit.best_value if fit.best_epoch >= 0 else math.nan,
+            "selected_epoch": fit.best_epoch if fit.best_epoch >= 0 else math.nan,
+            "test_acc_selected": selected["acc"], "train_acc": fit.train_acc,
             "status": "ok",
         })
     except (RuntimeError, ValueError) as error:
@@ -484,6 +401,67 @@ def run(
         row.update(result.meter_report)
     result.row = {column: row.get(column) for column in results.RUN_COLUMNS}
     return result
+
+
+def _build(spec: runspec.RunSpec, data, device: str, memory_format: str, crop_kernels: bool,
+           row: dict[str, object], result: RunResult) -> tuple[torch.nn.Module, torch.memory_format]:
+    """The model as trained, its parameter count and FLOPs recorded in ``row``."""
+    from pepr import zoo
+
+    # create_model runs one forward pass at this size (IncompatibleInputError if not)
+    net = zoo.create_model(spec.model, num_classes=data.num_classes, in_chans=data.in_chans,
+                           img_size=spec.img_size,
+                           pretrained=spec.checkpoint or spec.pretrained)
+    row["num_params_trained"] = zoo.count_params(net)
+    try:
+        row["flops_per_image"] = zoo.flops_per_image(net, data.in_chans, spec.img_size)
+    except Exception:  # FLOPs are informative only; never fail a run on them
+        row["flops_per_image"] = math.nan
+    net, layout, result.crop_report = prepare_model(
+        net, data.in_chans, spec.img_size, device, memory_format, crop_kernels)
+    return net, layout
+
+
+@dataclass
+class FitOutcome:
+    """What the epochs left: the best validation value, its epoch and weights (None when the
+    best epoch is the last, whose weights are the model's), the last training accuracy."""
+
+    best_value: float = -math.inf
+    best_epoch: int = -1
+    best_state: dict | None = None
+    train_acc: float = math.nan
+
+
+def _fit(spec: runspec.RunSpec, net, tensors, generator, task: str, meter: meters.RunMeter,
+         result: RunResult) -> FitOutcome:
+    """Train for ``spec.epochs`` epochs, recording each epoch's train and val metrics."""
+    opt = make_optimizer(spec.optimizer, net.parameters(), spec.lr)
+    fit = FitOutcome()
+    for epoch in range(spec.epochs):
+        meter.epoch_started()
+        train_values = train_epoch(net, opt, tensors["train_x"], tensors["train_y"],
+                                   spec.batch_size, generator, task)
+        epoch_time = meter.epoch_ended()
+        val_values, _ = evaluate(net, tensors["val_x"], tensors["val_y"], spec.batch_size, task)
+        _record(result, spec, epoch, "train", {**train_values, "time_s": epoch_time})
+        _record(result, spec, epoch, "val", val_values)
+        fit.train_acc = train_values["acc"]
+        value = val_values[spec.select_metric]
+        if math.isfinite(value) and value > fit.best_value:
+            fit.best_value, fit.best_epoch = value, epoch
+            fit.best_state = (copy.deepcopy(net.state_dict()) if epoch < spec.epochs - 1
+                              else None)
+    return fit
+
+
+def _record(result: RunResult, spec: runspec.RunSpec, epoch: int, split: str,
+            values: Mapping[str, float]) -> None:
+    """Append one epochs-table row per metric of ``values``."""
+    for metric, value in values.items():
+        result.epochs.append({"run_id": spec.run_id, "study": spec.study, "model": spec.model,
+                              "setting": spec.setting, "epoch": epoch, "split": split,
+                              "metric": metric, "value": value})
 
 
 def append_result(outcome: RunResult, results_dir: Path | str = results.DEFAULT_RESULTS_DIR) -> None:

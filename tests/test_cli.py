@@ -63,3 +63,20 @@ def test_data_lists_where_files_resolve(capsys: pytest.CaptureFixture[str], data
     assert main(["data"]) == 0
     printed = capsys.readouterr().out
     assert "all_results.csv" in printed and str(data_dir) in printed
+
+
+def test_score_prints_ids_that_look_like_numbers_verbatim(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from pepr import results
+
+    ids = ["012345678901", "1234e5678901", "000000000007"]
+    for index, run_id in enumerate(ids):
+        results.append_run({"run_id": run_id, "study": "digits", "model": f"m{index}",
+                            "setting": "s", "status": "ok", "test_acc": 0.5 + index / 10,
+                            "energy_kwh": 1.0 + index, "co2_g": 1.0, "train_time_s": 2.0,
+                            "peak_mem_gb": 1.0}, tmp_path)
+    assert main(["score", "digits", "--results-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    for run_id in ids:
+        assert f",{run_id}," in printed or printed.count(run_id) == 1
+    assert "12345678901.0" not in printed and ",inf," not in printed and ",7.0," not in printed

@@ -69,8 +69,21 @@ def test_a_run_executes_the_notebook_and_appends_its_rows(tmp_path: Path):
     assert done.returncode == 0, done.stderr[-2000:]
     runs = results.load("clitest", tmp_path / "results")
     assert len(runs) == 1 and runs["status"].iloc[0] == "ok"
+    assert runs["threads"].iloc[0] == 1
     assert runs["run_id"].iloc[0] in done.stdout
     epochs = results.load_epochs("clitest", tmp_path / "results")
     assert set(epochs["split"]) == {"train", "val", "test"}
     executed = list((tmp_path / "out" / "clitest").glob("*.ipynb"))
     assert len(executed) == 1
+
+
+def test_an_unwritable_results_folder_is_one_line_before_training(capsys, tmp_path: Path):
+    blocker = tmp_path / "read-only"
+    blocker.write_text("")  # a file where the folder should be: nothing can be written under it
+    code = cli.main(["run", "--model", "test_resnet", "--dataset", "synthetic",
+                     "--results-dir", str(blocker / "results"),
+                     "--outputs-dir", str(tmp_path / "outputs")])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_USER_ERROR
+    assert "cannot write results" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "outputs").exists()

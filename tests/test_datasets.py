@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import urllib.error
+import warnings
 from pathlib import Path
 
 import medmnist
@@ -23,6 +24,14 @@ from pepr.errors import (
 )
 
 LOCAL_FLAGS = ["breastmnist", "pneumoniamnist", "retinamnist"]
+
+
+@pytest.fixture(autouse=True)
+def registry_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Registrations go to a file of this test, never to the repository's data/datasets.yml."""
+    path = tmp_path / "registry" / "datasets.yml"
+    monkeypatch.setenv("PEPR_DATASETS_FILE", str(path))
+    return path
 
 
 @pytest.fixture()
@@ -323,3 +332,213 @@ def test_image_inventory_and_cli_show_where_medmnist_files_are(data_dir: Path, c
     assert main(["data", "--images"]) == 0
     out = capsys.readouterr().out
     assert "breastmnist.npz" in out and "synthetic" in out and "breastmnist_224" not in out
+
+
+# -- image folders: every decision is taken from all files, and announced -----------------------
+
+
+def save_png(path: Path, mode: str = "L", size: tuple[int, int] = (20, 20), value: int = 100,
+             alpha: int = 255) -> None:
+    """One flat image of ``mode`` (``L``, ``RGB``, ``RGBA``, ``LA``, ``1``, ``I;16``) at (w, h)."""
+    from PIL import Image
+
+    width, height = size
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "I;16":
+        Image.fromarray(np.full((height, width), value * 256, np.uint16)).save(path)
+        return
+    bands = {"L": [value], "1": [255 if value else 0], "RGB": [value, value // 2, 255 - value],
+             "RGBA": [value, value // 2, 255 - value, alpha], "LA": [value, alpha]}[mode]
+    Image.new(mode, size, tuple(bands) if len(bands) > 1 else bands[0]).save(path)
+
+
+def make_folder(root: Path, classes: dict[str, dict[str, int]] | None = None, **image) -> Path:
+    """``root/<split>/<class>/<i>.png`` with ``classes[split][class]`` flat images each."""
+    classes = classes or {"train": {"cat": 3, "dog": 3}, "val": {"cat": 1, "dog": 1},
+                          "test": {"cat": 2, "dog": 2}}
+    for split, counts in classes.items():
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for class_index, (class_name, count) in enumerate(counts.items()):
+            (root / split / class_name).mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                save_png(root / split / class_name / f"{i}.png",
+                         **{"value": 40 + 160 * class_index, **image})
+    return root
+
+
+def data_warnings(record: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in record if issubclass(w.category, datasets.DataWarning)]
+
+
+def load_quietly(name: str, **kwargs) -> datasets.ImageSplits:
+    """Load and assert that nothing was announced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", datasets.DataWarning)
+        return datasets.load_dataset(name, **kwargs)
+
+
+@pytest.mark.parametrize("colour_file", ["0.png", "2.png"])
+def test_one_colour_file_makes_the_folder_rgb_whatever_the_file_order(
+        tmp_path: Path, colour_file: str) -> None:
+    root = make_folder(tmp_path / "images")
+    save_png(root / "train" / "cat" / colour_file, "RGB", value=40)
+    with pytest.warns(datasets.DataWarning) as record:
+        splits = datasets.load_dataset(f"folder:{root}", img_size=20)
+    assert datasets.get_dataset_info(f"folder:{root}").in_chans == 3
+    assert splits.in_chans == 3 and splits.train_x.shape == (6, 3, 20, 20)
+    messages = data_warnings(record)
+    assert len(messages) == 1 and "\n" not in messages[0]
+    assert "11 of 12" in messages[0] and "RGB" in messages[0] and str(root) in messages[0]
+    gray_dog = splits.train_x[-1]  # a grayscale file, converted: its value in every channel
+    assert gray_dog.unique().tolist() == [200]
+
+
+def test_grayscale_folder_stays_one_channel_and_says_nothing(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images")
+    splits = load_quietly(f"folder:{root}", img_size=20)
+    assert splits.in_chans == 1 and splits.train_x.shape == (6, 1, 20, 20)
+
+
+def test_bilevel_files_in_a_grayscale_folder_are_converted_and_announced(
+        tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images")
+    save_png(root / "test" / "dog" / "0.png", "1", value=255)
+    with pytest.warns(datasets.DataWarning, match=r"1 of 12 .*\bL\b") as record:
+        splits = datasets.load_dataset(f"folder:{root}", img_size=20)
+    assert len(data_warnings(record)) == 1
+    assert splits.in_chans == 1 and int(splits.test_x[2].min()) == 255
+
+
+def test_sixteen_bit_images_are_refused_with_examples(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images")
+    save_png(root / "train" / "dog" / "1.png", "I;16")
+    save_png(root / "val" / "dog" / "0.png", "I;16")
+    with pytest.raises(CorruptDataError, match="16-bit|bit depth") as caught:
+        datasets.load_dataset(f"folder:{root}")
+    message = str(caught.value)
+    assert "2 " in message and "1.png" in message and "I;16" in message
+
+
+def test_opaque_alpha_is_dropped_with_an_announcement(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images", mode="RGB")
+    save_png(root / "train" / "cat" / "0.png", "RGBA", value=40, alpha=255)
+    with pytest.warns(datasets.DataWarning, match="1 of 12.*RGBA") as record:
+        splits = datasets.load_dataset(f"folder:{root}", img_size=20)
+    assert len(data_warnings(record)) == 1
+    assert splits.in_chans == 3 and torch.equal(splits.train_x[0], splits.train_x[1])
+
+
+def test_real_transparency_is_refused_naming_the_files(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images", mode="RGB")
+    save_png(root / "train" / "cat" / "0.png", "RGBA", alpha=0)
+    save_png(root / "test" / "dog" / "1.png", "LA", alpha=128)
+    with pytest.raises(CorruptDataError, match="transparen") as caught:
+        datasets.load_dataset(f"folder:{root}")
+    message = str(caught.value)
+    assert "2 " in message and str(root / "train" / "cat" / "0.png") in message
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_a_class_missing_from_train_is_corrupt_and_counted(tmp_path: Path, split: str) -> None:
+    root = make_folder(tmp_path / "images")
+    for i in range(4):
+        save_png(root / split / "bird" / f"{i}.png")
+    with pytest.raises(CorruptDataError) as caught:
+        datasets.load_dataset(f"folder:{root}")
+    message = str(caught.value)
+    assert "bird" in message and split in message and "4 image" in message and "train" in message
+
+
+def test_an_empty_extra_folder_in_val_is_no_class(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images")
+    (root / "val" / "bird").mkdir()
+    (root / "train" / ".ipynb_checkpoints").mkdir()
+    assert load_quietly(f"folder:{root}").class_names == ["cat", "dog"]
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+@pytest.mark.parametrize("how", ["missing", "empty"])
+def test_a_train_class_absent_from_a_split_is_an_error(tmp_path: Path, split: str,
+                                                        how: str) -> None:
+    root = make_folder(tmp_path / "images")
+    shutil.rmtree(root / split / "dog")
+    if how == "empty":
+        (root / split / "dog").mkdir()
+    with pytest.raises(CorruptDataError, match=rf"{split}\b.*dog|dog.*\b{split}\b"):
+        datasets.load_dataset(f"folder:{root}")
+
+
+def test_an_empty_train_class_is_an_error(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images")
+    (root / "train" / "bird").mkdir()
+    with pytest.raises(CorruptDataError, match="bird"):
+        datasets.load_dataset(f"folder:{root}")
+
+
+def test_images_outside_any_class_folder_are_refused(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images")
+    save_png(root / "train" / "stray.png")
+    with pytest.raises(CorruptDataError, match="stray.png"):
+        datasets.load_dataset(f"folder:{root}")
+
+
+def test_the_most_common_size_is_the_source_size_and_resizes_are_announced(
+        tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images", size=(20, 20))
+    save_png(root / "train" / "cat" / "0.png", size=(24, 24), value=40)  # sorted first
+    save_png(root / "test" / "dog" / "1.png", size=(16, 16), value=200)
+    with pytest.warns(datasets.DataWarning) as record:
+        splits = datasets.load_dataset(f"folder:{root}", img_size=32)
+    assert (splits.source_img_size, splits.img_size) == (20, 32)
+    assert datasets.get_dataset_info(f"folder:{root}").sizes == (20,)
+    messages = data_warnings(record)
+    assert len(messages) == 1 and "\n" not in messages[0]
+    assert "2 of 12" in messages[0] and "20x20" in messages[0]
+    assert int(splits.train_x[0].min()) == 40 and int(splits.train_x[0].max()) == 40
+
+
+def test_same_size_folder_read_at_another_size_says_nothing(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images", size=(20, 20))
+    splits = load_quietly(f"folder:{root}", img_size=28)
+    assert (splits.source_img_size, splits.img_size) == (20, 28)
+
+
+def test_non_square_images_are_announced(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images", size=(30, 20))
+    with pytest.warns(datasets.DataWarning, match="square") as record:
+        splits = datasets.load_dataset(f"folder:{root}", img_size=16)
+    messages = data_warnings(record)
+    assert len(messages) == 1 and "12 of 12" in messages[0] and "30x20" in messages[0]
+    assert splits.source_img_size == 30 and splits.train_x.shape[-2:] == (16, 16)
+
+
+# -- the one-line data summary ------------------------------------------------------------------
+
+
+def test_summary_is_one_short_line_with_what_a_run_saw(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "images", size=(20, 20))
+    splits = load_quietly(f"folder:{root}", img_size=32, data_fraction=0.5, seed=7)
+    summary = splits.summary()
+    assert "\n" not in summary and len(summary) < 300
+    assert splits.name in summary or str(root.name) in summary
+    for part in ["2 classes", "cat", "dog", "train 4", "val 2", "test 4", "1 channel",
+                 "20 px", "32 px", "0.5", "seed 7"]:
+        assert part in summary, (part, summary)
+
+
+def test_summary_of_many_classes_and_long_paths_stays_short(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 12) / "images"
+    names = [f"class-with-a-long-name-{k}" for k in range(12)]
+    make_folder(deep, {split: {name: 1 for name in names} for split in datasets.SPLITS},
+                size=(8, 8))
+    splits = load_quietly(str(deep), img_size=8)
+    summary = splits.summary()
+    assert "\n" not in summary and len(summary) < 300
+    assert "12 classes" in summary and "train 12" in summary
+
+
+def test_summary_of_medmnist_and_synthetic(data_dir: Path) -> None:
+    breast = datasets.load_dataset("breastmnist", allow_download=False).summary()
+    assert breast.startswith("breastmnist") and "train 546" in breast and "28 px" in breast
+    assert "\n" not in breast and len(breast) < 300
+    assert "synthetic" in datasets.load_dataset("synthetic").summary().lower()

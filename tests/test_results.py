@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pepr import results
-from pepr.errors import UnknownStudyError
+from pepr.errors import CorruptDataError, ResultsNotWritableError, UnknownStudyError
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +135,53 @@ def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
         pool.map(_append_many, [(str(tmp_path), w) for w in range(4)])
     runs = results.load("demo", tmp_path)
     assert len(runs) == 160 and runs["run_id"].is_unique
+
+
+@pytest.mark.parametrize("run_id", ["012345678901", "1234e5678901", "000000000007",
+                                    "799373341497", "12345678901e"])
+def test_ids_that_look_like_numbers_stay_text(tmp_path: Path, run_id: str) -> None:
+    results.append_run({**row(0), "run_id": run_id}, tmp_path)
+    runs = results.load("demo", tmp_path)
+    assert runs["run_id"].tolist() == [run_id]
+    assert results.completed_run_ids("demo", tmp_path) == {run_id}
+
+
+def test_columns_have_the_schemas_types(tmp_path: Path) -> None:
+    results.append_run({**row(0), "seed": 3, "img_size": 28, "threads": 1, "git_sha": "1234567",
+                        "torch_version": "2.14", "model": "123"}, tmp_path)
+    runs = results.load("demo", tmp_path)
+    assert runs["seed"].dtype == "int64" and runs["test_acc"].dtype == "float64"
+    assert runs["git_sha"].iloc[0] == "1234567" and runs["torch_version"].iloc[0] == "2.14"
+    assert runs["model"].iloc[0] == "123"
+    assert runs["num_params"].isna().all()  # empty integer column: float NaN, not an error
+
+
+def test_text_in_a_number_column_is_corrupt_data(tmp_path: Path) -> None:
+    results.append_run({**row(0), "test_acc": "high"}, tmp_path)
+    with pytest.raises(CorruptDataError, match="test_acc"):
+        results.load("demo", tmp_path)
+
+
+def test_an_older_schema_is_read_and_upgraded_before_an_append(tmp_path: Path) -> None:
+    old_columns = [c for c in results.RUN_COLUMNS
+                   if c not in ("threads", "num_params_trained", "run_mem_gb", "data_summary")]
+    old = {**row(0), "num_params": 810386}
+    path = tmp_path / "demo" / "runs.csv"
+    results.append_rows(path, [old], old_columns)
+    runs = results.load("demo", tmp_path)
+    assert runs["num_params_trained"].tolist() == [810386]  # the old name meant the trained model
+    assert runs["num_params"].isna().all()
+    results.append_run(row(1), tmp_path)
+    assert path.read_text().splitlines()[0].split(",") == results.RUN_COLUMNS
+    assert results.load("demo", tmp_path)["run_id"].tolist() == ["r0", "r1"]
+
+
+def test_an_unwritable_results_folder_is_found_before_anything_runs(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ResultsNotWritableError, match="cannot write results"):
+        results.check_writable(blocker / "results", "demo")
+    assert results.check_writable(tmp_path / "results", "demo").is_dir()
 
 
 def test_unknown_study(tmp_path: Path) -> None:

@@ -108,3 +108,18 @@ def test_top_k_ranks_within_groups() -> None:
     top = score.top_k(df, "pepr_e", k=2)
     assert top["model"].tolist() == ["w", "x", "y", "z"]
     assert top["rank"].tolist() == [1, 2, 1, 2]
+
+
+def test_pepr_m_scores_the_runs_own_memory_on_cpu_rows():
+    frame = pd.DataFrame({
+        "setting": ["s"] * 3, "test_acc": [0.8, 0.8, 0.8],
+        "peak_mem_gb": [1.29, 1.38, 1.30], "run_mem_gb": [0.05, 0.14, 0.50],
+        "mem_kind": ["cpu-rss"] * 3,
+    })
+    scored = score.add_pepr(frame, resources={"m": score.RESOURCES["m"]})
+    assert scored["mem_gb"].tolist() == [0.05, 0.14, 0.50]
+    assert scored["M_n"].tolist() == pytest.approx([0.0, 0.2, 1.0])
+    gpu = frame.assign(mem_kind="gpu-reserved")
+    assert score.scored_memory(gpu).tolist() == [1.29, 1.38, 1.30]
+    older = frame.assign(run_mem_gb=np.nan)  # rows from before run_mem_gb: the raw peak
+    assert score.scored_memory(older).tolist() == [1.29, 1.38, 1.30]

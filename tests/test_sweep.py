@@ -13,8 +13,8 @@ import nbformat
 import pytest
 import yaml
 
-from pepr import results, sweep
-from pepr.errors import StudySpecError
+from pepr import results, runspec, sweep
+from pepr.errors import ResultsNotWritableError, StudySpecError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,8 +45,58 @@ def test_missing_and_bad_values_are_errors(tmp_path: Path):
         sweep.validate_spec({"study": "x", "datasets": ["synthetic"]})
     with pytest.raises(StudySpecError, match="img_size"):
         sweep.load_spec(write_spec(tmp_path, img_size="big"))
-    with pytest.raises(StudySpecError, match="data fraction"):
+    with pytest.raises(StudySpecError, match="data_fraction"):
         sweep.load_spec(write_spec(tmp_path, data_fractions=[0.0]))
+    with pytest.raises(StudySpecError, match="threads"):
+        sweep.load_spec(write_spec(tmp_path, threads=0))
+
+
+def test_a_minimal_study_file_takes_every_other_key_from_the_defaults(tmp_path: Path):
+    path = tmp_path / "minimal.yml"
+    path.write_text(yaml.safe_dump({"study": "m", "models": ["test_resnet"],
+                                    "datasets": ["synthetic"], "epochs": 1}))
+    cells = sweep.expand(sweep.load_spec(path))
+    assert len(cells) == 1
+    cell = cells[0]
+    assert cell["threads"] == runspec.DEFAULT_THREADS == 1
+    protocol = results.PAPER_PROTOCOL
+    assert (cell["batch_size"], cell["lr"], cell["optimizer"]) == (
+        protocol["batch_size"], protocol["lr"], protocol["optimizer"])
+
+
+def _digit_study() -> tuple[str, dict]:
+    """A study name whose only cell has a run id of decimal digits (about 1 name in 140)."""
+    for index in range(20000):
+        spec = sweep.validate_spec({**TINY_STUDY, "study": f"d{index}", "seeds": [0]})
+        cell = sweep.expand(spec)[0]
+        if cell["run_id"].isdigit():
+            return spec, cell
+    raise AssertionError("no all-digit run id in 20000 names")
+
+
+def test_a_cell_whose_id_is_all_digits_is_skipped_once_ok(tmp_path: Path):
+    spec, cell = _digit_study()
+    results.append_run({**{k: cell[k] for k in results.RUN_COLUMNS if k in cell}, "status": "ok"},
+                       tmp_path)
+    todo, skipped = sweep.pending_cells(sweep.expand(spec), spec["study"], tmp_path)
+    assert (todo, skipped) == ([], 1)
+
+
+def test_notebook_parameters_are_the_notebooks_own():
+    import papermill
+
+    cell = sweep.expand(sweep.validate_spec(TINY_STUDY))[0]
+    declared = set(papermill.inspect_notebook(str(sweep.NOTEBOOK)))
+    assert set(sweep.notebook_parameters(cell, "results")) <= declared
+
+
+def test_a_sweep_into_an_unwritable_folder_refuses_to_start(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ResultsNotWritableError):
+        sweep.run_sweep(write_spec(tmp_path), results_dir=blocker / "results",
+                        outputs_dir=tmp_path / "outputs", progress=False)
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_grid_expands_with_stable_ids_and_per_model_sizes(tmp_path: Path):
@@ -81,8 +131,29 @@ def test_a_notebook_that_dies_gets_a_failed_row(tmp_path: Path):
     assert status == "failed"
     runs = results.read_table(tmp_path / "results" / "tiny" / "runs.csv", results.RUN_COLUMNS)
     assert runs["status"].tolist() == ["failed"]
-    assert "kernel trouble" in runs["error"].iloc[0]
+    assert runs["error"].iloc[0] == "SystemError: kernel trouble [notebook cell 2]"  # 2: after the injected parameters
     assert runs["run_id"].iloc[0] == cell["run_id"]
+
+
+@pytest.mark.slow
+def test_a_failure_after_the_row_is_written_keeps_the_finished_run(tmp_path: Path):
+    notebook = nbformat.read(sweep.NOTEBOOK, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('a plot failed')"))
+    path = tmp_path / "plot_fails.ipynb"
+    nbformat.write(notebook, path)
+    cell = sweep.expand(sweep.load_spec(write_spec(tmp_path, seeds=[0])))[0]
+    status = sweep.execute_cell(cell, tmp_path / "results", tmp_path / "outputs", notebook=path)
+    assert status == "ok"
+    runs = results.read_table(tmp_path / "results" / "tiny" / "runs.csv", results.RUN_COLUMNS)
+    assert runs["status"].tolist() == ["ok"] and runs["threads"].tolist() == [1]
+
+
+def test_the_notebook_records_before_it_plots():
+    notebook = nbformat.read(sweep.NOTEBOOK, as_version=4)
+    sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    record = next(i for i, text in enumerate(sources) if "append_result" in text)
+    plots = [i for i, text in enumerate(sources) if "runplots." in text]
+    assert plots and record < min(plots)
 
 
 def _ok_rows(results_dir: Path) -> "list[str]":
