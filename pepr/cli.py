@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pepr.errors import PeprError
+from pepr.errors import DataWarning, PeprError
 
 EXIT_USER_ERROR = 2
 
@@ -65,8 +66,19 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """List the registered data files and where each resolves."""
-    from pepr import datasets
+    from pepr import datasets, paths
 
+    if args.register:
+        name, path = args.register
+        info = datasets.register_dataset(name, path, kind=args.kind, licence=args.licence,
+                                         notes=args.notes)
+        print(f"registered {info.name!r} ({info.kind}, {info.task}, {info.num_classes} classes, "
+              f"{info.n_samples}) in {paths.datasets_file()}")
+        return 0
+    if args.unregister:
+        datasets.unregister_dataset(args.unregister)
+        print(f"{args.unregister!r} is not in {paths.datasets_file()} any more")
+        return 0
     if args.images:
         table = datasets.image_inventory()
         if not args.all:
@@ -218,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
                              help="image datasets and the MedMNIST files on disk instead")
     data_parser.add_argument("--all", action="store_true",
                              help="with --images: every official MedMNIST file, also absent ones")
+    data_parser.add_argument("--register", nargs=2, metavar=("NAME", "PATH"),
+                             help="give your .npz or image folder a name that every command "
+                                  "knows (written to data/datasets.yml)")
+    data_parser.add_argument("--kind", default=None, help="with --register: npz or folder "
+                                                         "(default: guessed from the path)")
+    data_parser.add_argument("--licence", default="", help="with --register: the data's licence")
+    data_parser.add_argument("--notes", default="", help="with --register: what a reader should know")
+    data_parser.add_argument("--unregister", metavar="NAME", help="remove a registered name")
     data_parser.set_defaults(handler=cmd_data)
 
     audit_parser = commands.add_parser("audit", help="data-quality audit of the official release")
@@ -244,9 +264,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def show_data_warnings_in_one_line() -> None:
+    """Print each :class:`~pepr.errors.DataWarning` as one ``pepr: note:`` line on stderr
+    (Python's default adds the file, line and source of the call); other warnings as before."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataWarning):
+            print(f"pepr: note: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    show_data_warnings_in_one_line()
     try:
         return int(args.handler(args) or 0)
     except PeprError as error:

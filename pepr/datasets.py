@@ -38,6 +38,7 @@ from pepr import paths
 from pepr.errors import (
     BadParameterError,
     CorruptDataError,
+    DataWarning,
     MissingDataError,
     PeprError,
     UnknownDatasetError,
@@ -183,13 +184,6 @@ MULTI_LABEL = "multi-label, binary-class"
 SUMMARY_MAX_CLASS_NAMES = 6
 SUMMARY_MAX_NAMES_CHARS = 60
 SUMMARY_MAX_NAME_CHARS = 80
-
-
-class DataWarning(UserWarning):
-    """A decision taken about a user's data that changes what is read: a file converted to
-    another colour mode, images resized or stretched, files skipped. One line each; silence them
-    with ``warnings.filterwarnings("ignore", category=DataWarning)``, or make them errors with
-    ``-W error::pepr.datasets.DataWarning``."""
 
 
 def announce(message: str) -> None:

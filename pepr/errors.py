@@ -58,3 +58,11 @@ class IncompatibleInputError(PeprError, ValueError):
 
 class ResultsNotWritableError(PeprError, PermissionError):
     """A results (or outputs) folder where rows cannot be written: found before training."""
+
+
+class DataWarning(UserWarning):
+    """A decision taken about a user's data that changes what is read: a file converted to
+    another colour mode, images resized or stretched, files skipped. One line each (the command
+    line prints it as ``pepr: note: ...``); silence them with
+    ``warnings.filterwarnings("ignore", category=DataWarning)``, or make them errors with
+    ``-W error::pepr.errors.DataWarning``."""

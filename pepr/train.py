@@ -163,6 +163,14 @@ def provenance(device: str) -> dict[str, object]:
     }
 
 
+def import_run_libraries() -> None:
+    """Import what a run imports lazily (timm, scikit-learn's metrics, the FLOP counter), so that
+    their memory is part of the baseline, not of the run's own share (``run_mem_gb``)."""
+    import sklearn.metrics  # noqa: F401
+    import timm  # noqa: F401
+    import torch.utils.flop_counter  # noqa: F401
+
+
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -351,13 +359,15 @@ def run_spec(spec: runspec.RunSpec, *, device: str | None = None, deterministic:
     device = device or default_device()
     meter = meter or meters.RunMeter(device=device)
     meter.device = device
-    meter.mark_memory_baseline()  # before the data and the model exist
+    about = provenance(device)
+    import_run_libraries()
+    meter.mark_memory_baseline()  # after the imports, before the data and the model exist
     zoo.resolve_model_name(spec.model)  # UnknownModelError before any work (cheap: no probing)
     data = datasets.load_dataset(spec.dataset, img_size=spec.img_size,
                                  data_fraction=spec.data_fraction, seed=spec.seed)
     print(data.summary())
     row: dict[str, object] = {
-        **spec.cell(), **provenance(device), "threads": torch.get_num_threads(),
+        **spec.cell(), **about, "threads": torch.get_num_threads(),
         "num_params": imagenet_num_params(spec.model), "data_summary": data.summary(),
         "status": "failed", "error": "",
     }

@@ -80,3 +80,22 @@ def test_score_prints_ids_that_look_like_numbers_verbatim(tmp_path: Path,
     for run_id in ids:
         assert f",{run_id}," in printed or printed.count(run_id) == 1
     assert "12345678901.0" not in printed and ",inf," not in printed and ",7.0," not in printed
+
+
+def test_a_dataset_registered_on_the_command_line_is_known_to_a_new_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    for split in ("train", "val", "test"):
+        for label, shade in (("a", 40), ("b", 200)):
+            folder = tmp_path / "imgs" / split / label
+            folder.mkdir(parents=True)
+            Image.new("L", (12, 12), shade).save(folder / "0.png")
+    registry = tmp_path / "datasets.yml"
+    monkeypatch.setenv("PEPR_DATASETS_FILE", str(registry))
+    assert main(["data", "--register", "mine", str(tmp_path / "imgs"), "--licence", "CC0"]) == 0
+    listing = subprocess.run([sys.executable, "-m", "pepr", "data", "--images"],
+                             capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0 and "mine" in listing.stdout
+    assert main(["data", "--unregister", "mine"]) == 0
+    assert "mine" not in registry.read_text().split("# The data itself is never committed.")[-1]

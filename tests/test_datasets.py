@@ -19,6 +19,7 @@ from pepr.errors import (
     BadParameterError,
     ChecksumError,
     CorruptDataError,
+    DataWarning,
     MissingDataError,
     UnknownDatasetError,
 )
@@ -367,13 +368,13 @@ def make_folder(root: Path, classes: dict[str, dict[str, int]] | None = None, **
 
 
 def data_warnings(record: list[warnings.WarningMessage]) -> list[str]:
-    return [str(w.message) for w in record if issubclass(w.category, datasets.DataWarning)]
+    return [str(w.message) for w in record if issubclass(w.category, DataWarning)]
 
 
 def load_quietly(name: str, **kwargs) -> datasets.ImageSplits:
     """Load and assert that nothing was announced."""
     with warnings.catch_warnings():
-        warnings.simplefilter("error", datasets.DataWarning)
+        warnings.simplefilter("error", DataWarning)
         return datasets.load_dataset(name, **kwargs)
 
 
@@ -382,7 +383,7 @@ def test_one_colour_file_makes_the_folder_rgb_whatever_the_file_order(
         tmp_path: Path, colour_file: str) -> None:
     root = make_folder(tmp_path / "images")
     save_png(root / "train" / "cat" / colour_file, "RGB", value=40)
-    with pytest.warns(datasets.DataWarning) as record:
+    with pytest.warns(DataWarning) as record:
         splits = datasets.load_dataset(f"folder:{root}", img_size=20)
     assert datasets.get_dataset_info(f"folder:{root}").in_chans == 3
     assert splits.in_chans == 3 and splits.train_x.shape == (6, 3, 20, 20)
@@ -403,7 +404,7 @@ def test_bilevel_files_in_a_grayscale_folder_are_converted_and_announced(
         tmp_path: Path) -> None:
     root = make_folder(tmp_path / "images")
     save_png(root / "test" / "dog" / "0.png", "1", value=255)
-    with pytest.warns(datasets.DataWarning, match=r"1 of 12 .*\bL\b") as record:
+    with pytest.warns(DataWarning, match=r"1 of 12 .*\bL\b") as record:
         splits = datasets.load_dataset(f"folder:{root}", img_size=20)
     assert len(data_warnings(record)) == 1
     assert splits.in_chans == 1 and int(splits.test_x[2].min()) == 255
@@ -422,7 +423,7 @@ def test_sixteen_bit_images_are_refused_with_examples(tmp_path: Path) -> None:
 def test_opaque_alpha_is_dropped_with_an_announcement(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "images", mode="RGB")
     save_png(root / "train" / "cat" / "0.png", "RGBA", value=40, alpha=255)
-    with pytest.warns(datasets.DataWarning, match="1 of 12.*RGBA") as record:
+    with pytest.warns(DataWarning, match="1 of 12.*RGBA") as record:
         splits = datasets.load_dataset(f"folder:{root}", img_size=20)
     assert len(data_warnings(record)) == 1
     assert splits.in_chans == 3 and torch.equal(splits.train_x[0], splits.train_x[1])
@@ -487,7 +488,7 @@ def test_the_most_common_size_is_the_source_size_and_resizes_are_announced(
     root = make_folder(tmp_path / "images", size=(20, 20))
     save_png(root / "train" / "cat" / "0.png", size=(24, 24), value=40)  # sorted first
     save_png(root / "test" / "dog" / "1.png", size=(16, 16), value=200)
-    with pytest.warns(datasets.DataWarning) as record:
+    with pytest.warns(DataWarning) as record:
         splits = datasets.load_dataset(f"folder:{root}", img_size=32)
     assert (splits.source_img_size, splits.img_size) == (20, 32)
     assert datasets.get_dataset_info(f"folder:{root}").sizes == (20,)
@@ -505,7 +506,7 @@ def test_same_size_folder_read_at_another_size_says_nothing(tmp_path: Path) -> N
 
 def test_non_square_images_are_announced(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "images", size=(30, 20))
-    with pytest.warns(datasets.DataWarning, match="square") as record:
+    with pytest.warns(DataWarning, match="square") as record:
         splits = datasets.load_dataset(f"folder:{root}", img_size=16)
     messages = data_warnings(record)
     assert len(messages) == 1 and "12 of 12" in messages[0] and "30x20" in messages[0]
