@@ -19,6 +19,8 @@ images) raises :class:`pepr.errors.CorruptDataError`.
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib.util
 import json
 import os
 import sys
@@ -344,10 +346,29 @@ def _suffix(size: int) -> str:
     return "" if size == MEDMNIST_SIZES[0] else f"_{size}"
 
 
+@functools.lru_cache(maxsize=1)
 def _medmnist_info() -> dict[str, dict]:
-    from medmnist.info import INFO  # imports torch; only loaded when an image set is needed
+    """``medmnist.INFO``, the package's declarative table of its datasets.
 
-    return INFO
+    Read from ``medmnist/info.py`` alone: ``import medmnist`` also imports its evaluator and so
+    scikit-learn and SciPy (1.4 s on this machine), which every run's fresh kernel would pay
+    (``benchmarks/fixed_cost.py``). Falls back to the package import when the file cannot be
+    located (another layout of the package).
+    """
+
+    if "medmnist.info" in sys.modules:
+        return sys.modules["medmnist.info"].INFO
+    found = importlib.util.find_spec("medmnist")
+    folders = list(found.submodule_search_locations or []) if found else []
+    info_file = next((Path(f) / "info.py" for f in folders if (Path(f) / "info.py").is_file()), None)
+    if info_file is None:
+        from medmnist.info import INFO
+
+        return INFO
+    spec = importlib.util.spec_from_file_location("pepr._medmnist_info", info_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.INFO
 
 
 def _medmnist_entry(flag: str, info: dict) -> ImageDatasetInfo:

@@ -65,42 +65,69 @@ class RunResult:
 # ---------------------------------------------------------------------------------------------
 
 def task_metrics(task: str, y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """Accuracy, balanced accuracy and AUC for a MedMNIST task.
+    """Accuracy, balanced accuracy and AUC for a MedMNIST task, as scikit-learn computes them.
 
     ``scores`` are probabilities (softmax; sigmoid for multi-label). Binary AUC uses the positive
-    class; multi-class AUC is the macro one-vs-rest mean; multi-label follows MedMNIST (accuracy
-    and AUC averaged over labels, threshold 0.5). A metric that is undefined on this sample (one
-    class only) is NaN.
-    """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
+    class; multi-class AUC is the macro one-vs-rest mean (undefined when a class is absent from
+    ``y_true``); multi-label follows MedMNIST (accuracy and AUC averaged over labels, threshold
+    0.5). A metric that is undefined on this sample (one class only) is NaN.
 
+    The three are computed here with NumPy rather than ``sklearn.metrics``: importing
+    scikit-learn costs 1.4 s, paid by every run's fresh notebook kernel
+    (``benchmarks/fixed_cost.py``); the tests check the results against scikit-learn's.
+    """
     if is_multi_label(task):
-        predicted = scores > 0.5
+        predicted = (scores > 0.5).astype(int)
         labels = range(y_true.shape[1])
-        acc = float(np.mean([accuracy_score(y_true[:, i], predicted[:, i]) for i in labels]))
-        bal = float(np.mean([balanced_accuracy_score(y_true[:, i], predicted[:, i]) for i in labels]))
-        aucs = [_safe_auc(roc_auc_score, y_true[:, i], scores[:, i]) for i in labels]
-        return {"acc": acc, "balanced_acc": bal, "auc": float(np.nanmean(aucs)) if aucs else math.nan}
+        acc = float(np.mean([np.mean(y_true[:, i] == predicted[:, i]) for i in labels]))
+        bal = float(np.mean([balanced_accuracy(y_true[:, i], predicted[:, i]) for i in labels]))
+        aucs = [binary_auc(y_true[:, i], scores[:, i]) for i in labels]
+        finite = [auc for auc in aucs if not math.isnan(auc)]
+        return {"acc": acc, "balanced_acc": bal,
+                "auc": float(np.mean(finite)) if finite else math.nan}
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
     predicted = scores.argmax(axis=1)
-    with warnings.catch_warnings():  # one class only in a tiny split: still well defined
-        warnings.simplefilter("ignore")
-        metrics = {"acc": float(accuracy_score(y_true, predicted)),
-                   "balanced_acc": float(balanced_accuracy_score(y_true, predicted))}
+    metrics = {"acc": float(np.mean(y_true == predicted)) if len(y_true) else math.nan,
+               "balanced_acc": balanced_accuracy(y_true, predicted)}
     if scores.shape[1] == 2:
-        metrics["auc"] = _safe_auc(roc_auc_score, y_true, scores[:, 1])
+        metrics["auc"] = binary_auc(y_true == 1, scores[:, 1])
     else:
-        metrics["auc"] = _safe_auc(roc_auc_score, y_true, scores, multi_class="ovr",
-                                   average="macro", labels=list(range(scores.shape[1])))
+        per_class = [binary_auc(y_true == k, scores[:, k]) for k in range(scores.shape[1])]
+        metrics["auc"] = float(np.mean(per_class))  # NaN when any class is absent
     return metrics
 
 
-def _safe_auc(function, *args, **kwargs) -> float:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return float(function(*args, **kwargs))
-    except ValueError:  # one class only in y_true
+def balanced_accuracy(y_true: np.ndarray, predicted: np.ndarray) -> float:
+    """The mean recall over the classes present in ``y_true`` (scikit-learn's definition)."""
+    y_true, predicted = np.asarray(y_true).reshape(-1), np.asarray(predicted).reshape(-1)
+    classes = np.unique(y_true)
+    if not len(classes):
         return math.nan
+    return float(np.mean([np.mean(predicted[y_true == k] == k) for k in classes]))
+
+
+def binary_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve: the Mann-Whitney U of the positives' scores over the
+    negatives', ties counted half (average ranks); NaN unless both classes are present."""
+    positive = np.asarray(positive).astype(bool).reshape(-1)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = average_ranks(np.asarray(scores, dtype=float).reshape(-1))
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``values``, tied values sharing their mean rank."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts_group = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.cumsum(starts_group) - 1
+    starts = np.flatnonzero(starts_group)
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = ((starts + 1 + ends) / 2)[group]
+    return ranks
 
 
 def confusion_matrix(y_true: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
@@ -164,9 +191,8 @@ def provenance(device: str) -> dict[str, object]:
 
 
 def import_run_libraries() -> None:
-    """Import what a run imports lazily (timm, scikit-learn's metrics, the FLOP counter), so that
+    """Import what a run imports lazily (timm, the FLOP counter), so that
     their memory is part of the baseline, not of the run's own share (``run_mem_gb``)."""
-    import sklearn.metrics  # noqa: F401
     import timm  # noqa: F401
     import torch.utils.flop_counter  # noqa: F401
 

@@ -154,3 +154,33 @@ def test_run_crops_dead_taps_without_changing_the_training():
                  if (row["split"], row["metric"]) == ("val", "loss")]
                 for outcome in (cropped, whole)]
     assert val_loss[0] == pytest.approx(val_loss[1], rel=1e-3)
+
+
+@pytest.mark.parametrize("task, classes", [("binary-class", 2), ("multi-class", 4),
+                                            ("multi-label, binary-class", 3)])
+def test_metrics_agree_with_scikit_learn(task, classes):
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    rng = np.random.default_rng(7)
+    n = 200
+    # each score row twice: ties, which the AUC must count half
+    scores = np.tile(rng.dirichlet(np.ones(classes), size=n // 2), (2, 1))
+    if train.is_multi_label(task):
+        y = rng.integers(0, 2, size=(n, classes))
+        scores = np.round(rng.random((n, classes)), 1)
+        expected_auc = np.mean([roc_auc_score(y[:, i], scores[:, i]) for i in range(classes)])
+        expected_bal = np.mean([balanced_accuracy_score(y[:, i], scores[:, i] > 0.5)
+                                for i in range(classes)])
+    else:
+        y = rng.integers(0, classes, size=n)
+        expected_bal = balanced_accuracy_score(y, scores.argmax(1))
+        expected_auc = (roc_auc_score(y, scores[:, 1]) if classes == 2 else
+                        roc_auc_score(y, scores, multi_class="ovr", average="macro"))
+    metrics = train.task_metrics(task, y, scores)
+    assert metrics["auc"] == pytest.approx(expected_auc, abs=1e-12)
+    assert metrics["balanced_acc"] == pytest.approx(expected_bal, abs=1e-12)
+
+
+def test_multiclass_auc_is_undefined_when_a_class_is_absent():
+    scores = np.full((4, 3), 1 / 3)
+    assert math.isnan(train.task_metrics("multi-class", np.array([0, 1, 0, 1]), scores)["auc"])
