@@ -34,6 +34,10 @@ REQUIRED_KEYS = ("study", "models", "datasets")
 #: Keys a study file may hold, with their defaults: a run's (:data:`pepr.runspec.RUN_DEFAULTS`,
 #: the paper's protocol and one thread). Grid keys take a list or a single value; ``img_size``
 #: takes an int, ``auto`` or a mapping model -> int|auto (with an optional ``default``).
+#: ``max_img_size`` caps the input size: a cell above it is not run but recorded as ``skipped``
+#: with the reason. ``grids`` is a list of sub-grids (mappings of grid keys over the top-level
+#: values), expanded one after another: a study made of several grids in the order its rows
+#: should arrive.
 SPEC_DEFAULTS: dict[str, object] = {
     "study": None,
     "models": None,
@@ -43,6 +47,8 @@ SPEC_DEFAULTS: dict[str, object] = {
     "seeds": [runspec.RUN_DEFAULTS["seed"]],
     **{key: runspec.RUN_DEFAULTS[key] for key in
        ("epochs", "img_size", "batch_size", "lr", "optimizer", "select_metric", "threads")},
+    "max_img_size": None,
+    "grids": None,
     "description": "",
     "notes": "",
     "hardware": "",
@@ -57,16 +63,19 @@ DOC_KEYS = ("description", "notes", "hardware")
 
 @dataclass
 class SweepSummary:
-    """What a sweep did: how many cells, skipped as done, run ok, failed."""
+    """What a sweep did: how many cells, skipped as done, run ok, failed, and not run because
+    their input size exceeds the study's ``max_img_size`` (recorded as ``skipped``)."""
 
     total: int
     skipped: int
     ok: int
     failed: int
+    over_size: int = 0
 
     def __str__(self) -> str:
+        over = f", {self.over_size} not run (input above max_img_size)" if self.over_size else ""
         return (f"{self.total} runs: {self.skipped} already done, {self.ok} ok, "
-                f"{self.failed} failed")
+                f"{self.failed} failed{over}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,18 +108,30 @@ def validate_spec(raw: Mapping[str, object], source: str = "study") -> dict[str,
             f"{source}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: "
             f"{', '.join(SPEC_DEFAULTS)}"
         )
-    missing = [key for key in REQUIRED_KEYS if raw.get(key) is None]
+    grids = _sub_grids(raw, source)
+    missing = [key for key in REQUIRED_KEYS
+               if raw.get(key) is None and not (key in GRID_KEYS and grids
+                                                and all(key in grid for grid in grids))]
     if missing:
         raise StudySpecError(f"{source}: missing required key(s) {', '.join(missing)}")
     spec = {key: raw.get(key, default) for key, default in SPEC_DEFAULTS.items()}
+    spec["grids"] = [{key: _as_list(value) for key, value in grid.items()}
+                     for grid in (grids or [{}])]
     for key in GRID_KEYS:
-        spec[key] = _as_list(spec[key])
-        if not spec[key]:
-            raise StudySpecError(f"{source}: {key!r} is empty")
+        spec[key] = _as_list(spec[key]) if spec[key] is not None else []
+        for grid in spec["grids"]:
+            if not grid.get(key, spec[key]):
+                raise StudySpecError(f"{source}: {key!r} is empty")
+    if spec["max_img_size"] is not None:
+        checks_cap = runspec.PARAMETER_CONSTRAINTS["img_size"]
+        if spec["max_img_size"] == "auto" or not checks_cap.check(spec["max_img_size"]):
+            raise StudySpecError(f"{source}: 'max_img_size' must be a positive integer "
+                                 f"(got {spec['max_img_size']!r})")
     size = spec["img_size"]
     sizes = list(size.values()) if isinstance(size, dict) else [size]
     checks = [("study", spec["study"]), *[(key, spec[key]) for key in SCALAR_PARAMETERS],
-              *[(GRID_PARAMETER[key], value) for key in GRID_KEYS for value in spec[key]],
+              *[(GRID_PARAMETER[key], value) for key in GRID_KEYS
+                for grid in spec["grids"] for value in grid.get(key, spec[key])],
               *[("img_size", value) for value in sizes]]
     for key, value in checks:
         try:
@@ -132,18 +153,48 @@ def img_size_for(model: str, img_size: object) -> object:
     return img_size
 
 
+def _sub_grids(raw: Mapping[str, object], source: str) -> list[dict[str, object]]:
+    """The study's ``grids`` (a list of mappings of grid keys), checked; [] without any."""
+    grids = raw.get("grids")
+    if grids is None:
+        return []
+    if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) for g in grids):
+        raise StudySpecError(f"{source}: 'grids' must be a non-empty list of mappings")
+    for grid in grids:
+        unknown = sorted(set(grid) - set(GRID_KEYS))
+        if unknown:
+            raise StudySpecError(f"{source}: a grid may only set {', '.join(GRID_KEYS)}; "
+                                 f"got {', '.join(map(repr, unknown))}")
+    return grids
+
+
 def expand(spec: Mapping[str, object]) -> list[dict[str, object]]:
-    """One cell (:meth:`pepr.runspec.RunSpec.cell`) per point of the grid, in grid order."""
-    cells = []
-    for model, dataset, pretrained, fraction, seed in itertools.product(
-            *(spec[key] for key in GRID_KEYS)):
-        run = runspec.make_run_spec(
-            str(model), str(dataset), study=str(spec["study"]), pretrained=pretrained,
-            data_fraction=fraction, seed=seed, img_size=img_size_for(str(model), spec["img_size"]),
-            **{key: spec[key] for key in SCALAR_PARAMETERS},
-        )
-        cells.append(run.cell())
-    return cells
+    """One cell (:meth:`pepr.runspec.RunSpec.cell`) per point of the grid, in run order.
+
+    Sub-grids (``grids``) come one after another; within one, settings are the outer loops
+    (dataset, fraction, pretrained, seed) and models the inner one in the order listed, so each
+    setting's table fills up model by model before the next starts. A cell that two sub-grids
+    share is run once, where it first appears.
+    """
+    cells: dict[str, dict[str, object]] = {}
+    for grid in spec.get("grids") or [{}]:
+        values = {key: grid.get(key, spec[key]) for key in GRID_KEYS}
+        for dataset, fraction, pretrained, seed, model in itertools.product(
+                values["datasets"], values["data_fractions"], values["pretrained"],
+                values["seeds"], values["models"]):
+            run = runspec.make_run_spec(
+                str(model), str(dataset), study=str(spec["study"]), pretrained=pretrained,
+                data_fraction=fraction, seed=seed,
+                img_size=img_size_for(str(model), spec["img_size"]),
+                **{key: spec[key] for key in SCALAR_PARAMETERS},
+            )
+            cells.setdefault(run.run_id, run.cell())
+    return list(cells.values())
+
+
+def over_size(cell: Mapping[str, object], max_img_size: int | None) -> bool:
+    """Whether a cell's input size exceeds the study's cap (it is then not run)."""
+    return max_img_size is not None and int(cell["img_size"]) > int(max_img_size)
 
 
 def spec_of(cell: Mapping[str, object]) -> runspec.RunSpec:
@@ -302,16 +353,42 @@ def run_sweep(spec_path: Path | str, results_dir: Path | str = results.DEFAULT_R
     results.check_writable(results_dir, str(spec["study"]))
     results.check_writable(outputs_dir, str(spec["study"]))
     cells = expand(spec)
+    capped = [cell for cell in cells if over_size(cell, spec["max_img_size"])]
+    runnable = [cell for cell in cells if not over_size(cell, spec["max_img_size"])]
     loaded: set = set()
-    for cell in cells:
+    for cell in runnable:
         validate_cell(cell, build_model=False, _loaded=loaded)
-    todo, skipped = pending_cells(cells, str(spec["study"]), results_dir)
+    record_over_size(capped, int(spec["max_img_size"] or 0), results_dir)
+    todo, skipped = pending_cells(runnable, str(spec["study"]), results_dir)
     job = dict(results_dir=str(Path(results_dir).resolve()),
                outputs_dir=str(Path(outputs_dir).resolve()))
     runner = {"inline": _run_inline, "processes": _run_processes, "dask": _run_dask}[executor]
     statuses = runner(todo, job, workers, scheduler, progress)
     ok = sum(status == "ok" for status in statuses)
-    return SweepSummary(total=len(cells), skipped=skipped, ok=ok, failed=len(statuses) - ok)
+    return SweepSummary(total=len(cells), skipped=skipped, ok=ok, failed=len(statuses) - ok,
+                        over_size=len(capped))
+
+
+def record_over_size(cells: list[Mapping[str, object]], max_img_size: int,
+                     results_dir: Path | str) -> int:
+    """A ``skipped`` row, with the reason, for each over-size cell that has none yet; returns
+    how many were written. A later sweep with a higher cap runs them (their row is not ``ok``)."""
+    if not cells:
+        return 0
+    table = results.study_dir(str(cells[0]["study"]), results_dir) / "runs.csv"
+    runs = results.read_table(table, results.RUN_COLUMNS)
+    recorded = set(runs.loc[runs["status"].isin(["skipped", "ok"]), "run_id"])
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    rows = []
+    for cell in cells:
+        if cell["run_id"] in recorded:
+            continue
+        row = {key: cell.get(key) for key in results.RUN_COLUMNS if key in cell}
+        row.update(status="skipped", started_at=started,
+                   error=f"needs inputs of at least {cell['img_size']} px; this study caps "
+                         f"inputs at max_img_size {max_img_size} px")
+        rows.append(row)
+    return results.append_rows(table, rows, results.RUN_COLUMNS) if rows else 0
 
 
 def _bar(total: int, progress: bool):

@@ -229,3 +229,32 @@ def test_existing_dask_cluster_and_process_pool_run_a_study(tmp_path: Path):
     summary = sweep.run_sweep(spec, results_dir=tmp_path / "pool", executor="processes",
                               workers=1, outputs_dir=tmp_path / "outputs", progress=False)
     assert summary.ok == 1 and set(_ok_rows(tmp_path / "pool")) == expected
+
+
+def test_sub_grids_run_setting_by_setting_in_the_order_given(tmp_path: Path):
+    spec = sweep.load_spec(write_spec(
+        tmp_path, models=["test_resnet", "test_efficientnet"], datasets=None, seeds=[0],
+        grids=[{"datasets": ["synthetic"], "data_fractions": [1.0]},
+               {"datasets": ["synthetic-rgb"], "data_fractions": [0.5, 1.0]},
+               {"datasets": ["synthetic"], "seeds": [0, 1], "models": ["test_resnet"]}]))
+    cells = sweep.expand(spec)
+    order = [(c["dataset"], c["data_fraction"], c["seed"], c["model"]) for c in cells]
+    assert order == [
+        ("synthetic", 1.0, 0, "test_resnet"), ("synthetic", 1.0, 0, "test_efficientnet"),
+        ("synthetic-rgb", 0.5, 0, "test_resnet"), ("synthetic-rgb", 0.5, 0, "test_efficientnet"),
+        ("synthetic-rgb", 1.0, 0, "test_resnet"), ("synthetic-rgb", 1.0, 0, "test_efficientnet"),
+        ("synthetic", 1.0, 1, "test_resnet"),  # (synthetic, 1.0, 0, test_resnet) ran above
+    ]
+    with pytest.raises(StudySpecError, match="a grid may only set"):
+        sweep.load_spec(write_spec(tmp_path, grids=[{"epochs": 3}]))
+
+
+def test_cells_above_max_img_size_get_one_skipped_row_with_the_reason(tmp_path: Path):
+    spec = write_spec(tmp_path, models=["test_resnet"], seeds=[0], img_size=64, max_img_size=32)
+    for _ in range(2):
+        summary = sweep.run_sweep(spec, results_dir=tmp_path / "results",
+                                  outputs_dir=tmp_path / "outputs", progress=False)
+        assert (summary.over_size, summary.ok, summary.failed) == (1, 0, 0)
+    runs = results.read_table(tmp_path / "results" / "tiny" / "runs.csv", results.RUN_COLUMNS)
+    assert runs["status"].tolist() == ["skipped"]
+    assert "at least 64 px" in runs["error"].iloc[0] and "max_img_size 32" in runs["error"].iloc[0]
