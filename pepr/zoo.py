@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pepr import paths
 from pepr.errors import (
     BadParameterError,
     CorruptDataError,
@@ -36,8 +37,7 @@ from pepr.errors import (
 if TYPE_CHECKING:
     import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-ZOO_CSV = REPO_ROOT / "data" / "zoo.csv"
+ZOO_CSV = paths.ZOO_CSV
 
 #: Input sizes probed for every zoo model (in_chans=1, num_classes=2), smallest first; 256 is
 #: there for the halo/bottleneck-attention models that take nothing smaller.
