@@ -1369,3 +1369,33 @@ def _synthetic_arrays(spec: SyntheticSpec, img_size: int) -> dict[str, np.ndarra
         arrays[f"{split}_images"] = images[..., 0] if spec.in_chans == 1 else images
         arrays[f"{split}_labels"] = labels.reshape(count, -1).astype(np.int64)
     return arrays
+
+
+# -- labels only --------------------------------------------------------------------------------
+
+
+def split_labels(name: str, allow_download: bool = True) -> dict[str, np.ndarray]:
+    """The labels of each split (``train``, ``val``, ``test``) of a dataset, without its images.
+
+    NumPy only (no torch), for the book side: baselines such as the majority class need the
+    label counts, not the pixels. Class indices are (N,); multi-label indicators (N, K).
+    """
+    info = get_dataset_info(name)
+    if info.kind == "synthetic":
+        arrays = _synthetic_arrays(SYNTHETIC_SPECS[info.source], 2)
+    elif info.kind == "folder":
+        layout = folder_layout(Path(info.source))
+        return {split: np.concatenate([np.full(len(layout.files[split][c]), k, dtype=np.int64)
+                                       for k, c in enumerate(layout.classes)])
+                for split in SPLITS}
+    else:
+        path = (_medmnist_path(info, min(info.files), allow_download)[0]
+                if info.kind == "medmnist" else Path(info.source))
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {f"{split}_labels": archive[f"{split}_labels"] for split in SPLITS}
+    out = {}
+    for split in SPLITS:
+        labels = np.asarray(arrays[f"{split}_labels"]).astype(np.int64)
+        labels = labels.reshape(len(labels), -1)
+        out[split] = labels if is_multi_label(info.task) else labels[:, 0]
+    return out

@@ -280,3 +280,44 @@ def epoch_curves(epochs: pd.DataFrame, metric: str = "acc", split: str = "val",
     ax.legend(fontsize=7, ncols=2, bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
     fig.tight_layout()
     return fig
+
+
+def against_size(frame: pd.DataFrame, size: str, ys: Sequence[str], front: pd.Series,
+                 size_label: str, labels: Mapping[str, str] | None = None,
+                 hue: str = "setting") -> plt.Figure:
+    """One panel per ``ys`` column against ``size`` (log x), coloured and marked by ``hue``;
+    the runs where ``front`` is True (the accuracy-size Pareto front) ringed in black."""
+    _require(frame, [size, hue, *ys])
+    labels = dict(labels or {})
+    fig, axes = plt.subplots(1, len(ys), figsize=(4.8 * len(ys), 3.9), squeeze=False)
+    for ax, column in zip(axes.flat, ys):
+        sns.scatterplot(frame, x=size, y=column, hue=hue, style=hue, palette=PALETTE, s=34, ax=ax)
+        ringed = frame[front.reindex(frame.index, fill_value=False)]
+        ax.scatter(ringed[size], ringed[column], s=110, facecolors="none", edgecolors="black",
+                   linewidths=0.9, label="Pareto front (accuracy, size)")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{size_label} (log scale)")
+        ax.set_ylabel(labels.get(column, column))
+        ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def curves_by_model(epochs: pd.DataFrame, metric: str = "acc", split: str = "val",
+                    hue: str = "setting", col_wrap: int = 6, label: str | None = None) -> plt.Figure:
+    """Small multiples: one panel per model, ``metric`` on ``split`` per epoch, one line per
+    ``hue`` value (colour and dash). Readable with any number of models, unlike one panel
+    where two of twenty colours must look alike."""
+    _require(epochs, ["model", "epoch", "split", "metric", "value", hue])
+    rows = epochs[(epochs["split"] == split) & (epochs["metric"] == metric)]
+    if rows.empty:
+        raise BadParameterError(f"no {split} {metric} rows to draw")
+    grid = sns.relplot(rows, x="epoch", y="value", col="model", hue=hue, style=hue, kind="line",
+                       col_wrap=min(col_wrap, rows["model"].nunique()), height=1.7, aspect=1.25,
+                       palette=PALETTE, linewidth=1.1, errorbar=None,
+                       facet_kws={"sharey": True, "sharex": True})
+    grid.set_titles("{col_name}", size=7)
+    grid.set_axis_labels("epoch (0-based)", label or f"{split} {metric}")
+    for ax in grid.axes.flat:
+        ax.tick_params(labelsize=6)
+    return grid.figure

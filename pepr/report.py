@@ -1,0 +1,375 @@
+"""What a study's report says, computed from its rows and its study file.
+
+``notebooks/report.ipynb`` (``pepr report STUDY``, and one chapter per study in the book) calls
+these functions and shows what they return; nothing here belongs to one study. Each function
+takes the study's tables and returns a table, a number or a sentence. Where a statistic needs
+more runs than a study holds, the sentence says so instead of showing ``nan``.
+
+Book side only: pandas, NumPy and SciPy, never torch (labels are read with
+:func:`pepr.datasets.split_labels`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pepr import analysis, paths, results, score
+from pepr.errors import PeprError
+
+#: Scores a report may rank by, and how the report names each.
+RANK_SCORES: dict[str, str] = {
+    "pepr_e": "PePR-E (energy)", "pepr_c": "PePR-C (CO2)", "pepr_t": "PePR-T (training time)",
+    "pepr_m": "PePR-M (memory)", "test_acc": "test accuracy",
+}
+#: What each energy method means for the reader of a PePR-E.
+ENERGY_METHODS: dict[str, str] = {
+    "tdp-estimate": ("an estimate, not a measurement: the processor's rated power at half load "
+                     "for the whole wall time, times a data-centre PUE, so energy (and CO2) rank "
+                     "the runs exactly as training time does and PePR-E adds nothing to PePR-T"),
+    "rapl": "measured by the CPU's RAPL counters (package and DRAM), times a data-centre PUE",
+    "nvml": "measured by the GPU's NVML energy counter, times a data-centre PUE",
+    "carbontracker": "measured by carbontracker from the hardware's counters (its PUE included)",
+    "imported": "as the official release recorded it (carbontracker on a GPU)",
+}
+#: The smallest number of paired models for a correlation or a paired test to be reported.
+MIN_PAIRS = 4
+
+
+# ---------------------------------------------------------------------------------------------
+# The study and its grid
+# ---------------------------------------------------------------------------------------------
+
+def study_file(study: str, studies_dir: Path | str | None = None) -> dict[str, object] | None:
+    """The study's file ``<studies_dir>/<study>.yml`` read and validated, or None if there is
+    none (a study made with ``pepr run`` has rows but no file)."""
+    from pepr import sweep
+
+    folder = Path(studies_dir) if studies_dir is not None else paths.STUDIES_DIR
+    for path in sorted(folder.glob("*.yml")):
+        try:
+            spec = sweep.load_spec(path)
+        except PeprError:
+            continue
+        if spec["study"] == study:
+            return spec
+    return None
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """``1 model``, ``3 models``."""
+    return f"{count:,} {noun if count == 1 else (plural_noun or noun + 's')}"
+
+
+def listing(values: Sequence[object], limit: int = 8) -> str:
+    """``a, b and c``; long lists end with ``and N more``."""
+    items = [str(v) for v in values]
+    if len(items) > limit:
+        items = items[:limit - 1] + [f"{len(values) - limit + 1} more"]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def grid_summary(all_runs: pd.DataFrame) -> dict[str, object]:
+    """What the study holds: counts of rows by status and the values of each grid axis."""
+    ok = all_runs[all_runs["status"] == "ok"]
+    latest = all_runs.drop_duplicates("run_id", keep="last")
+    return {
+        "runs": int(latest["run_id"].nunique()),
+        "ok": int(ok["run_id"].nunique()),
+        "failed": int((latest["status"] == "failed").sum()),
+        "skipped": int((latest["status"] == "skipped").sum()),
+        "models": sorted(latest["model"].unique()),
+        "datasets": sorted(latest["dataset"].unique()),
+        "settings": sorted(latest["setting"].unique()),
+        "fractions": sorted(latest["data_fraction"].dropna().unique()),
+        "seeds": sorted(int(s) for s in latest["seed"].dropna().unique()),
+        "pretrained": sorted({str(p) for p in latest["pretrained"].dropna()}),
+        "img_sizes": sorted(int(s) for s in latest["img_size"].dropna().unique()),
+        "epochs": sorted(int(s) for s in latest["epochs"].dropna().unique()),
+        "hardware": sorted(ok["hardware"].dropna().unique()),
+        "energy_methods": sorted(ok["energy_method"].dropna().unique()),
+        "threads": sorted(int(t) for t in ok["threads"].dropna().unique()),
+    }
+
+
+def grid_sentence(summary: Mapping[str, object]) -> str:
+    """One paragraph saying what was run, every figure from :func:`grid_summary`."""
+    s = summary
+    fractions = listing([f"{f:.0%}" for f in s["fractions"]])
+    arms = {"False": "from scratch", "True": "from ImageNet weights"}
+    pretrained = listing([arms.get(p, f"from the checkpoint {p}") for p in s["pretrained"]])
+    parts = [
+        f"The study holds {plural(s['runs'], 'run')}: {s['ok']:,} finished `ok`"
+        + (f", {s['failed']:,} failed" if s["failed"] else "")
+        + (f", {s['skipped']:,} not run (skipped, with the reason in their row)"
+           if s["skipped"] else "") + ".",
+        f"They train {plural(len(s['models']), 'model')} on {listing(s['datasets'])} "
+        f"({plural(len(s['settings']), 'setting')}), {pretrained}, with "
+        f"{fractions} of the training split, {plural(len(s['seeds']), 'seed')} "
+        f"({listing(s['seeds'])}), {listing(s['epochs'])} epochs, at "
+        f"{listing(s['img_sizes'])} px.",
+    ]
+    if s["hardware"]:
+        threads = f" with {listing(s['threads'])} thread(s) per run" if s["threads"] else ""
+        parts.append(f"Hardware as each row recorded it: {listing(s['hardware'])}{threads}.")
+    return " ".join(parts)
+
+
+def energy_sentence(methods: Sequence[str]) -> str:
+    """What the study's energy figures are, method by method."""
+    if not methods:
+        return "No finished run recorded an energy figure."
+    said = [f"`{m}`: {ENERGY_METHODS.get(m, 'a method this report does not describe')}"
+            for m in methods]
+    return "Energy was obtained as " + "; ".join(said) + "."
+
+
+def totals(runs: pd.DataFrame) -> dict[str, float]:
+    """The study's compute: hours of training, kWh and kg of CO2 (finished runs)."""
+    return {"hours": float(runs["train_time_s"].sum() / 3600),
+            "kwh": float(runs["energy_kwh"].sum()),
+            "co2_kg": float(runs["co2_g"].sum() / 1000)}
+
+
+def paper_totals() -> dict[str, float] | None:
+    """The release's kWh and kg of CO2 over its 1,048 runs (None where its table is absent)."""
+    try:
+        paper = results.import_paper()
+    except PeprError:
+        return None
+    return {"kwh": float(paper["energy_kwh"].sum()), "co2_kg": float(paper["co2_g"].sum() / 1000),
+            "runs": len(paper)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines and rankings
+# ---------------------------------------------------------------------------------------------
+
+def label_baselines(dataset: str) -> dict[str, float] | None:
+    """What a model must beat on ``dataset``'s test split: always predicting the training
+    split's majority class (accuracy), and any constant guess (balanced accuracy 1/K, AUC 0.5).
+    Multi-label: per label, averaged. None where the labels cannot be read."""
+    from pepr import datasets
+
+    try:
+        labels = datasets.split_labels(dataset)
+    except PeprError:
+        return None
+    train, test = labels["train"], labels["test"]
+    if train.ndim == 2:  # multi-label: the majority value of each label
+        majority = (train.mean(axis=0) >= 0.5).astype(int)
+        accuracy = float(np.mean(test == majority))
+        classes = 2
+    else:
+        classes = int(max(train.max(), test.max())) + 1
+        accuracy = float(np.mean(test == np.bincount(train).argmax()))
+    return {"majority_acc": accuracy, "constant_balanced_acc": 1 / classes,
+            "constant_auc": 0.5, "classes": classes, "test_images": int(len(test))}
+
+
+def baselines_by_dataset(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset of the study: its baselines (:func:`label_baselines`)."""
+    rows = []
+    for dataset in sorted(runs["dataset"].unique()):
+        found = label_baselines(dataset)
+        rows.append({"dataset": dataset, **(found or {"majority_acc": math.nan,
+                                                      "constant_balanced_acc": math.nan,
+                                                      "constant_auc": 0.5})})
+    return pd.DataFrame(rows)
+
+
+def ranked(scored: pd.DataFrame, rank_by: str, pool: Sequence[str],
+           baselines: pd.DataFrame) -> pd.DataFrame:
+    """Runs ranked within each pool by ``rank_by`` (1 = best), with whether each beats the
+    majority class (accuracy) and a constant guess (balanced accuracy)."""
+    frame = scored.merge(baselines[["dataset", "majority_acc", "constant_balanced_acc"]],
+                         on="dataset", how="left")
+    keys = list(pool)
+    frame["rank"] = (frame.groupby(keys, dropna=False)[rank_by].rank(ascending=False, method="min")
+                     if keys else frame[rank_by].rank(ascending=False, method="min"))
+    frame["beats_majority"] = frame["test_acc"] > frame["majority_acc"]
+    frame["beats_constant"] = frame["test_balanced_acc"] > frame["constant_balanced_acc"]
+    return frame.sort_values([*keys, "rank", "model"], kind="stable").reset_index(drop=True)
+
+
+def baseline_sentence(table: pd.DataFrame) -> str:
+    """How many runs beat the baselines, per setting."""
+    parts = []
+    for setting, group in table.groupby("setting"):
+        majority = group["majority_acc"].iloc[0]
+        if math.isnan(majority):
+            parts.append(f"in `{setting}` the test labels could not be read, so no baseline")
+            continue
+        parts.append(
+            f"in `{setting}` {int(group['beats_majority'].sum())} of {len(group)} beat the "
+            f"majority class ({majority:.3f}) in accuracy and "
+            f"{int(group['beats_constant'].sum())} beat a constant guess "
+            f"({group['constant_balanced_acc'].iloc[0]:.3f}) in balanced accuracy")
+    return ("Against the baselines: " + "; ".join(parts) + ".") if parts else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Size, seeds, arms and the release
+# ---------------------------------------------------------------------------------------------
+
+def size_column(runs: pd.DataFrame) -> tuple[str, str]:
+    """The parameter column to plot and its label: the ImageNet configuration's count where
+    every run has it (comparable across datasets), else the trained model's."""
+    if runs["num_params"].notna().all():
+        return "num_params", "parameters, ImageNet configuration"
+    return "num_params_trained", "parameters, as trained"
+
+
+def small_vs_large(scored: pd.DataFrame, rank_by: str, size: str) -> str:
+    """The paper's claim on this study: models split at the median size; share of each
+    setting's top-5 (by ``rank_by``) that is small, and each group's median accuracy."""
+    per_model = scored.drop_duplicates("model")
+    if per_model["model"].nunique() < 2 * MIN_PAIRS:
+        return (f"The small-against-large comparison needs at least {2 * MIN_PAIRS} models; "
+                f"this study has {per_model['model'].nunique()}.")
+    threshold = float(per_model[size].median())
+    frame = scored.assign(num_params=scored[size])
+    row = analysis.small_large_sweep(frame, [threshold], rank_by, k=5).iloc[0]
+    return (f"Split at the median size ({threshold / 1e6:.1f} M parameters), small models hold "
+            f"{row['share of top-k small']:.0%} of the top-5 places by {RANK_SCORES[rank_by]} "
+            f"across the settings, against {row['share of all runs small']:.0%} of all runs; "
+            f"their median accuracy is {row['median P small']:.3f}, the large models' "
+            f"{row['median P large']:.3f}.")
+
+
+def seed_agreement(scored: pd.DataFrame, rank_by: str) -> pd.DataFrame:
+    """Kendall's tau between the rankings of every two seeds, per setting, over the models run
+    with both; with the spread (standard deviation) of test accuracy across seeds."""
+    from scipy.stats import kendalltau
+
+    rows = []
+    for setting, group in scored.groupby("setting"):
+        wide = group.pivot_table(index="model", columns="seed", values=rank_by)
+        spread = group.groupby("model")["test_acc"].std().dropna()
+        seeds = list(wide.columns)
+        for i, first in enumerate(seeds):
+            for second in seeds[i + 1:]:
+                both = wide[[first, second]].dropna()
+                tau = (kendalltau(both[first], both[second]).statistic
+                       if len(both) >= MIN_PAIRS else math.nan)
+                rows.append({"setting": setting, "seeds": f"{first} vs {second}",
+                             "models": len(both), "kendall_tau": tau,
+                             "median_acc_sd": float(spread.median()) if len(spread) else math.nan})
+    return pd.DataFrame(rows)
+
+
+def seed_sentence(agreement: pd.DataFrame) -> str:
+    if agreement.empty or "kendall_tau" not in agreement:
+        return "Each model was trained with one seed, so the report cannot say how stable the ranking is."
+    usable = agreement.dropna(subset=["kendall_tau"])
+    if usable.empty:
+        return (f"Seeds were repeated for fewer than {MIN_PAIRS} models per setting: too few "
+                f"for a rank correlation.")
+    return (f"Between seeds, Kendall's tau of the rankings ranges from "
+            f"{usable['kendall_tau'].min():.2f} to {usable['kendall_tau'].max():.2f} over "
+            f"{plural(len(usable), 'pair')} of seeds; the median standard deviation of a model's "
+            f"test accuracy across seeds is {usable['median_acc_sd'].median():.3f}.")
+
+
+#: The grid axes whose arms the report compares in pairs (the same model in both arms).
+ARMS: dict[str, str] = {"data_fraction": "training fraction", "pretrained": "initialisation"}
+
+
+def arm_comparisons(scored: pd.DataFrame, performance: str = "test_acc") -> pd.DataFrame:
+    """Paired comparisons of the arms of each axis in :data:`ARMS` (the other axes held fixed),
+    over the models run in both arms, with :func:`pepr.analysis.paired_comparison`."""
+    rows = []
+    for axis, name in ARMS.items():
+        values = sorted(scored[axis].dropna().astype(str).unique())
+        if len(values) < 2:
+            continue
+        fixed = [c for c in ("dataset", "data_fraction", "pretrained", "seed") if c != axis]
+        for keys, group in scored.assign(arm=scored[axis].astype(str)).groupby(fixed, dropna=False):
+            wide = group.pivot_table(index="model", columns="arm", values=performance)
+            for i, first in enumerate(values):
+                for second in values[i + 1:]:
+                    if first not in wide or second not in wide:
+                        continue
+                    both = wide[[first, second]].dropna()
+                    if len(both) < MIN_PAIRS:
+                        continue
+                    test = analysis.paired_comparison(both[second], both[first], n_resamples=1999)
+                    context = ", ".join(f"{k}={v}" for k, v in zip(fixed, keys))
+                    rows.append({"axis": name, "arms": f"{second} vs {first}",
+                                 "held fixed": context, "models": len(both), **test})
+    return pd.DataFrame(rows)
+
+
+def paper_pairs(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """(our setting, the release's setting) pairs that share a dataset and the fraction."""
+    pairs = []
+    for setting, group in runs.groupby("setting"):
+        dataset, fraction = group["dataset"].iloc[0], float(group["data_fraction"].iloc[0])
+        for name, spec in results.PAPER_SETTINGS.items():
+            if spec["dataset"] == dataset and math.isclose(spec["data_fraction"], fraction):
+                pairs.append((setting, name))
+    return pairs
+
+
+def paper_agreement(runs: pd.DataFrame, paper: pd.DataFrame | None) -> pd.DataFrame:
+    """Spearman's rho (with a bootstrap 95 % interval) between our test accuracy and the
+    release's, per shared setting, over the models both ran; with what differs in protocol."""
+    rows = []
+    if paper is None:
+        return pd.DataFrame(rows)
+    for ours, theirs in paper_pairs(runs):
+        mine = runs[runs["setting"] == ours].groupby("model", as_index=False)["test_acc"].mean()
+        pair = analysis.pair_with_paper(mine, paper, theirs)
+        row = {"our setting": ours, "release setting": theirs, "models": len(pair)}
+        if len(pair) >= MIN_PAIRS:
+            row.update(analysis.spearman_ci(pair["test_acc"], pair["test_acc_paper"]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def protocol_differences(runs: pd.DataFrame, release_setting: str) -> str:
+    """How our runs of a setting differ from the release's protocol in it."""
+    spec = results.PAPER_SETTINGS[release_setting]
+    ours_pretrained = set(runs["pretrained"].astype(str))
+    differences = []
+    if ours_pretrained != {str(spec["pretrained"])}:
+        differences.append(f"the release trained {'from ImageNet weights' if spec['pretrained'] else 'from scratch'}, "
+                           f"this study {'from scratch' if ours_pretrained == {'False'} else 'otherwise'}")
+    if set(runs["device"].dropna()) != {"cuda"}:
+        differences.append("the release trained on a GPU, this study on " + listing(sorted(set(runs["device"].dropna()))))
+    differences.append("the release did not record its input size; this study's is "
+                       + listing(sorted(int(s) for s in runs["img_size"].dropna().unique())) + " px")
+    if set(runs["seed"]) != {results.PAPER_PROTOCOL["seed"]}:
+        differences.append(f"seeds differ (the release used {results.PAPER_PROTOCOL['seed']})")
+    return "; ".join(differences)
+
+
+def agreement_sentence(agreement: pd.DataFrame, runs: pd.DataFrame) -> str:
+    if agreement.empty:
+        return ("No setting of this study shares a dataset and a training fraction with one of "
+                "the release's, so there is nothing to compare with the paper.")
+    parts = []
+    for _, row in agreement.iterrows():
+        where = f"`{row['our setting']}` against the release's `{row['release setting']}`"
+        if row["models"] < MIN_PAIRS or "rho" not in row or pd.isna(row.get("rho")):
+            parts.append(f"{where}: {plural(int(row['models']), 'shared model')}, too few for a "
+                         f"correlation")
+        else:
+            parts.append(f"{where}: Spearman's rho {row['rho']:.2f} (95 % interval "
+                         f"{row['ci_low']:.2f} to {row['ci_high']:.2f}) over {int(row['models'])} models; "
+                         f"protocols differ: "
+                         + protocol_differences(runs[runs["setting"] == row["our setting"]],
+                                                row["release setting"]))
+    return "Test accuracy beside the release: " + ". ".join(parts) + "."
+
+
+def pareto_members(scored: pd.DataFrame, size: str) -> pd.DataFrame:
+    """Per setting, the runs on the front of accuracy against size (no run is both smaller
+    and more accurate)."""
+    fronts = [group[score.pareto_front(group, "test_acc", size)]
+              for _, group in scored.groupby("setting")]
+    return pd.concat(fronts) if fronts else scored.iloc[0:0]
