@@ -1,6 +1,7 @@
 """Build the Jupyter Book, and the small helpers its notebooks share.
 
-``pepr book`` (and ``make book``) calls :func:`build_book`, which runs :func:`build_command`:
+``pepr book`` (and ``make book``) calls :func:`build_book`, which writes the generated study
+chapters (:func:`pepr.render.prepare_book_chapters`) and runs :func:`build_command`:
 ``jupyter-book build <root> --all -W -n --keep-going``. A plain ``jupyter-book build`` exits 0
 even when a notebook cell raises, whereas ``-W`` turns every warning (a failed cell, a missing
 glue key, a broken reference) into a non-zero exit. Notebooks execute at build time (``_config.yml``), reading
@@ -19,13 +20,39 @@ from pathlib import Path
 from pepr.errors import MissingDataError, PeprError
 
 
+#: File types Jupyter Book reads as pages (what a ``glob:`` entry of ``_toc.yml`` can match).
+PAGE_SUFFIXES = (".md", ".ipynb")
+
+
 def chapter_pages(root: Path | str | None = None) -> list[str]:
-    """The built HTML page of every chapter, in ``_toc.yml`` order (the root page first)."""
+    """The built HTML page of every chapter, in ``_toc.yml`` order (the root page first).
+
+    A ``glob:`` entry (the generated study chapters, ``book/reruns/*``) expands as
+    sphinx-external-toc expands it: to the pages on disk that match, sorted by name, less the
+    root page and pages an earlier glob took.
+    """
     import yaml
 
-    toc = yaml.safe_load((repo_root(root) / "_toc.yml").read_text())
-    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    root = repo_root(root)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files, globbed = [toc["root"]], {toc["root"]}
+    for entry in (chapter for part in toc["parts"] for chapter in part["chapters"]):
+        if "file" in entry:
+            files.append(entry["file"])
+        elif "glob" in entry:
+            matched = [name for name in glob_pages(root, entry["glob"]) if name not in globbed]
+            files.extend(matched)
+            globbed.update(matched)
     return [f"{name}.html" for name in files]
+
+
+def glob_pages(root: Path, pattern: str) -> list[str]:
+    """The pages (without suffix, relative to ``root``) that a ``_toc.yml`` glob matches;
+    ``*`` stays within one folder and hidden files are skipped, as in Sphinx."""
+    found = {path.relative_to(root).with_suffix("").as_posix()
+             for suffix in PAGE_SUFFIXES for path in root.glob(pattern + suffix)
+             if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)}
+    return sorted(found)
 
 
 class BookBuildError(PeprError, RuntimeError):
@@ -60,11 +87,18 @@ def build_book(root: Path | str = ".", output: Path | str | None = None, strict:
                clean: bool = False) -> Path:
     """Build the book under ``root`` into ``<output or root>/_build/html``; return that folder.
 
-    Raises :class:`BookBuildError` when the build exits non-zero (with ``strict``: any warning).
+    First :func:`pepr.render.prepare_book_chapters` writes one chapter per study with results
+    (``book/reruns/<study>.ipynb``, which ``_toc.yml`` globs). Raises :class:`BookBuildError`
+    when the build exits non-zero (with ``strict``: any warning).
     """
+    from pepr.render import prepare_book_chapters
+
     root = Path(root).resolve()
     if not (root / "_config.yml").exists():
         raise MissingDataError(f"{root} has no _config.yml: not the book's root")
+    chapters = prepare_book_chapters(root)
+    if chapters:
+        print(f"study chapters: {', '.join(path.stem for path in chapters)}", file=sys.stderr)
     base = Path(output).resolve() if output is not None else root
     if clean and (base / "_build").exists():
         shutil.rmtree(base / "_build")

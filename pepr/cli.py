@@ -1,5 +1,4 @@
-"""The ``pepr`` command line: ``pepr score``, ``pepr data``, ``pepr zoo``, ``pepr run``,
-``pepr sweep`` and ``pepr book``.
+"""The ``pepr`` command line: score, report, data, audit, zoo, run, sweep and book.
 
 A user's mistake (any :class:`pepr.errors.PeprError`) prints one line to stderr and exits 2;
 heavy modules are imported only by the command that needs them, so ``pepr --help`` is instant.
@@ -13,9 +12,13 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pepr.errors import DataWarning, PeprError
+from pepr.errors import BadParameterError, DataWarning, PeprError
 
 EXIT_USER_ERROR = 2
+
+#: What ``--by``/``--rank-by`` accept, for the help text; :data:`pepr.score.RANK_SCORES` decides
+#: (checked when a command runs, so building the parser imports no pandas).
+RANK_SCORES_HELP = "pepr_e, pepr_c, pepr_t, pepr_m or test_acc"
 
 
 def owned_defaults() -> dict[str, object]:
@@ -44,23 +47,77 @@ def fill_owned_defaults(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """Score a study the paper's way and write one row per run."""
+    """Score a study the paper's way, rank the runs within each pool by ``--by`` and write one
+    row per run: CSV to ``-o FILE`` (or ``-o -``: stdout), else an aligned table on a terminal
+    and CSV when stdout is a pipe."""
     from pepr import results, score
 
     fill_owned_defaults(args)
+    check_rank_score(args.by)
     runs = results.load(args.study, args.results_dir)
     scored = score.add_pepr(runs, performance=args.performance, pool=args.pool)
-    columns = ["model", "setting", args.performance, *[f"{k.upper()}_n" for k in score.RESOURCES],
-               *[f"pepr_{k}" for k in score.RESOURCES]]
+    ranked = score.rank_within(scored, args.by, args.pool, top=args.top)
+    columns = ["rank", "model", "setting", *args.pool, args.performance, args.by,
+               *[f"{k.upper()}_n" for k in score.RESOURCES], *[f"pepr_{k}" for k in score.RESOURCES]]
     extra = [c for c in ("run_id", "dataset", "pretrained", "data_fraction", "seed", "num_params")
-             if c in scored.columns]
-    out = scored[[*columns, *extra]]
-    if args.output == "-":
+             if c in ranked.columns]
+    out = ranked[list(dict.fromkeys([*columns, *extra]))]
+    if args.output == "-" or (args.output is None and not sys.stdout.isatty()):
         out.to_csv(sys.stdout, index=False)
+    elif args.output is None:
+        sizes = scored.groupby(list(args.pool), dropna=False).size() if args.pool else len(scored)
+        print(score_table_text(out, args.pool, sizes))
     else:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         out.to_csv(args.output, index=False)
         print(f"wrote {len(out)} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def check_rank_score(name: str) -> None:
+    """Refuse a ranking score that is not one of :data:`pepr.score.RANK_SCORES`."""
+    from pepr import score
+
+    if name not in score.RANK_SCORES:
+        raise BadParameterError(f"cannot rank by {name!r}; choose one of {', '.join(score.RANK_SCORES)}")
+
+
+def score_table_text(frame, pool: Sequence[str], pool_sizes=None) -> str:
+    """Ranked scores as aligned text for a terminal: one block per pool under a ``name = value``
+    line (the pool's columns left out of the block), numbers to three decimals. ``pool_sizes``
+    (a Series by pool, or one number for an empty pool) says how many runs each pool has when
+    ``frame`` shows only its best."""
+    def decimals(value: float) -> str:
+        return f"{value:.3f}"
+
+    def count(shown: int, key: object) -> str:
+        total = shown if pool_sizes is None else int(pool_sizes if not pool else pool_sizes.loc[key])
+        runs = f"{total} run" + ("s" if total != 1 else "")
+        return runs if total == shown else f"best {shown} of {runs}"
+
+    if not pool:
+        return f"all runs: {count(len(frame), None)}\n" + frame.to_string(index=False, float_format=decimals)
+    blocks = []
+    for key, group in frame.groupby(list(pool), sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        header = ", ".join(f"{name} = {value}" for name, value in zip(pool, key))
+        body = group.drop(columns=list(pool)).to_string(index=False, float_format=decimals)
+        blocks.append(f"{header}: {count(len(group), key if len(key) > 1 else key[0])}\n{body}")
+    return "\n\n".join(blocks)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Execute the report template for one study and convert it to one HTML page."""
+    from pepr import render
+
+    if args.rank_by is not None:
+        check_rank_score(args.rank_by)
+    options = {"studies_dir": args.studies_dir, "rank_by": args.rank_by, "title": args.title,
+               "pool": None if args.pool is None else ",".join(args.pool)}
+    report = render.render_report(args.study, results_dir=args.results_dir, output_dir=args.output,
+                                  **{name: value for name, value in options.items() if value is not None})
+    print(report.notebook)
+    print(report.html)
     return 0
 
 
@@ -218,12 +275,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     score_parser = commands.add_parser("score", help="PePR-E/C/T/M of every run of a study")
     score_parser.add_argument("study", help="a study name; 'paper' is the official release")
-    score_parser.add_argument("-o", "--output", default="-", help="CSV file to write ('-': stdout)")
+    score_parser.add_argument("-o", "--output", default=None,
+                              help="CSV file to write ('-': CSV on stdout; default: a table on a "
+                                   "terminal, CSV into a pipe)")
     score_parser.add_argument("--results-dir", default=None, help="where studies live")
     score_parser.add_argument("--performance", default="test_acc", help="performance column P")
     score_parser.add_argument("--pool", nargs="*", default=["setting"],
-                              help="columns whose groups are normalised apart (default: setting)")
+                              help="columns whose groups are normalised and ranked apart "
+                                   "(default: setting; none: all runs together)")
+    score_parser.add_argument("--by", default="pepr_e", metavar="SCORE",
+                              help=f"rank within each pool by {RANK_SCORES_HELP} (default: pepr_e)")
+    score_parser.add_argument("--top", type=int, default=None, metavar="N",
+                              help="only the N best runs of each pool (a tie at the cut keeps all)")
     score_parser.set_defaults(handler=cmd_score)
+
+    report_parser = commands.add_parser("report", help="one study's report: executed notebook and HTML page")
+    report_parser.add_argument("study", help="a study name under the results folder ('paper' too)")
+    report_parser.add_argument("--results-dir", default=None, help="where studies live")
+    report_parser.add_argument("--studies-dir", default=None, help="where study files (<study>.yml) live")
+    report_parser.add_argument("--output", default=None,
+                               help="write OUTPUT/<study>/report.{ipynb,html} (default: outputs/reports)")
+    report_parser.add_argument("--rank-by", default=None, metavar="SCORE",
+                               help=f"rank runs by {RANK_SCORES_HELP} (default: the template's, pepr_e)")
+    report_parser.add_argument("--pool", nargs="*", default=None,
+                               help="columns whose groups are normalised apart (default: setting)")
+    report_parser.add_argument("--title", default=None, help="the report's title (default: from the study)")
+    report_parser.set_defaults(handler=cmd_report)
 
     data_parser = commands.add_parser("data", help="list registered data and where it resolves")
     data_parser.add_argument("--images", action="store_true",

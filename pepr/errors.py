@@ -32,6 +32,20 @@ class UnknownStudyError(PeprError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class EmptyStudyError(PeprError, ValueError):
+    """A study whose results table exists but holds no run yet."""
+
+
+class NotebookError(PeprError, RuntimeError):
+    """A notebook (a study's report) raised while it ran. Keeps what papermill knew: the
+    exception's name and value, the cell of the executed copy, and where that copy is."""
+
+    def __init__(self, message: str, ename: str | None = None, evalue: str | None = None,
+                 cell_index: int | None = None, notebook: str | None = None) -> None:
+        super().__init__(message)
+        self.ename, self.evalue, self.cell_index, self.notebook = ename, evalue, cell_index, notebook
+
+
 class MissingDataError(PeprError, FileNotFoundError):
     """A data file that is neither on disk nor downloadable from here."""
 

@@ -154,3 +154,37 @@ def top_k(df: pd.DataFrame, score: str, k: int = 5, by: Sequence[str] = DEFAULT_
     ranked = ranked.copy()
     ranked["rank"] = ranked.groupby(list(by)).cumcount() + 1 if by else np.arange(1, len(ranked) + 1)
     return ranked
+
+
+#: The columns a study's runs can be ranked by: the four PePR variants and plain accuracy.
+RANK_SCORES: tuple[str, ...] = ("pepr_e", "pepr_c", "pepr_t", "pepr_m", "test_acc")
+
+
+def rank_within(df: pd.DataFrame, score: str, pool: Sequence[str] = DEFAULT_POOL,
+                top: int | None = None) -> pd.DataFrame:
+    """Return a copy of ``df`` with ``rank`` (1 = highest ``score`` within its group of ``pool``
+    columns; empty pool: the whole frame), sorted by pool then rank.
+
+    Ties share the better rank (``method="min"``: 1, 1, 3). A run without a score (NaN) has no
+    rank and comes last in its pool. ``top`` keeps the runs ranked ``top`` or better in each
+    pool, so a tie at the cut keeps every tied run. Groups and ties keep the input's order.
+    """
+    pool = list(pool)
+    if score not in df.columns:
+        raise BadParameterError(f"no column {score!r} to rank by; columns: {', '.join(map(str, df.columns))}")
+    missing = [name for name in pool if name not in df.columns]
+    if missing:
+        raise BadParameterError(f"pool column(s) {missing} not in the table")
+    if top is not None and top < 1:
+        raise BadParameterError("top must be a positive integer")
+    df = df.reset_index(drop=True)
+    values = pd.to_numeric(df[score], errors="coerce")
+    ranks = (values.groupby([df[name] for name in pool], dropna=False).rank(method="min", ascending=False)
+             if pool else values.rank(method="min", ascending=False))
+    out = df.assign(rank=ranks.astype("Int64"))
+    order = out.assign(_score=values).sort_values(
+        [*pool, "_score"], ascending=[True] * len(pool) + [False], na_position="last", kind="stable")
+    out = out.loc[order.index]
+    if top is not None:
+        out = out[out["rank"].notna() & (out["rank"] <= top)]
+    return out.reset_index(drop=True)

@@ -99,3 +99,109 @@ def test_a_dataset_registered_on_the_command_line_is_known_to_a_new_process(
     assert listing.returncode == 0 and "mine" in listing.stdout
     assert main(["data", "--unregister", "mine"]) == 0
     assert "mine" not in registry.read_text().split("# The data itself is never committed.")[-1]
+
+
+def _one_line(text: str) -> bool:
+    return text.count("\n") == 1 and "Traceback" not in text
+
+
+def test_report_of_an_unknown_study_is_one_line_and_exit_2(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "nope", "--results-dir", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert _one_line(captured.err) and "no results for study 'nope'" in captured.err
+    assert captured.out == "" and not (tmp_path / "out").exists()
+
+
+def test_report_of_an_empty_study_is_one_line_and_exit_2(tmp_path: Path, make_study,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    make_study(tmp_path, "empty", settings=())
+    assert main(["report", "empty", "--results-dir", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert _one_line(captured.err) and "'empty' has no runs yet" in captured.err
+
+
+def test_report_refuses_an_unknown_ranking_score(tiny_study, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    study, results_dir = tiny_study
+    assert main(["report", study, "--results-dir", str(results_dir), "--rank-by", "energy_kwh",
+                 "--output", str(tmp_path / "out")]) == 2
+    assert "cannot rank by 'energy_kwh'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_report_prints_the_notebook_and_the_page(tiny_study, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    study, results_dir = tiny_study
+    assert main(["report", study, "--results-dir", str(results_dir), "--output", str(tmp_path / "out"),
+                 "--pool", "setting", "dataset", "--title", "Tiny study"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    folder = tmp_path / "out" / study
+    assert printed == [str(folder / "report.ipynb"), str(folder / "report.html")]
+    import nbformat
+
+    injected = next(c for c in nbformat.read(folder / "report.ipynb", as_version=4).cells
+                    if "injected-parameters" in c.metadata.get("tags", []))
+    assert 'pool = "setting,dataset"' in injected.source and 'title = "Tiny study"' in injected.source
+    assert "rank_by" not in injected.source  # not given: the template's default
+
+
+def _scores_csv(text: str) -> pd.DataFrame:
+    import io
+
+    return pd.read_csv(io.StringIO(text), dtype={"run_id": str})
+
+
+def test_score_top_1_by_accuracy_is_the_best_run_of_each_pool(tiny_study,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from pepr import results
+
+    study, results_dir = tiny_study
+    assert main(["score", study, "--results-dir", str(results_dir), "--by", "test_acc", "--top", "1"]) == 0
+    shown = _scores_csv(capsys.readouterr().out)
+    runs = results.load(study, results_dir)
+    best = runs.loc[runs.groupby("setting")["test_acc"].idxmax()]
+    assert shown["setting"].tolist() == sorted(runs["setting"].unique())
+    assert shown["rank"].tolist() == [1, 1]
+    assert shown["run_id"].tolist() == best["run_id"].tolist()
+    assert shown["test_acc"].tolist() == best["test_acc"].tolist()
+
+
+def test_score_ranks_every_run_within_its_pool_best_first(tiny_study, tmp_path: Path) -> None:
+    study, results_dir = tiny_study
+    out = tmp_path / "s.csv"
+    assert main(["score", study, "--results-dir", str(results_dir), "-o", str(out)]) == 0
+    table = _scores_csv(out.read_text())
+    assert table.columns[0] == "rank"
+    for _, pool in table.groupby("setting"):
+        assert pool["rank"].tolist() == list(range(1, len(pool) + 1))
+        assert pool["pepr_e"].is_monotonic_decreasing
+    assert set(table["run_id"]) == {"tiny00000000", "tiny00000001", "tiny00000002"}
+
+
+def test_score_on_a_terminal_is_an_aligned_table_per_pool(tiny_study, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    study, results_dir = tiny_study
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["score", study, "--results-dir", str(results_dir), "--top", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "setting = a: best 1 of 2 runs" in lines and "setting = b: 1 run" in lines
+    assert not any("," in line for line in lines if not line.startswith("setting"))
+    header = next(line for line in lines if line.lstrip().startswith("rank"))
+    assert "setting" not in header.split()  # the pool is the block's title, not a column
+    row = lines[lines.index(header) + 1]
+    # model_0 is the cheaper of setting a: R = 0, PePR-E = P = 0.7, shown to three decimals
+    assert row.split()[:4] == ["1", "model_0", "0.700", "0.700"]
+
+
+def test_score_refuses_an_unknown_ranking_score(tiny_study, capsys: pytest.CaptureFixture[str]) -> None:
+    study, results_dir = tiny_study
+    assert main(["score", study, "--results-dir", str(results_dir), "--by", "energy_kwh"]) == 2
+    assert "cannot rank by 'energy_kwh'" in capsys.readouterr().err
+
+
+def test_the_help_lists_every_ranking_score() -> None:
+    from pepr import cli, score
+
+    assert all(name in cli.RANK_SCORES_HELP for name in score.RANK_SCORES)
+    assert len(cli.RANK_SCORES_HELP.replace(" or ", ", ").split(", ")) == len(score.RANK_SCORES)

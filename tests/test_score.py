@@ -123,3 +123,42 @@ def test_pepr_m_scores_the_runs_own_memory_on_cpu_rows():
     assert score.scored_memory(gpu).tolist() == [1.29, 1.38, 1.30]
     older = frame.assign(run_mem_gb=np.nan)  # rows from before run_mem_gb: the raw peak
     assert score.scored_memory(older).tolist() == [1.29, 1.38, 1.30]
+
+
+def test_rank_within_ranks_each_pool_best_first_and_ties_share_the_better_rank() -> None:
+    df = frame(setting=["b", "a", "a", "a", "b"], pepr_e=[0.5, 0.2, 0.9, 0.9, 0.7], model=list("vwxyz"))
+    ranked = score.rank_within(df, "pepr_e")
+    assert ranked["setting"].tolist() == ["a", "a", "a", "b", "b"]
+    assert ranked["model"].tolist() == ["x", "y", "w", "z", "v"]  # ties keep the input's order
+    assert ranked["rank"].tolist() == [1, 1, 3, 1, 2]
+    assert len(df.columns) == 3 and "rank" not in df.columns  # the input is left alone
+
+
+def test_rank_within_top_keeps_ties_at_the_cut_and_drops_unscored_runs() -> None:
+    df = frame(setting=["a"] * 4 + ["b"] * 2, test_acc=[0.8, 0.9, 0.9, np.nan, np.nan, 0.6])
+    ranked = score.rank_within(df, "test_acc")
+    assert ranked["rank"].isna().tolist() == [False, False, False, True, False, True]  # NaN last
+    top = score.rank_within(df, "test_acc", top=1)
+    assert top["test_acc"].tolist() == [0.9, 0.9, 0.6] and top["rank"].tolist() == [1, 1, 1]
+
+
+def test_rank_within_an_empty_pool_ranks_the_whole_frame() -> None:
+    df = frame(setting=["a", "b", "a"], pepr_t=[0.3, 0.9, 0.6])
+    assert score.rank_within(df, "pepr_t", pool=[])["rank"].tolist() == [1, 2, 3]
+    assert score.rank_within(df, "pepr_t", pool=[])["pepr_t"].tolist() == [0.9, 0.6, 0.3]
+
+
+def test_rank_within_refuses_what_it_cannot_rank() -> None:
+    df = frame(setting=["a"], pepr_e=[0.5])
+    with pytest.raises(BadParameterError, match="no column 'pepr_m'"):
+        score.rank_within(df, "pepr_m")
+    with pytest.raises(BadParameterError, match="pool column"):
+        score.rank_within(df, "pepr_e", pool=["dataset"])
+    with pytest.raises(BadParameterError, match="positive"):
+        score.rank_within(df, "pepr_e", top=0)
+
+
+def test_rank_scores_are_scored_columns() -> None:
+    scored = score.add_pepr(frame(setting=["a", "a"], test_acc=[0.5, 0.6], energy_kwh=[1.0, 2.0],
+                                  co2_g=[1.0, 2.0], train_time_s=[1.0, 2.0], peak_mem_gb=[1.0, 2.0]))
+    assert set(score.RANK_SCORES) <= set(scored.columns)

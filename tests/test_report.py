@@ -1,0 +1,178 @@
+"""The study report: its computations (pepr.report) and the template on studies of every shape."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import papermill
+import pytest
+import yaml
+
+from pepr import paths, report, results, score, sweep
+
+TEMPLATE = paths.NOTEBOOKS_DIR / "report.ipynb"
+MODELS = ["test_resnet", "test_efficientnet", "test_vit", "test_convnext", "test_nfnet"]
+
+
+def fake_rows(study: str, models=MODELS, seeds=(0,), fractions=(1.0,), dataset="synthetic",
+              seed: int = 0) -> list[dict]:
+    """Rows as a sweep writes them, with made-up but plausible values (no training)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for fraction in fractions:
+        for run_seed in seeds:
+            for index, model in enumerate(models):
+                cell = {"study": study, "model": model, "dataset": dataset, "pretrained": False,
+                        "data_fraction": fraction, "seed": run_seed, "img_size": 28, "epochs": 2,
+                        "batch_size": 32, "optimizer": "adam", "lr": 5e-4}
+                time_s = 10.0 * (index + 1) * fraction
+                rows.append({**cell, "run_id": results.run_id(cell),
+                             "setting": results.setting_label(dataset, False, fraction),
+                             "threads": 1, "num_params": 10 ** (5 + index),
+                             "num_params_trained": 10 ** (5 + index) // 2,
+                             "test_acc": float(rng.uniform(0.4, 0.9)),
+                             "test_balanced_acc": float(rng.uniform(0.4, 0.9)),
+                             "test_auc": float(rng.uniform(0.5, 0.95)), "energy_kwh": time_s * 2.6e-5,
+                             "energy_method": "tdp-estimate", "co2_g": time_s * 0.01,
+                             "train_time_s": time_s, "peak_mem_gb": 1.2 + index / 10,
+                             "run_mem_gb": 0.1 + index / 10, "mem_kind": "cpu-rss", "device": "cpu",
+                             "hardware": "test CPU", "status": "ok"})
+    return rows
+
+
+def render(tmp_path: Path, study: str, **parameters) -> str:
+    """Execute the template for ``study``; the text of every output, joined."""
+    output = tmp_path / f"{study}.ipynb"
+    papermill.execute_notebook(str(TEMPLATE), str(output), parameters={"study": study, **parameters},
+                               progress_bar=False, kernel_name="python3", cwd=str(paths.REPO_ROOT))
+    executed = nbformat.read(output, as_version=4)
+    texts = []
+    for cell in executed.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            texts.append(str(data.get("text/markdown", "")) + str(data.get("text/html", ""))
+                         + str(out.get("text", "")))
+    return "\n".join(texts)
+
+
+# -- computations ------------------------------------------------------------------------------
+
+
+def test_grid_sentence_counts_what_the_rows_hold():
+    rows = pd.DataFrame(fake_rows("g", seeds=(0, 1), fractions=(0.5, 1.0)))
+    rows.loc[0, "status"] = "failed"
+    summary = report.grid_summary(results.typed(rows))
+    assert (summary["runs"], summary["ok"], summary["failed"]) == (20, 19, 1)
+    text = report.grid_sentence(summary)
+    assert "20 runs" in text and "5 models" in text and "50% and 100%" in text
+    assert "2 seeds (0 and 1)" in text
+
+
+def test_baselines_of_a_dataset_come_from_its_labels():
+    found = report.label_baselines("synthetic")
+    assert found["classes"] == 2 and found["constant_balanced_acc"] == 0.5
+    assert 0 < found["majority_acc"] < 1
+
+
+def test_ranking_flags_runs_that_do_not_beat_the_majority_class():
+    runs = results.typed(pd.DataFrame(fake_rows("r")))
+    scored = score.add_pepr(runs)
+    baselines = pd.DataFrame({"dataset": ["synthetic"], "majority_acc": [0.6],
+                              "constant_balanced_acc": [0.5]})
+    table = report.ranked(scored, "test_acc", ["setting"], baselines)
+    assert table["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert table["test_acc"].is_monotonic_decreasing
+    assert (table["beats_majority"] == (table["test_acc"] > 0.6)).all()
+
+
+def test_seed_agreement_is_kendalls_tau_between_seed_rankings():
+    rows = pd.DataFrame(fake_rows("s", seeds=(0, 1)))
+    first = rows["seed"] == 0
+    rows.loc[~first, "test_acc"] = rows.loc[first, "test_acc"].to_numpy()  # same ranking
+    scored = score.add_pepr(results.typed(rows))
+    agreement = report.seed_agreement(scored, "test_acc")
+    assert agreement["kendall_tau"].tolist() == pytest.approx([1.0])
+    assert "1.00 to 1.00" in report.seed_sentence(agreement)
+
+
+def test_one_seed_and_few_models_are_said_in_words_not_nan():
+    scored = score.add_pepr(results.typed(pd.DataFrame(fake_rows("o", models=MODELS[:2]))))
+    for sentence in (report.seed_sentence(report.seed_agreement(scored, "pepr_e")),
+                     report.small_vs_large(scored, "pepr_e", "num_params")):
+        assert "nan" not in sentence.lower() and sentence
+    assert report.arm_comparisons(scored).empty
+
+
+def test_fractions_are_compared_in_pairs_over_shared_models():
+    rows = pd.DataFrame(fake_rows("f", fractions=(0.5, 1.0)))
+    arms = report.arm_comparisons(score.add_pepr(results.typed(rows)))
+    assert arms["axis"].tolist() == ["training fraction"] and arms["models"].tolist() == [5]
+
+
+def test_settings_that_share_a_dataset_and_fraction_with_the_release_are_paired():
+    rows = results.typed(pd.DataFrame(fake_rows("p", dataset="pneumoniamnist", fractions=(0.1, 1.0))))
+    pairs = report.paper_pairs(rows)
+    assert ("pneumoniamnist_f0.1", "pneumonia_small") in pairs and ("pneumoniamnist", "pneumonia") in pairs
+    assert report.paper_pairs(results.typed(pd.DataFrame(fake_rows("q")))) == []
+
+
+def test_template_parameters_are_declared():
+    declared = set(papermill.inspect_notebook(str(TEMPLATE)))
+    assert {"study", "results_dir", "studies_dir", "pool", "rank_by", "title"} <= declared
+
+
+# -- the template on studies of every shape ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_template_on_one_run(tmp_path: Path):
+    results.append_run(fake_rows("single", models=MODELS[:1])[0], tmp_path)
+    text = render(tmp_path, "single", results_dir=str(tmp_path), studies_dir=str(tmp_path))
+    assert "1 run" in text and "test_resnet" in text
+    assert "nan" not in text.replace("nanmean", "").lower().split("plotly")[0]
+    assert "pneumoniamnist" not in text and "pilot" not in text  # nothing of another study
+
+
+@pytest.mark.slow
+def test_template_on_seeds_and_fractions(tmp_path: Path):
+    for row in fake_rows("grid", seeds=(0, 1), fractions=(0.5, 1.0)):
+        results.append_run(row, tmp_path)
+    text = render(tmp_path, "grid", results_dir=str(tmp_path), studies_dir=str(tmp_path),
+                  rank_by="test_acc")
+    assert "20 runs" in text and "Kendall" in text and "training fraction" in text
+
+
+@pytest.mark.slow
+def test_template_on_a_sweep_of_an_image_folder_with_four_classes(tmp_path: Path, monkeypatch):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 6), ("val", 3), ("test", 4)):
+        for k, name in enumerate(("alpha", "beta", "gamma", "delta")):
+            folder = tmp_path / "imgs" / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = (rng.random((16, 16)) * 60 + 60 * k).astype("uint8")
+                Image.fromarray(pixels, "L").save(folder / f"{i}.png")
+    monkeypatch.setenv("PEPR_DATASETS_FILE", str(tmp_path / "datasets.yml"))
+    study_path = tmp_path / "studies" / "four.yml"
+    study_path.parent.mkdir()
+    study_path.write_text(yaml.safe_dump({
+        "study": "four", "models": ["test_resnet", "test_efficientnet", "test_convnext"],
+        "datasets": [str(tmp_path / "imgs")], "epochs": 1, "img_size": 32,
+        "notes": "A four-class folder made by the test.",
+    }))
+    summary = sweep.run_sweep(study_path, results_dir=tmp_path / "results",
+                              outputs_dir=tmp_path / "outputs", progress=False)
+    assert summary.ok == 3, summary
+    text = render(tmp_path, "four", results_dir=str(tmp_path / "results"),
+                  studies_dir=str(tmp_path / "studies"))
+    assert "3 runs" in text and "3 models" in text and "four-class folder made by the test" in text
+    for model in ("test_resnet", "test_efficientnet", "test_convnext"):
+        assert model in text
+    assert "majority class (0.250)" in text  # 4 balanced test classes
+    assert "pilot" not in text and "pneumoniamnist" not in text
