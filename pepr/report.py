@@ -73,46 +73,62 @@ def listing(values: Sequence[object], limit: int = 8) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def grid_summary(all_runs: pd.DataFrame) -> dict[str, object]:
-    """What the study holds: counts of rows by status and the values of each grid axis."""
-    ok = all_runs[all_runs["status"] == "ok"]
+def grid_summary(all_runs: pd.DataFrame, planned: int | None = None) -> dict[str, object]:
+    """What the study holds: counts of runs by status (the last row of each run), the values
+    of each grid axis over the finished runs, and ``planned``, the study file's grid size."""
     latest = all_runs.drop_duplicates("run_id", keep="last")
+    ok = all_runs[all_runs["status"] == "ok"].drop_duplicates("run_id", keep="last")
     return {
+        "planned": planned,
         "runs": int(latest["run_id"].nunique()),
-        "ok": int(ok["run_id"].nunique()),
+        "ok": int(len(ok)),
         "failed": int((latest["status"] == "failed").sum()),
         "skipped": int((latest["status"] == "skipped").sum()),
-        "models": sorted(latest["model"].unique()),
-        "datasets": sorted(latest["dataset"].unique()),
-        "settings": sorted(latest["setting"].unique()),
-        "fractions": sorted(latest["data_fraction"].dropna().unique()),
-        "seeds": sorted(int(s) for s in latest["seed"].dropna().unique()),
-        "pretrained": sorted({str(p) for p in latest["pretrained"].dropna()}),
-        "img_sizes": sorted(int(s) for s in latest["img_size"].dropna().unique()),
-        "epochs": sorted(int(s) for s in latest["epochs"].dropna().unique()),
+        "skipped_models": sorted(latest.loc[latest["status"] == "skipped", "model"].unique()),
+        "models": sorted(ok["model"].unique()),
+        "datasets": sorted(ok["dataset"].unique()),
+        "settings": sorted(ok["setting"].unique()),
+        "fractions": sorted(ok["data_fraction"].dropna().unique()),
+        "seeds": sorted(int(s) for s in ok["seed"].dropna().unique()),
+        "pretrained": sorted({str(p) for p in ok["pretrained"].dropna()}),
+        "img_sizes": sorted(int(s) for s in ok["img_size"].dropna().unique()),
+        "epochs": sorted(int(s) for s in ok["epochs"].dropna().unique()),
         "hardware": sorted(ok["hardware"].dropna().unique()),
         "energy_methods": sorted(ok["energy_method"].dropna().unique()),
         "threads": sorted(int(t) for t in ok["threads"].dropna().unique()),
     }
 
 
+def planned_runs(spec: Mapping[str, object] | None) -> int | None:
+    """How many runs the study file's grid holds (None without a study file)."""
+    if spec is None:
+        return None
+    from pepr import sweep
+
+    try:
+        return len(sweep.expand(spec))
+    except PeprError:  # a model or dataset of the grid that this machine cannot resolve
+        return None
+
+
 def grid_sentence(summary: Mapping[str, object]) -> str:
     """One paragraph saying what was run, every figure from :func:`grid_summary`."""
     s = summary
-    fractions = listing([f"{f:.0%}" for f in s["fractions"]])
-    arms = {"False": "from scratch", "True": "from ImageNet weights"}
-    pretrained = listing([arms.get(p, f"from the checkpoint {p}") for p in s["pretrained"]])
+    planned = (f" of the {s['planned']:,} that its study file plans" if s["planned"] else "")
     parts = [
-        f"The study holds {plural(s['runs'], 'run')}: {s['ok']:,} finished `ok`"
+        f"The study holds {plural(s['runs'], 'run')}{planned}: {s['ok']:,} finished `ok`"
         + (f", {s['failed']:,} failed" if s["failed"] else "")
-        + (f", {s['skipped']:,} not run (skipped, with the reason in their row)"
-           if s["skipped"] else "") + ".",
-        f"They train {plural(len(s['models']), 'model')} on {listing(s['datasets'])} "
-        f"({plural(len(s['settings']), 'setting')}), {pretrained}, with "
-        f"{fractions} of the training split, {plural(len(s['seeds']), 'seed')} "
-        f"({listing(s['seeds'])}), {listing(s['epochs'])} epochs, at "
-        f"{listing(s['img_sizes'])} px.",
-    ]
+        + (f", {s['skipped']:,} not run (skipped: {plural(len(s['skipped_models']), 'model')}, "
+           f"with the reason in their rows)" if s["skipped"] else "") + "."]
+    if s["ok"]:
+        arms = {"False": "from scratch", "True": "from ImageNet weights"}
+        pretrained = listing([arms.get(p, f"from the checkpoint {p}") for p in s["pretrained"]])
+        parts.append(
+            f"The finished runs trained {plural(len(s['models']), 'model')} on "
+            f"{listing(s['datasets'])} ({plural(len(s['settings']), 'setting')}), {pretrained}, "
+            f"with {listing([f'{f:.0%}' for f in s['fractions']])} of the training split, "
+            f"{plural(len(s['seeds']), 'seed')} ({listing(s['seeds'])}), "
+            f"{listing(s['epochs'])} epochs, at {listing(s['img_sizes'])} px.")
     if s["hardware"]:
         threads = f" with {listing(s['threads'])} thread(s) per run" if s["threads"] else ""
         parts.append(f"Hardware as each row recorded it: {listing(s['hardware'])}{threads}.")

@@ -69,6 +69,7 @@ def test_grid_sentence_counts_what_the_rows_hold():
     assert (summary["runs"], summary["ok"], summary["failed"]) == (20, 19, 1)
     text = report.grid_sentence(summary)
     assert "20 runs" in text and "5 models" in text and "50% and 100%" in text
+    assert "19 finished" in text and "1 failed" in text
     assert "2 seeds (0 and 1)" in text
 
 
