@@ -389,3 +389,40 @@ def pareto_members(scored: pd.DataFrame, size: str) -> pd.DataFrame:
     fronts = [group[score.pareto_front(group, "test_acc", size)]
               for _, group in scored.groupby("setting")]
     return pd.concat(fronts) if fronts else scored.iloc[0:0]
+
+
+def progress_by_setting(all_runs: pd.DataFrame, planned: Sequence[Mapping[str, object]] = ()
+                        ) -> pd.DataFrame:
+    """Per setting and seed: runs planned (the study file's grid cells), finished ``ok``,
+    ``failed`` and ``skipped`` (the last row of each run)."""
+    latest = all_runs.drop_duplicates("run_id", keep="last")
+    counts = (latest.assign(n=1).pivot_table(index=["setting", "seed"], columns="status",
+                                             values="n", aggfunc="sum", fill_value=0))
+    for status in ("ok", "failed", "skipped"):
+        if status not in counts:
+            counts[status] = 0
+    table = counts[["ok", "failed", "skipped"]]
+    if planned:
+        grid = pd.DataFrame(list(planned)).groupby(["setting", "seed"]).size().rename("planned")
+        table = grid.to_frame().join(table, how="left").fillna(0)
+    return table.astype(int).reset_index()
+
+
+def small_large_by_setting(scored: pd.DataFrame, rank_by: str, size: str,
+                           k: int = 5) -> pd.DataFrame:
+    """The paper's small-against-large claim in each setting: models split at the setting's
+    median size; the share of the top ``k`` by ``rank_by`` that is small, and each half's
+    median accuracy. Settings with fewer than ``2 * MIN_PAIRS`` models are left out."""
+    rows = []
+    for setting, group in scored.groupby("setting"):
+        if group["model"].nunique() < 2 * MIN_PAIRS:
+            continue
+        threshold = float(group[size].median())
+        small = group[size] <= threshold
+        top = group.nlargest(k, rank_by)
+        rows.append({"setting": setting, "models": int(group["model"].nunique()),
+                     "median size (M)": threshold / 1e6,
+                     f"top-{k} small": int((top[size] <= threshold).sum()),
+                     "median acc. small": float(group.loc[small, "test_acc"].median()),
+                     "median acc. large": float(group.loc[~small, "test_acc"].median())})
+    return pd.DataFrame(rows)

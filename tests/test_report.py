@@ -177,3 +177,26 @@ def test_template_on_a_sweep_of_an_image_folder_with_four_classes(tmp_path: Path
         assert model in text
     assert "majority class (0.250)" in text  # 4 balanced test classes
     assert "pilot" not in text and "pneumoniamnist" not in text
+
+
+def test_progress_counts_planned_and_finished_runs_per_setting():
+    rows = fake_rows("pr", fractions=(0.5, 1.0))
+    rows[0]["status"] = "failed"
+    planned = rows + fake_rows("pr", fractions=(0.25,))
+    table = report.progress_by_setting(results.typed(pd.DataFrame(rows[:-1])), planned)
+    by_setting = table.set_index("setting")
+    assert by_setting.loc["synthetic_f0.5", ["planned", "ok", "failed"]].tolist() == [5, 4, 1]
+    assert by_setting.loc["synthetic", ["planned", "ok"]].tolist() == [5, 4]
+    assert by_setting.loc["synthetic_f0.25", ["planned", "ok"]].tolist() == [5, 0]
+
+
+def test_small_against_large_per_setting_splits_at_the_median():
+    models = [f"m{i}" for i in range(8)]
+    rows = pd.DataFrame(fake_rows("sl", models=models))
+    rows["num_params"] = [10 ** (5 + i / 2) for i in range(8)]
+    rows["test_acc"] = [0.9, 0.85, 0.8, 0.75, 0.5, 0.45, 0.4, 0.35]  # the small half is better
+    table = report.small_large_by_setting(results.typed(rows), "test_acc", "num_params")
+    row = table.iloc[0]
+    assert row["models"] == 8 and row["top-5 small"] == 4
+    assert row["median acc. small"] > row["median acc. large"]
+    assert report.small_large_by_setting(results.typed(rows.head(5)), "test_acc", "num_params").empty
