@@ -269,6 +269,41 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_advise(args: argparse.Namespace) -> int:
+    """Rank the zoo's models for a dataset on this machine, within a budget."""
+    from pepr import advise
+
+    advice = advise.advise(args.dataset, budget_hours=args.budget_hours,
+                           budget_kwh=args.budget_kwh, img_size=args.img_size,
+                           data_fraction=args.data_fraction, epochs=args.epochs, top=args.top,
+                           rank_by=args.rank_by, progress=not args.no_progress)
+    table = advise.advice_frame(advice)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.output, index=False)
+        print(f"wrote {len(table)} rows to {args.output}", file=sys.stderr)
+    shown = table.assign(minutes=table["predicted_time_s"] / 60,
+                         wh=table["predicted_energy_kwh"] * 1000)
+    shown = shown[["rank", "model", "img_size", "minutes", "wh", "predicted_mem_gb",
+                   "expected_acc", "expected_acc_low", "expected_acc_high", "expected_pepr", "why"]]
+    shown = shown.rename(columns={"minutes": "time (min)", "wh": "energy (Wh)",
+                                  "predicted_mem_gb": "memory (GB)", "expected_acc": "acc.",
+                                  "expected_acc_low": "low", "expected_acc_high": "high",
+                                  "expected_pepr": "PePR"})
+    with_pandas_display(lambda: print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")))
+    calibration = advice.calibration
+    print(f"\ncalibration: {len(calibration.points)} models in {calibration.seconds:.0f} s; this "
+          f"machine's s/image = exp({calibration.intercept:.2f}) x reference^{calibration.slope:.2f}")
+    for note in advice.notes:
+        print(f"- {note}")
+    print(f"{len(advice.excluded)} models left out (over the budget, or no accuracy to go on)")
+    if len(table):
+        best = table.iloc[0]
+        print(f"\ntrain the first: pepr run --model {best['model']} --dataset {args.dataset} "
+              f"--img-size {int(best['img_size'])}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pepr", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -338,6 +373,23 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_parser.set_defaults(handler=cmd_zoo)
 
     _register_run_and_sweep(commands)
+
+    advise_parser = commands.add_parser(
+        "advise", help="which model to train on a dataset, on this machine, within a budget")
+    advise_parser.add_argument("--dataset", required=True, help="a registered dataset or a path")
+    advise_parser.add_argument("--budget-hours", type=float, default=None,
+                               help="drop models predicted to train longer than this")
+    advise_parser.add_argument("--budget-kwh", type=float, default=None,
+                               help="drop models predicted to use more energy than this")
+    advise_parser.add_argument("--img-size", type=int, default=None,
+                               help="input size (default: each model's smallest)")
+    advise_parser.add_argument("--data-fraction", type=float, default=1.0)
+    advise_parser.add_argument("--epochs", type=int, default=10)
+    advise_parser.add_argument("--top", type=int, default=10, help="how many to list")
+    advise_parser.add_argument("--rank-by", default="energy", help="energy, time or memory")
+    advise_parser.add_argument("-o", "--output", default=None, help="also write the table as CSV")
+    advise_parser.add_argument("--no-progress", action="store_true")
+    advise_parser.set_defaults(handler=cmd_advise)
     return parser
 
 
