@@ -42,7 +42,7 @@ REFERENCE_STUDY = "cpu-rerun"
 EVAL_COST_OF_TRAINING = 1 / 3
 #: Models timed by the calibration: spread over the reference's range of speeds, cheap first.
 CALIBRATION_MODELS = 4
-CALIBRATION_BATCHES = 3
+CALIBRATION_BATCHES = 5
 BATCH_SIZE = 32
 
 
@@ -169,8 +169,9 @@ def calibration_models(reference: pd.DataFrame, count: int = CALIBRATION_MODELS)
 
 def time_training_steps(model: str, in_chans: int, num_classes: int, img_size: int,
                         batches: int = CALIBRATION_BATCHES, threads: int = 1) -> float:
-    """Seconds per image of ``batches`` Adam steps at the paper's batch size on random data of
-    the run's shape (after one untimed step), as :func:`pepr.train.run` trains."""
+    """Seconds per image of an Adam step at the paper's batch size on random data of the run's
+    shape, as :func:`pepr.train.run` trains: the median of ``batches`` timed steps after two
+    untimed ones (the median, so that a step slowed by another process does not count)."""
     import torch
 
     from pepr import train, zoo
@@ -191,11 +192,14 @@ def time_training_steps(model: str, in_chans: int, num_classes: int, img_size: i
         loss.backward()
         optimizer.step()
 
-    step()
-    start = time.perf_counter()
-    for _ in range(batches):
+    for _ in range(2):  # oneDNN builds its kernels on the first steps
         step()
-    return (time.perf_counter() - start) / (batches * BATCH_SIZE)
+    seconds = []
+    for _ in range(batches):
+        start = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds)) / BATCH_SIZE
 
 
 def calibrate(reference: pd.DataFrame, in_chans: int, num_classes: int,
