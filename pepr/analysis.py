@@ -4,24 +4,27 @@ Everything the book's notebooks compute beyond scoring lives here, so each piece
 publications per capita by region, joins of model attributes and ImageNet results *by name*,
 a reproduction of the release's positional attachment of model attributes, paired tests with
 effect sizes and bootstrap confidence intervals, Spearman correlations with intervals, the
-paper's top-5 tables, and the robustness of top-k rankings to the normalisation pool, the
-resource, the carbon-intensity assumption and the small-vs-large threshold.
+paper's top-5 tables (settings in the release's order, ties at the top named), the release's
+repeated energy values and the rankings without them, and the robustness of top-k rankings to the
+normalisation pool, the resource, the carbon-intensity assumption and the small-vs-large threshold.
 
 Scoring itself is :mod:`pepr.score` (``add_pepr``, ``top_k``, ``pareto_front``); nothing here
-reimplements it. Nothing here reads files except :func:`timm_imagenet_names`, which asks the
-installed timm for its names (imported lazily).
+reimplements it. Model names resolve through the model zoo only (:mod:`pepr.zoo`, its table
+``data/zoo.csv``); :func:`imagenet_names` asks the installed timm for nothing but a pretrained
+tag where the zoo's name has none (imported lazily). Nothing here reads other files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pepr.errors import BadParameterError
+from pepr.errors import BadParameterError, UnknownModelError
 from pepr.meters import JOULES_PER_KWH
+from pepr.results import repeated_resource_groups
 from pepr.score import RESOURCES, add_pepr, top_k
 
 # ---------------------------------------------------------------------------------------------
@@ -109,31 +112,58 @@ def positional_pairing(raw_results: pd.DataFrame, first: str, second: str) -> pd
 # ImageNet results: exact join vs the release's substring join
 # ---------------------------------------------------------------------------------------------
 
-def timm_imagenet_names(models: Iterable[str]) -> pd.DataFrame:
+def timm_default_tag(timm_name: str) -> str | None:
+    """The pretrained tag timm loads for a name (``efficientnet_b0`` -> ``ra_in1k``), or ``None``.
+
+    A name that carries a tag keeps it. Asks timm's pretrained configurations (imports timm).
+    """
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(timm_name)
+    return None if cfg is None else (cfg.tag or None)
+
+
+def imagenet_names(models: Iterable[str],
+                   default_tag: Callable[[str], str | None] = timm_default_tag) -> pd.DataFrame:
     """The ``arch.tag`` name under which timm publishes each model's ImageNet result.
 
-    Renamed models (``gluon_*``, ``adv_inception_v3``, ...) map through timm's own deprecation
-    table; other names take their architecture's default pretrained tag. Models timm no longer
-    knows get no name. Imports timm (and so torch) on first use.
+    The model zoo is the only name resolver: a paper name becomes its zoo ``timm_name``
+    (:func:`pepr.zoo.zoo_row`: timm's deprecation aliases and the zoo's own renames,
+    :data:`pepr.zoo.EXTRA_RENAMES`), any other name goes through
+    :func:`pepr.zoo.resolve_model_name`. A name without a pretrained tag then takes the tag
+    ``default_tag`` gives its architecture (timm's default). Columns: ``model``, ``timm_name``,
+    ``imagenet_name`` (``None`` when unknown) and ``how`` the name was found.
     """
-    from timm.models import _registry
+    from pepr import zoo
 
-    deprecated = dict(_registry._deprecated_models)
     rows = []
     for model in models:
-        if model in deprecated and deprecated[model]:
-            rows.append({"model": model, "imagenet_name": deprecated[model], "how": "renamed in timm"})
-        elif model in _registry._model_default_cfgs:
-            tags = _registry._model_default_cfgs[model].tags
-            tag = tags[0] if tags else ""
-            rows.append({"model": model, "imagenet_name": f"{model}.{tag}" if tag else model, "how": "default tag"})
+        row = zoo.zoo_row(model)
+        if row is not None:
+            renamed_by = row["renamed_by"]
+            timm_name = str(row["timm_name"])
+            how = f"zoo, renamed ({renamed_by})" if isinstance(renamed_by, str) and renamed_by else "zoo, same name"
         else:
-            rows.append({"model": model, "imagenet_name": None, "how": "unknown to timm"})
-    return pd.DataFrame(rows)
+            try:
+                timm_name, how = zoo.resolve_model_name(model), "timm name outside the zoo"
+            except UnknownModelError:
+                rows.append({"model": model, "timm_name": None, "imagenet_name": None, "how": "unknown model"})
+                continue
+        imagenet_name: str | None = timm_name
+        if "." not in timm_name:
+            tag = default_tag(timm_name)
+            imagenet_name = f"{timm_name}.{tag}" if tag else None
+            how += "; default pretrained tag" if tag else "; no pretrained tag in timm"
+        rows.append({"model": model, "timm_name": timm_name, "imagenet_name": imagenet_name, "how": how})
+    return pd.DataFrame(rows, columns=["model", "timm_name", "imagenet_name", "how"])
 
 
 def join_imagenet_exact(names: pd.DataFrame, imagenet: pd.DataFrame) -> pd.DataFrame:
-    """ImageNet ``top1``/``top5`` per model, joined on the exact ``arch.tag`` name (NaN if absent)."""
+    """ImageNet ``top1``/``top5`` per model, joined on the exact ``arch.tag`` name (NaN if absent).
+
+    ``names`` comes from :func:`imagenet_names`. timm's table lists some names once per test
+    resolution, best first; the first (best) row of a name is the one joined, as in the release.
+    """
     table = imagenet.drop_duplicates("model").set_index("model")[["top1", "top5"]]
     out = names.join(table, on="imagenet_name")
     return out
@@ -280,26 +310,74 @@ def size_correlations(per_model: pd.DataFrame, columns: Sequence[str] = ("test_a
 # Tables of the paper
 # ---------------------------------------------------------------------------------------------
 
+def setting_order(runs: pd.DataFrame, column: str = "setting") -> list[str]:
+    """The settings in the order of their first row (for the release: as ``all_results.csv`` lists them)."""
+    return list(dict.fromkeys(runs[column]))
+
+
 def top_k_with_best(scored: pd.DataFrame, score: str = "pepr_e", k: int = 5,
                     performance: str = "test_acc", by: Sequence[str] = ("setting",)) -> pd.DataFrame:
     """The paper's table: the top ``k`` by ``score`` per group, then the most accurate model.
 
     The last row of each group (``row == 'most accurate'``) is the best run by ``performance``;
-    it may repeat one of the top ``k``.
+    it may repeat one of the top ``k``. Of runs tied on ``performance`` it is the first in
+    ``scored``'s order, and ``tied_with`` names the others (empty when there is no tie). Groups
+    come in the order of their first row in ``scored``, not alphabetically.
     """
-    top = top_k(scored, score, k=k, by=by)
+    by = list(by)
+    position = scored.groupby(by, sort=False).ngroup().rename("_group")
+    frame = scored.join(position)
+    top = top_k(frame, score, k=k, by=by)
     top["row"] = top["rank"].astype(str)
-    best = top_k(scored, performance, k=1, by=by)
+    top["tied_with"] = ""
+    best = top_k(frame, performance, k=1, by=by)
     best["row"] = "most accurate"
+    ties = ties_at_top(frame, performance, by=by)
+    others = {tuple(row[by]): [m for m in row["models"] if m != row["listed_first"]] for _, row in ties.iterrows()}
+    best["tied_with"] = [", ".join(others.get(tuple(key), [])) for key in best[by].itertuples(index=False)]
     both = pd.concat([top, best], ignore_index=True)
     both["_order"] = both["row"].eq("most accurate")
-    return both.sort_values([*by, "_order", "rank"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    both = both.sort_values(["_group", "_order", "rank"], kind="stable")
+    return both.drop(columns=["_order", "_group"]).reset_index(drop=True)
+
+
+def ties_at_top(frame: pd.DataFrame, column: str, by: Sequence[str] = ("setting",),
+                label: str = "model") -> pd.DataFrame:
+    """Groups whose best value of ``column`` is shared by several rows, one row per group.
+
+    Columns: the ``by`` columns, ``value`` (the shared best), ``models`` (the tied rows' labels in
+    ``frame``'s order: for the release, the order of ``all_results.csv``) and ``listed_first``
+    (the first of them, which a stable sort such as :func:`pepr.score.top_k` lists). Values tie
+    when they are equal, as accuracies counted over the same test set are.
+    """
+    by = list(by)
+    best = frame.groupby(by, sort=False)[column].transform("max")
+    at_top = frame[frame[column].eq(best) & frame[column].notna()]
+    rows = []
+    for key, group in at_top.groupby(by, sort=False):
+        if len(group) > 1:
+            key = key if isinstance(key, tuple) else (key,)
+            rows.append({**dict(zip(by, key)), "value": group[column].iloc[0],
+                         "models": list(group[label]), "listed_first": group[label].iloc[0]})
+    return pd.DataFrame(rows, columns=[*by, "value", "models", "listed_first"])
+
+
+def top_table_notes(top: pd.DataFrame, flag: str = "flag_stale_resources") -> pd.Series:
+    """A note per row of :func:`top_k_with_best`'s table: ``energy repeated`` where ``flag`` marks
+    the run (its energy repeats another setting's, see :func:`pepr.results.stale_resource_mask`),
+    and ``tied on P with ...`` where the most accurate run shares its performance."""
+    notes = []
+    for repeated, tied in zip(top[flag].fillna(False).astype(bool), top["tied_with"].fillna("")):
+        parts = (["energy repeated"] if repeated else []) + ([f"tied on P with {tied}"] if tied else [])
+        notes.append("; ".join(parts))
+    return pd.Series(notes, index=top.index, name="note")
 
 
 def setting_summary(scored: pd.DataFrame, score: str = "pepr_e", performance: str = "test_acc") -> pd.DataFrame:
-    """One row per setting: size, performance range, energy, and the best model by P and by PePR."""
+    """One row per setting (in the order of their first run): size, performance range, energy, and
+    the best model by P and by PePR."""
     rows = []
-    for setting, group in scored.groupby("setting", sort=True):
+    for setting, group in scored.groupby("setting", sort=False):
         best_p = group.loc[group[performance].idxmax()]
         best_s = group.loc[group[score].idxmax()]
         rows.append({
@@ -316,6 +394,133 @@ def setting_summary(scored: pd.DataFrame, score: str = "pepr_e", performance: st
             score: best_s[score],
         })
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The release's repeated energy values, and rescoring without them
+# ---------------------------------------------------------------------------------------------
+
+#: How :func:`without_repeated_values` treats each group of repeated values: drop every row of
+#: it, or keep the one row that trained on the largest share of its data (ties: the first
+#: setting in the release's order).
+REPEATED_VALUE_RULES: tuple[str, ...] = ("drop all", "keep one")
+
+
+def repeated_value_groups(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per group of runs that share their (model, energy, CO2) across settings.
+
+    Groups are :func:`pepr.results.repeated_resource_groups`. Columns: ``group``, ``model``,
+    ``energy_kwh``, ``co2_g``, ``rows``, ``settings`` (in ``runs``' order), ``kept_setting`` (the
+    row that :func:`without_repeated_values` keeps under ``"keep one"``), ``tied_settings`` (the
+    settings that trained on the group's largest share of their data, in ``runs``' order: when
+    there are several, the first is kept) and ``same_data_tie`` (two of those trained on the same
+    dataset, so on the very same data: the choice between them is arbitrary).
+    """
+    groups = repeated_resource_groups(runs)
+    repeated = runs.loc[groups.notna()].assign(group=groups.dropna().astype(int))
+    kept = repeated.loc[_kept_rows(runs).reindex(repeated.index, fill_value=False)]
+    table = repeated.groupby("group", sort=True).agg(
+        model=("model", "first"), energy_kwh=("energy_kwh", "first"), co2_g=("co2_g", "first"),
+        rows=("setting", "size"), settings=("setting", list))
+    table["kept_setting"] = kept.set_index("group")["setting"]
+    largest = repeated.groupby("group")["data_fraction"].transform("max")
+    tied = repeated[repeated["data_fraction"] == largest].groupby("group")
+    table["tied_settings"] = tied["setting"].agg(list)
+    table["same_data_tie"] = tied["dataset"].agg(lambda datasets: datasets.duplicated().any())
+    return table.reset_index()
+
+
+def repeated_value_counts(runs: pd.DataFrame) -> dict[str, int]:
+    """How many rows rest on a repeated (model, energy, CO2) and how many of them are copies.
+
+    ``rows``: rows whose values another setting repeats; ``groups``: distinct repeated values. In
+    a group at most one row can be the original measurement, so ``min_copies = rows - groups``
+    rows are copies whichever is the original; ``max_copies = rows`` when no group holds its
+    original (its values came from a run outside it). ``largest_group``/``smallest_group``: rows
+    in the biggest and smallest group.
+    """
+    groups = repeated_resource_groups(runs).dropna()
+    sizes = groups.value_counts()
+    rows, count = int(len(groups)), int(len(sizes))
+    return {"rows": rows, "groups": count, "min_copies": rows - count, "max_copies": rows,
+            "largest_group": int(sizes.max()) if count else 0, "smallest_group": int(sizes.min()) if count else 0}
+
+
+def _kept_rows(runs: pd.DataFrame) -> pd.Series:
+    """Per row, whether it stays under ``"keep one"``: unrepeated rows, and in each group of
+    repeated values the row with the largest ``data_fraction`` (ties: first setting in ``runs``)."""
+    groups = repeated_resource_groups(runs)
+    position = runs["setting"].map({s: i for i, s in enumerate(setting_order(runs))})
+    candidates = pd.DataFrame({"group": groups, "fraction": runs["data_fraction"], "position": position})
+    candidates = candidates[groups.notna()].sort_values(["group", "fraction", "position"],
+                                                        ascending=[True, False, True], kind="stable")
+    chosen = candidates.groupby("group").head(1).index
+    return groups.isna() | runs.index.isin(chosen)
+
+
+def without_repeated_values(runs: pd.DataFrame, rule: str = "drop all") -> pd.DataFrame:
+    """``runs`` less the rows that rest on a value repeated from another setting.
+
+    ``"drop all"`` removes every row of every group (treats them all as possible copies);
+    ``"keep one"`` keeps one row per group: the setting that trained on the largest share of its
+    data (energy grows with the data trained on, so a value shared with a setting of less data is
+    the one that cannot be its own), ties broken by the first setting in ``runs``' order (the
+    release's). The truth lies between the two: at least one row per group is a copy either way.
+    """
+    if rule not in REPEATED_VALUE_RULES:
+        raise BadParameterError(f"rule must be one of {REPEATED_VALUE_RULES}, not {rule!r}")
+    keep = repeated_resource_groups(runs).isna() if rule == "drop all" else _kept_rows(runs)
+    return runs.loc[keep.to_numpy()]
+
+
+def top_k_changes(scored: Mapping[str, pd.DataFrame], baseline: str, score: str = "pepr_e", k: int = 5,
+                  by: str = "setting") -> pd.DataFrame:
+    """How the top ``k`` by ``score`` per ``by`` changes from the ``baseline`` scoring to each other one.
+
+    ``scored`` maps a label to a scored table (e.g. the release, and the release rescored
+    without its repeated values). One row per non-baseline label and group, groups in the
+    baseline's order: its winner, whether that is the baseline's, how many of the baseline's top
+    ``k`` stay, and the models that enter and leave (in rank order).
+    """
+    if baseline not in scored:
+        raise BadParameterError(f"no scoring labelled {baseline!r}")
+    tops = {label: top_k(table, score, k=k, by=[by]) for label, table in scored.items()}
+    base = {key: list(group["model"]) for key, group in tops[baseline].groupby(by, sort=False)}
+    order = setting_order(scored[baseline], by)
+    rows = []
+    for label, top in tops.items():
+        if label == baseline:
+            continue
+        now = {key: list(group["model"]) for key, group in top.groupby(by, sort=False)}
+        for key in order:
+            before, after = base.get(key, []), now.get(key, [])
+            rows.append({"scoring": label, by: key, "winner": after[0] if after else None,
+                         "same_winner": bool(after and before and after[0] == before[0]),
+                         "kept": len(set(before) & set(after)), "k": len(before),
+                         "entered": [m for m in after if m not in before],
+                         "left": [m for m in before if m not in after]})
+    return pd.DataFrame(rows)
+
+
+def top_k_side_by_side(scored: Mapping[str, pd.DataFrame], baseline: str, score: str = "pepr_e", k: int = 5,
+                       by: str = "setting", new_mark: str = " (new)") -> pd.DataFrame:
+    """The top ``k`` by ``score`` under each scoring side by side: one row per group and rank, one
+    column of model names per label of ``scored``, groups in the baseline's order. A model that is
+    not in the baseline's top ``k`` of its group carries ``new_mark``."""
+    if baseline not in scored:
+        raise BadParameterError(f"no scoring labelled {baseline!r}")
+    order = setting_order(scored[baseline], by)
+    tops = {label: top_k(table, score, k=k, by=[by]).set_index([by, "rank"])["model"] for label, table in scored.items()}
+    base = tops[baseline].groupby(level=by).agg(set)
+    index = pd.MultiIndex.from_product([order, range(1, k + 1)], names=[by, "rank"])
+    out = pd.DataFrame(index=index)
+    for label, models in tops.items():
+        column = models.reindex(index)
+        if label != baseline:
+            is_new = [isinstance(m, str) and m not in base.get(key, set()) for (key, _), m in column.items()]
+            column = column.where(~np.array(is_new), column + new_mark)
+        out[label] = column
+    return out.reset_index()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,11 @@ Every helper draws with seaborn's colour-blind-safe palette (:data:`PALETTE`) an
 categories by colour *and* marker, so no figure relies on colour alone. Helpers never read files
 and never attach attributes by position: the frames they receive already carry every column
 (joined by model name upstream, see :func:`pepr.analysis.attach_by_name`).
+
+Every panel says what it shows (a y-axis label or a title: :func:`unlabelled_panels` finds
+those that do not), and every text stays legible where the book shows the figure: a figure
+wider than the page's text column is scaled down to it, so its fonts are sized to be at least
+:data:`MIN_FONT_PT` at :data:`PAGE_WIDTH_IN` (:func:`smallest_font_at_page_width`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,52 @@ from pepr.errors import BadParameterError
 
 PALETTE = "colorblind"
 PARAMS_LABEL = "Parameters, ImageNet configuration (log scale)"
+
+#: Width of the book's text column (about 690 CSS pixels at a 1280-pixel window, 96 per inch):
+#: a figure drawn wider is shown scaled down to it.
+PAGE_WIDTH_IN = 7.2
+#: The smallest font, in points as the reader sees it at :data:`PAGE_WIDTH_IN`.
+MIN_FONT_PT = 8.0
+
+
+def shown_width_in(fig: plt.Figure) -> float:
+    """The width of the saved figure (``bbox_inches="tight"``, as :func:`pepr.book.show` saves it)."""
+    return float(fig.get_tightbbox(fig.canvas.get_renderer()).width)
+
+
+def smallest_font_at_page_width(fig: plt.Figure) -> float:
+    """The smallest visible text of ``fig`` in points as shown in the book (scaled to the page)."""
+    from matplotlib.text import Text
+
+    scale = min(1.0, PAGE_WIDTH_IN / shown_width_in(fig))
+    sizes = [text.get_fontsize() for text in fig.findobj(Text)
+             if text.get_visible() and text.get_text().strip()
+             and (text.axes is None or text.axes.get_visible())]
+    return min(sizes) * scale if sizes else float("inf")
+
+
+def unlabelled_panels(fig: plt.Figure) -> list[plt.Axes]:
+    """The visible panels of ``fig`` that have neither a visible y-axis label nor a title
+    (colour bars excepted)."""
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    return [ax for ax in panels
+            if not (ax.get_ylabel().strip() and ax.yaxis.label.get_visible())
+            and not any(t.get_text().strip() for t in (ax.title, ax._left_title, ax._right_title))]
+
+
+def _log_axis(ax: plt.Axes, axis: str = "x") -> None:
+    """A log axis labelled in engineering notation (1 M, 10 M), with at least three labelled
+    ticks: decades, plus 2 and 5 x 10^k when the data span less than two decades (a short range
+    would otherwise show only two ticks)."""
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+
+    getattr(ax, f"set_{axis}scale")("log")
+    target = getattr(ax, f"{axis}axis")
+    low, high = sorted(getattr(ax, f"get_{axis}lim")())
+    if low > 0 and np.log10(high) - np.log10(low) < 2:
+        target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(EngFormatter(sep="\u2009"))
+    target.set_minor_formatter(NullFormatter())
 
 
 def set_style() -> None:
@@ -80,18 +131,26 @@ def iso_pepr_contour(levels: int = 11, points: pd.DataFrame | None = None) -> pl
 def vs_params(frame: pd.DataFrame, y: str | Sequence[str], hue: str = "efficient",
               labels: Mapping[str, str] | None = None, ncols: int | None = None,
               sharey: bool = True) -> plt.Figure:
-    """One panel per ``y`` column against the parameter count (log x), coloured and marked by ``hue``."""
+    """One panel per ``y`` column against the parameter count (log x), coloured and marked by ``hue``.
+
+    At most two panels per row (``ncols``), so the figure keeps legible fonts at the page's width.
+    Every panel keeps its own y-axis label, shared axis or not; the legend is drawn once.
+    """
     ys = [y] if isinstance(y, str) else list(y)
     _require(frame, ["num_params", hue, *ys])
     labels = dict(labels or {})
-    ncols = ncols or len(ys)
+    ncols = ncols or min(len(ys), 2)
     nrows = int(np.ceil(len(ys) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.8 * nrows), sharey=sharey, squeeze=False)
-    for ax, column in zip(axes.flat, ys):
-        sns.scatterplot(frame, x="num_params", y=column, hue=hue, style=hue, palette=PALETTE, s=40, ax=ax)
-        ax.set_xscale("log")
+    for index, (ax, column) in enumerate(zip(axes.flat, ys)):
+        sns.scatterplot(frame, x="num_params", y=column, hue=hue, style=hue, palette=PALETTE, s=40, ax=ax,
+                        legend=index == 0)
+        _log_axis(ax)
         ax.set_xlabel(PARAMS_LABEL)
         ax.set_ylabel(labels.get(column, column))
+        ax.yaxis.label.set_visible(True)  # a shared axis hides the inner panels' labels
+        if sharey:
+            ax.tick_params(axis="y", labelleft=True)
     for ax in list(axes.flat)[len(ys):]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -131,16 +190,18 @@ def attachment_comparison(points: pd.DataFrame, drawn: str, true: str, y: str = 
     """
     _require(points, ["num_params", y, drawn, true])
     wrong = points[drawn] != points[true]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9.2, 4), sharey=True)
     for ax, column, title in zip(axes, [drawn, true], ["as the release attached it (by position)", "joined by model name"]):
         sns.scatterplot(points, x="num_params", y=y, hue=column, style=column, palette=PALETTE, s=40, ax=ax)
         ax.scatter(points.loc[wrong, "num_params"], points.loc[wrong, y], s=140, facecolors="none",
                    edgecolors="black", linewidths=0.8, label="flag differs")
-        ax.set_xscale("log")
+        _log_axis(ax)
         ax.set_xlabel(PARAMS_LABEL)
         ax.set_ylabel(ylabel)
+        ax.yaxis.label.set_visible(True)
+        ax.tick_params(axis="y", labelleft=True)
         ax.set_title(title, fontsize=11)
-        ax.legend(title="efficient", fontsize=8)
+        ax.legend(title="efficient", fontsize=10, title_fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -150,17 +211,19 @@ def overlap_heatmap(overlap: pd.DataFrame, value: str = "kept", title: str | Non
     _require(overlap, ["variant", "setting", value])
     table = overlap.pivot(index="variant", columns="setting", values=value)
     table = table.loc[overlap["variant"].drop_duplicates()]
-    fig, ax = plt.subplots(figsize=(1.1 * table.shape[1] + 3, 0.5 * table.shape[0] + 1.5))
-    sns.heatmap(table, annot=True, fmt=".2g", cmap="cividis", cbar=False, ax=ax, linewidths=0.5)
+    fig, ax = plt.subplots(figsize=(0.8 * table.shape[1] + 2.6, 0.45 * table.shape[0] + 1.6))
+    sns.heatmap(table, annot=True, fmt=".2g", cmap="cividis", cbar=False, ax=ax, linewidths=0.5,
+                annot_kws={"fontsize": 10})
     ax.set_xlabel("")
-    ax.set_ylabel("")
-    if title:
-        ax.set_title(title, fontsize=11)
+    ax.set_ylabel("scoring variant")
+    ax.tick_params(labelsize=10)
+    ax.set_title(title or value, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def threshold_sweep(sweep: pd.DataFrame, columns: Mapping[str, str], xlabel: str = "Threshold (parameters, log scale)") -> plt.Figure:
+def threshold_sweep(sweep: pd.DataFrame, columns: Mapping[str, str], xlabel: str = "Threshold (parameters, log scale)",
+                    ylabel: str = "share or median (see legend)") -> plt.Figure:
     """Lines of several sweep columns against the threshold (log x); ``columns`` maps column -> label."""
     _require(sweep, ["threshold", *columns])
     long = sweep.melt(id_vars="threshold", value_vars=list(columns), var_name="quantity")
@@ -168,10 +231,10 @@ def threshold_sweep(sweep: pd.DataFrame, columns: Mapping[str, str], xlabel: str
     fig, ax = plt.subplots(figsize=(7, 4))
     sns.lineplot(long, x="threshold", y="value", hue="quantity", style="quantity", markers=True,
                  palette=PALETTE, ax=ax)
-    ax.set_xscale("log")
+    _log_axis(ax)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("")
-    ax.legend(fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -249,10 +312,10 @@ def labelled_agreement(frame: pd.DataFrame, x: str, y: str, label: str = "model"
     dotted line agree, and their order along each axis shows whether the rankings do.
     """
     _require(frame, [x, y, label])
-    fig, ax = plt.subplots(figsize=(5, 4.4))
+    fig, ax = plt.subplots(figsize=(6.4, 5.4))
     ax.scatter(frame[x], frame[y], s=25)
     for _, row in frame.iterrows():
-        ax.annotate(row[label], (row[x], row[y]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+        ax.annotate(row[label], (row[x], row[y]), fontsize=8, xytext=(3, 2), textcoords="offset points")
     low = min(frame[x].min(), frame[y].min()) - 0.02
     ax.plot([low, 1], [low, 1], color="0.5", linewidth=0.8, linestyle=":")
     ax.set_xlabel(xlabel or x)
@@ -277,7 +340,7 @@ def epoch_curves(epochs: pd.DataFrame, metric: str = "acc", split: str = "val",
                  ax=ax, legend="brief", linewidth=1.2)
     ax.set_xlabel("epoch (0-based)")
     ax.set_ylabel(label or f"{split} {metric}")
-    ax.legend(fontsize=7, ncols=2, bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
+    ax.legend(fontsize=9, ncols=2, bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
     fig.tight_layout()
     return fig
 
@@ -289,35 +352,51 @@ def against_size(frame: pd.DataFrame, size: str, ys: Sequence[str], front: pd.Se
     the runs where ``front`` is True (the accuracy-size Pareto front) ringed in black."""
     _require(frame, [size, hue, *ys])
     labels = dict(labels or {})
-    fig, axes = plt.subplots(1, len(ys), figsize=(4.8 * len(ys), 3.9), squeeze=False)
-    for ax, column in zip(axes.flat, ys):
+    ncols = min(len(ys), 2)
+    nrows = int(np.ceil(len(ys) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.9 * nrows), squeeze=False)
+    for index, (ax, column) in enumerate(zip(axes.flat, ys)):
         sns.scatterplot(frame, x=size, y=column, hue=hue, style=hue, palette=PALETTE, s=34, ax=ax)
         ringed = frame[front.reindex(frame.index, fill_value=False)]
         ax.scatter(ringed[size], ringed[column], s=110, facecolors="none", edgecolors="black",
                    linewidths=0.9, label="Pareto front (accuracy, size)")
-        ax.set_xscale("log")
+        _log_axis(ax)
         ax.set_xlabel(f"{size_label} (log scale)")
         ax.set_ylabel(labels.get(column, column))
-        ax.legend(fontsize=7, frameon=False)
+        if index == 0:
+            handles, names = ax.get_legend_handles_labels()
+        ax.get_legend().remove()
+    for ax in list(axes.flat)[len(ys):]:
+        ax.set_visible(False)
     fig.tight_layout()
+    # one legend for all panels, under them, where it hides no point
+    fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=min(len(names), 4),
+               frameon=False, fontsize=10)
     return fig
 
 
 def curves_by_model(epochs: pd.DataFrame, metric: str = "acc", split: str = "val",
-                    hue: str = "setting", col_wrap: int = 6, label: str | None = None) -> plt.Figure:
+                    hue: str = "setting", col_wrap: int = 4, label: str | None = None) -> plt.Figure:
     """Small multiples: one panel per model, ``metric`` on ``split`` per epoch, one line per
     ``hue`` value (colour and dash). Readable with any number of models, unlike one panel
-    where two of twenty colours must look alike."""
+    where two of twenty colours must look alike; each panel is titled with its model."""
     _require(epochs, ["model", "epoch", "split", "metric", "value", hue])
     rows = epochs[(epochs["split"] == split) & (epochs["metric"] == metric)]
     if rows.empty:
         raise BadParameterError(f"no {split} {metric} rows to draw")
+    from matplotlib.ticker import MaxNLocator
+
     grid = sns.relplot(rows, x="epoch", y="value", col="model", hue=hue, style=hue, kind="line",
-                       col_wrap=min(col_wrap, rows["model"].nunique()), height=1.7, aspect=1.25,
+                       col_wrap=min(col_wrap, rows["model"].nunique()), height=1.7, aspect=1.0,
                        palette=PALETTE, linewidth=1.1, errorbar=None,
                        facet_kws={"sharey": True, "sharex": True})
-    grid.set_titles("{col_name}", size=7)
-    grid.set_axis_labels("epoch (0-based)", label or f"{split} {metric}")
+    grid.set_titles("{col_name}", size=10)
+    grid.set_axis_labels("epoch (0-based)", label or f"{split} {metric}", fontsize=10)
     for ax in grid.axes.flat:
-        ax.tick_params(labelsize=6)
+        ax.tick_params(labelsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    if grid.legend is not None:
+        sns.move_legend(grid, "lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False,
+                        fontsize=10, title_fontsize=10)
+    grid.figure.tight_layout()
     return grid.figure

@@ -479,15 +479,34 @@ def paper_epochs(raw: pd.DataFrame | None = None) -> pd.DataFrame:
 # Data-quality audit of the release
 # ---------------------------------------------------------------------------------------------
 
+#: The values that, repeated exactly for one model in several settings, mark a leftover log.
+REPEATED_RESOURCE_KEYS: tuple[str, ...] = ("model", "energy_kwh", "co2_g")
+
+
+def repeated_resource_groups(runs: pd.DataFrame) -> pd.Series:
+    """Per row, the group of rows that share its (model, energy, CO2) with another setting.
+
+    Groups are numbered 0, 1, ... in the order of their first row; a row whose values no other
+    setting repeats has no group (``<NA>``). Within a group at most one row can be the measurement
+    that produced the values (each setting trained on its own data); the others are copies, and
+    all of them are copies when the values came from a run outside the group.
+    """
+    keys = list(REPEATED_RESOURCE_KEYS)
+    settings = runs.groupby(keys, dropna=False, sort=False)["setting"].transform("nunique")
+    repeated = runs[settings > 1]
+    ids = repeated.groupby(keys, dropna=False, sort=False).ngroup()
+    return ids.reindex(runs.index).astype("Int64").rename("repeated_group")
+
+
 def stale_resource_mask(runs: pd.DataFrame) -> pd.Series:
     """Rows whose (model, energy, CO2) exactly repeat those of the same model in another setting.
 
     Different settings train on different amounts of data, so identical energy and CO2 to the
-    last digit can only come from a carbontracker log left over from another setting's run.
+    last digit point to a carbontracker log left over from another run. The mask marks every row
+    that *rests on* such a value: in each group of :func:`repeated_resource_groups` one row may be
+    the original measurement, so at least (rows - groups) of the marked rows are copies.
     """
-    keys = ["model", "energy_kwh", "co2_g"]
-    counts = runs.groupby(keys, dropna=False)["setting"].transform("nunique")
-    return counts > 1
+    return repeated_resource_groups(runs).notna().rename(None)
 
 
 def add_quality_flags(runs: pd.DataFrame) -> pd.DataFrame:
@@ -522,6 +541,7 @@ def audit_paper(raw: pd.DataFrame | None = None) -> dict[str, object]:
     raw = raw_paper() if raw is None else raw
     runs = import_paper(raw)
     stale = runs["flag_stale_resources"]
+    groups = repeated_resource_groups(runs).dropna()
     per_setting = runs.loc[stale].groupby("setting").size()
     duplicated_identity = raw.duplicated(["model", "dataset"]).sum()
     return {
@@ -529,6 +549,8 @@ def audit_paper(raw: pd.DataFrame | None = None) -> dict[str, object]:
         "models": raw["model"].nunique(),
         "settings": raw["dataset"].nunique(),
         "stale_resource_rows": int(stale.sum()),
+        "stale_resource_groups": int(groups.nunique()),
+        "stale_resource_min_copies": int(stale.sum() - groups.nunique()),
         "stale_resource_rows_by_setting": {k: int(v) for k, v in per_setting.items()},
         "constant_columns": constant_columns(raw),
         "unused_columns": unused_columns(raw),

@@ -226,3 +226,194 @@ def test_concurrent_runs_counts_overlapping_training_spans():
                                         "2026-01-01T00:12:00+00:00", "2026-01-01T00:20:00+00:00"],
                          "train_time_s": [300.0, 600.0, 60.0, 60.0]})
     assert analysis.concurrent_runs(runs).tolist() == [1, 2, 2, 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Names through the zoo, and the exact ImageNet join on the release's tables
+# ---------------------------------------------------------------------------------------------
+
+def test_imagenet_names_resolve_through_the_zoo_and_add_the_default_tag():
+    asked = []
+
+    def tag(name: str) -> str:
+        asked.append(name)
+        return "in1k"
+
+    names = analysis.imagenet_names(["gluon_xception65", "gluon_resnet34_v1b", "dla34"], default_tag=tag)
+    names = names.set_index("model")
+    assert names.loc["gluon_xception65", "imagenet_name"] == "xception65.tf_in1k"  # the zoo's own rename
+    assert names.loc["gluon_resnet34_v1b", "imagenet_name"] == "resnet34.gluon_in1k"  # timm's alias, via the zoo
+    assert names.loc["dla34", "imagenet_name"] == "dla34.in1k"
+    assert asked == ["dla34"]  # a name with a tag keeps it
+    unknown = analysis.imagenet_names(["no_such_model_anywhere"], default_tag=tag).iloc[0]
+    assert unknown["imagenet_name"] is None and unknown["how"] == "unknown model"
+
+
+def _timm_only_names(models: pd.Series) -> pd.DataFrame:
+    """The resolver the chapters used before: timm's deprecation table, else the name, with
+    timm's default tag; no zoo (so no rename that timm itself does not know)."""
+    from timm.models import get_deprecated_models, get_pretrained_cfg
+
+    deprecated = get_deprecated_models()
+    rows = []
+    for model in models:
+        cfg = get_pretrained_cfg(deprecated.get(model) or model)
+        rows.append({"model": model, "imagenet_name": None if cfg is None else f"{cfg.architecture}.{cfg.tag}"})
+    return pd.DataFrame(rows)
+
+
+def test_exact_imagenet_join_finds_gluon_xception65_through_the_zoo(data_dir):
+    from pepr import datasets, zoo
+
+    models = datasets.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
+    imagenet = datasets.read_paper_table("results-imagenet.csv")
+    exact = analysis.join_imagenet_exact(analysis.imagenet_names(models), imagenet).set_index("model")
+
+    renamed = zoo.EXTRA_RENAMES["gluon_xception65"]
+    in_file = imagenet.loc[imagenet["model"] == renamed, "top1"]
+    assert len(in_file) == 1
+    assert exact.loc["gluon_xception65", "imagenet_name"] == renamed
+    assert exact.loc["gluon_xception65", "top1"] == in_file.iloc[0]
+    assert in_file.iloc[0] == pytest.approx(79.554)  # the value the pinned release's file holds
+
+    before = analysis.join_imagenet_exact(_timm_only_names(models), imagenet)
+    found_before = set(before.loc[before["top1"].notna(), "model"])
+    found_now = set(exact.index[exact["top1"].notna()])
+    assert found_now - found_before == {"gluon_xception65"}
+    assert found_before <= found_now
+    assert len(found_now) == len(found_before) + 1
+    # the other models resolve to the very names timm's own table gives
+    same = before.set_index("model")["imagenet_name"].drop("gluon_xception65")
+    assert exact["imagenet_name"].drop("gluon_xception65").equals(same)
+
+
+# ---------------------------------------------------------------------------------------------
+# Repeated energy values, rescoring without them, ties and the release's order
+# ---------------------------------------------------------------------------------------------
+
+def repeated_runs() -> pd.DataFrame:
+    """Three models in four settings. alpha repeats one value in full/tenth/hundredth, beta one
+    in full and other_full (same share: the release's order decides), gamma repeats nothing."""
+    settings = {"full": ("d", 1.0), "other_full": ("e", 1.0), "tenth": ("d", 0.1), "hundredth": ("d", 0.01)}
+    energy = {("alpha", "full"): 5.0, ("alpha", "other_full"): 4.0, ("alpha", "tenth"): 5.0, ("alpha", "hundredth"): 5.0,
+              ("beta", "full"): 2.0, ("beta", "other_full"): 2.0, ("beta", "tenth"): 0.2, ("beta", "hundredth"): 0.03,
+              ("gamma", "full"): 3.0, ("gamma", "other_full"): 2.5, ("gamma", "tenth"): 0.3, ("gamma", "hundredth"): 0.02}
+    rows = [{"model": m, "setting": s, "dataset": settings[s][0], "data_fraction": settings[s][1],
+             "energy_kwh": energy[(m, s)], "co2_g": energy[(m, s)] * 100, "test_acc": 0.5 + 0.1 * i,
+             "num_params": 1e6 * (i + 1), "train_time_s": 1.0 + i, "peak_mem_gb": 1.0 + i}
+            for s in settings for i, m in enumerate(["alpha", "beta", "gamma"])]
+    return pd.DataFrame(rows)
+
+
+def test_repeated_value_counts_bound_the_copies():
+    counts = analysis.repeated_value_counts(repeated_runs())
+    # alpha: 3 rows share one value, beta: 2 rows; at most one per group is the original
+    assert counts == {"rows": 5, "groups": 2, "min_copies": 3, "max_copies": 5,
+                      "largest_group": 3, "smallest_group": 2}
+
+
+def test_repeated_value_counts_on_the_release_agree_with_its_flag(data_dir):
+    from pepr import results
+
+    runs = results.import_paper()
+    counts = analysis.repeated_value_counts(runs)
+    flagged = runs[runs["flag_stale_resources"]]
+    assert counts["rows"] == len(flagged)
+    assert counts["groups"] == len(flagged.drop_duplicates(["model", "energy_kwh", "co2_g"]))
+    assert counts["min_copies"] == counts["rows"] - counts["groups"] > 0
+    assert counts["max_copies"] == counts["rows"]
+    groups = analysis.repeated_value_groups(runs)
+    assert len(groups) == counts["groups"] and groups["rows"].sum() == counts["rows"]
+
+
+def test_repeated_value_groups_keep_the_run_with_the_most_data():
+    groups = analysis.repeated_value_groups(repeated_runs()).set_index("model")
+    assert groups.loc["alpha", "settings"] == ["full", "tenth", "hundredth"]
+    assert groups.loc["alpha", "kept_setting"] == "full"  # largest share of its data
+    assert groups.loc["alpha", "tied_settings"] == ["full"]
+    assert groups.loc["beta", "kept_setting"] == "full"  # same share: the first in the release's order
+    assert groups.loc["beta", "tied_settings"] == ["full", "other_full"]
+    assert not groups.loc["beta", "same_data_tie"]  # different datasets
+
+
+def test_without_repeated_values_drops_all_or_keeps_one_per_group():
+    runs = repeated_runs()
+    dropped = analysis.without_repeated_values(runs, "drop all")
+    assert len(dropped) == len(runs) - 5
+    assert not dropped[dropped["model"] == "alpha"]["setting"].isin(["full", "tenth", "hundredth"]).any()
+    kept = analysis.without_repeated_values(runs, "keep one")
+    assert len(kept) == len(runs) - 3
+    alpha = set(kept.loc[kept["model"] == "alpha", "setting"])
+    assert alpha == {"full", "other_full"}
+    assert set(kept.loc[kept["model"] == "beta", "setting"]) == {"full", "tenth", "hundredth"}
+    assert len(kept[kept["model"] == "gamma"]) == 4  # nothing repeated, nothing dropped
+    with pytest.raises(BadParameterError):
+        analysis.without_repeated_values(runs, "keep all")
+
+
+def test_top_k_changes_reports_winners_and_movers():
+    runs = repeated_runs()
+    scored = {"release": score.add_pepr(runs),
+              "drop all": score.add_pepr(analysis.without_repeated_values(runs, "drop all"))}
+    changes = analysis.top_k_changes(scored, "release", k=2)
+    assert list(changes["setting"]) == ["full", "other_full", "tenth", "hundredth"]  # the release's order
+    full = changes.set_index("setting").loc["full"]
+    # only gamma is left in "full": alpha and beta leave, the winner changes
+    assert full["winner"] == "gamma" and not full["same_winner"]
+    before = list(score.top_k(scored["release"].query("setting == 'full'"), "pepr_e", k=2)["model"])
+    assert full["k"] == 2 and full["kept"] == int("gamma" in before)
+    assert full["left"] == [m for m in before if m != "gamma"]
+    assert full["entered"] == ([] if "gamma" in before else ["gamma"])
+    with pytest.raises(BadParameterError):
+        analysis.top_k_changes(scored, "nope")
+
+
+def test_ties_at_top_lists_the_tied_models_in_the_tables_order():
+    frame = pd.DataFrame({"setting": ["b", "b", "b", "a", "a"], "model": ["x", "y", "z", "x", "y"],
+                          "test_acc": [0.9, 0.95, 0.95, 0.8, 0.7]})
+    ties = analysis.ties_at_top(frame, "test_acc")
+    assert len(ties) == 1
+    tie = ties.iloc[0]
+    assert tie["setting"] == "b" and tie["value"] == 0.95
+    assert tie["models"] == ["y", "z"] and tie["listed_first"] == "y"
+    assert analysis.ties_at_top(frame.iloc[::-1], "test_acc").iloc[0]["listed_first"] == "z"
+
+
+def test_top_k_with_best_keeps_the_settings_order_and_names_ties():
+    runs = pd.DataFrame({
+        "setting": ["s2", "s2", "s2", "s1", "s1", "s1"], "model": ["beta", "alpha", "gamma"] * 2,
+        "test_acc": [0.9, 0.9, 0.7, 0.6, 0.8, 0.7], "energy_kwh": [2.0, 1.0, 3.0, 2.0, 1.0, 3.0],
+        "co2_g": [1.0] * 6, "train_time_s": [1.0] * 6, "peak_mem_gb": [1.0] * 6,
+        "flag_stale_resources": [False, True, False, False, False, False],
+    })
+    table = analysis.top_k_with_best(score.add_pepr(runs), "pepr_e", k=1)
+    assert list(dict.fromkeys(table["setting"])) == ["s2", "s1"]  # first appearance, not alphabetical
+    best = table[table["row"] == "most accurate"].set_index("setting")
+    assert best.loc["s2", "model"] == "beta"  # tied with alpha, and first in the table's order
+    assert best.loc["s2", "tied_with"] == "alpha"
+    assert best.loc["s1", "model"] == "alpha" and best.loc["s1", "tied_with"] == ""
+    notes = analysis.top_table_notes(table)
+    assert notes[table["row"].eq("most accurate") & table["setting"].eq("s2")].iloc[0] == "tied on P with alpha"
+    assert notes[table["row"].eq("1") & table["setting"].eq("s2")].iloc[0] == "energy repeated"  # alpha, cheapest
+    assert notes[table["setting"].eq("s1")].eq("").all()
+
+
+def test_setting_order_is_first_appearance():
+    frame = pd.DataFrame({"setting": ["pneumonia", "derma", "pneumonia", "lidc"]})
+    assert analysis.setting_order(frame) == ["pneumonia", "derma", "lidc"]
+
+
+def test_top_k_side_by_side_marks_models_new_to_the_top_k():
+    runs = repeated_runs()
+    scored = {"release": score.add_pepr(runs),
+              "drop all": score.add_pepr(analysis.without_repeated_values(runs, "drop all"))}
+    table = analysis.top_k_side_by_side(scored, "release", k=2)
+    assert list(table.columns) == ["setting", "rank", "release", "drop all"]
+    assert list(dict.fromkeys(table["setting"])) == ["full", "other_full", "tenth", "hundredth"]
+    release = score.top_k(scored["release"], "pepr_e", k=2)
+    for setting, group in release.groupby("setting"):
+        assert list(table.loc[table["setting"] == setting, "release"]) == list(group["model"])
+    full = table[table["setting"] == "full"]
+    # only gamma is left in "full": rank 1 is gamma, marked new unless the release had it; rank 2 is empty
+    expected = "gamma" if "gamma" in set(release.loc[release["setting"] == "full", "model"]) else "gamma (new)"
+    assert full["drop all"].iloc[0] == expected and pd.isna(full["drop all"].iloc[1])

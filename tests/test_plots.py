@@ -17,6 +17,7 @@ from pepr.errors import BadParameterError  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _close_figures():
+    plots.set_style()  # the book's fonts, as its chapters draw them
     yield
     plt.close("all")
 
@@ -124,3 +125,86 @@ def test_labelled_agreement_names_every_point_over_the_diagonal():
     assert ax.get_xlabel() == "test_acc"
     with pytest.raises(BadParameterError):
         plots.labelled_agreement(frame, "test_acc", "no_such_column")
+
+
+def epochs_of(models: int, settings: tuple[str, ...] = ("a", "b")) -> pd.DataFrame:
+    rng = np.random.default_rng(4)
+    return pd.DataFrame([{"model": f"model_{m:02d}", "epoch": e, "split": "val", "metric": "acc",
+                          "value": rng.uniform(0.5, 0.9), "setting": s}
+                         for m in range(models) for e in range(10) for s in settings])
+
+
+def every_figure() -> dict[str, plt.Figure]:
+    """One figure from each matplotlib helper, drawn as the chapters draw them."""
+    scored = score.add_pepr(runs())
+    settings = ["derma", "derma_pt", "derma_small", "derma_smallest", "lidc", "lidc_small", "pneumonia", "pneumonia_small"]
+    overlap = pd.DataFrame([{"variant": f"PePR-{v} (per setting)", "setting": s, "kept": 3}
+                            for v in "ECTM" for s in settings])
+    narrow = scored[scored["num_params"] < 2e7]
+    return {
+        "publications_bars": plots.publications_bars(pd.DataFrame({
+            "region": ["Sub-Saharan Africa", "North America"] * 2, "year": ["2013", "2013", "2023", "2023"],
+            "papers_per_million": [1.0, 10.0, 2.0, 20.0]})),
+        "iso_pepr_contour": plots.iso_pepr_contour(points=pd.DataFrame({"R": [0.1], "P": [0.8]})),
+        "vs_params one": plots.vs_params(scored, "energy_kwh"),
+        "vs_params two": plots.vs_params(scored, ["test_acc", "pepr_e"]),
+        "vs_params three": plots.vs_params(scored, ["pepr_c", "pepr_m", "pepr_t"]),
+        "vs_params eight": plots.vs_params(scored, ["test_acc", "pepr_e", "pepr_c", "pepr_m", "pepr_t", "E_n", "C_n", "T_n"],
+                                           ncols=2, sharey=False),
+        "paired_arms": plots.paired_arms(scored.assign(arm=scored["setting"]), "arm", "test_acc"),
+        "attachment_comparison": plots.attachment_comparison(
+            scored.assign(drawn=scored["efficient"], true=1 - scored["efficient"]), "drawn", "true"),
+        "overlap_heatmap": plots.overlap_heatmap(overlap),
+        "threshold_sweep": plots.threshold_sweep(pd.DataFrame({"threshold": [1e6, 1e7, 1e8], "x": [0.1, 0.2, 0.3]}),
+                                                 {"x": "share of top-5 places held by small models"}),
+        "labelled_agreement": plots.labelled_agreement(scored.assign(other=scored["test_acc"] - 0.05), "test_acc", "other"),
+        "epoch_curves": plots.epoch_curves(epochs_of(12, ("a",))),
+        "against_size": plots.against_size(narrow, "num_params", ["test_acc", "pepr_e"], narrow["test_acc"] > 0.6,
+                                           "parameters"),
+        "curves_by_model": plots.curves_by_model(epochs_of(20)),
+    }
+
+
+def test_every_panel_has_a_y_label_or_a_title():
+    for name, fig in every_figure().items():
+        assert plots.unlabelled_panels(fig) == [], name
+
+
+def test_unlabelled_panels_sees_a_label_that_a_shared_axis_hid():
+    fig, axes = plt.subplots(1, 2, sharey=True)
+    for ax, label in zip(axes, ["left", "right"]):
+        ax.plot([0, 1], [0, 1])
+        ax.set_ylabel(label)
+    assert plots.unlabelled_panels(fig) == []
+    axes[1].yaxis.label.set_visible(False)  # what seaborn does where a shared axis hides the tick labels
+    assert plots.unlabelled_panels(fig) == [axes[1]]
+    axes[1].set_title("right")
+    assert plots.unlabelled_panels(fig) == []
+
+
+def test_fonts_stay_legible_at_the_page_width():
+    for name, fig in every_figure().items():
+        assert plots.smallest_font_at_page_width(fig) >= plots.MIN_FONT_PT, name
+
+
+def test_smallest_font_scales_a_wide_figure_down_to_the_page():
+    wide, ax = plt.subplots(figsize=(2 * plots.PAGE_WIDTH_IN, 3))
+    ax.set_ylabel("y", fontsize=12)
+    ax.tick_params(labelsize=12)
+    shown = plots.shown_width_in(wide)
+    assert shown > plots.PAGE_WIDTH_IN
+    assert plots.smallest_font_at_page_width(wide) == pytest.approx(12 * plots.PAGE_WIDTH_IN / shown)
+    narrow, ax = plt.subplots(figsize=(plots.PAGE_WIDTH_IN / 2, 3))
+    ax.tick_params(labelsize=7)
+    assert plots.smallest_font_at_page_width(narrow) == pytest.approx(7)  # never scaled up
+
+
+def test_a_short_log_axis_gets_at_least_three_labelled_ticks():
+    frame = runs()
+    narrow = frame[frame["num_params"] <= 1e7]  # one decade: 1 M and 10 M alone would be two ticks
+    fig = plots.vs_params(narrow, "test_acc")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    low, high = ax.get_xlim()
+    labels = [t.get_text() for t, x in zip(ax.get_xticklabels(), ax.get_xticks()) if low <= x <= high and t.get_text()]
+    assert len(labels) >= 3, labels

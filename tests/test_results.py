@@ -69,10 +69,27 @@ def test_stale_mask_on_a_constructed_table() -> None:
     assert results.stale_resource_mask(table).tolist() == [True, True, False, False]
 
 
+def test_repeated_resource_groups_number_each_repeated_value() -> None:
+    table = pd.DataFrame({
+        "model": ["a", "a", "a", "b", "b", "b"], "setting": ["x", "y", "z", "x", "y", "z"],
+        "energy_kwh": [1.0, 2.0, 1.0, 3.0, 3.0, 4.0], "co2_g": [5.0, 5.0, 5.0, 6.0, 6.0, 7.0],
+    })
+    groups = results.repeated_resource_groups(table)
+    assert groups.tolist() == [0, pd.NA, 0, 1, 1, pd.NA]
+    assert results.stale_resource_mask(table).tolist() == groups.notna().tolist()
+    # one setting repeating its own value is no repeat across settings
+    same = table.assign(setting=["x", "x", "x", "y", "y", "y"])
+    assert results.repeated_resource_groups(same).isna().all()
+
+
 def test_audit_counts(raw: pd.DataFrame) -> None:
     audit = results.audit_paper(raw)
     assert audit["runs"] == len(raw)
     assert audit["stale_resource_rows"] == sum(audit["stale_resource_rows_by_setting"].values())
+    paper = results.import_paper(raw)
+    flagged = paper[paper["flag_stale_resources"]]
+    assert audit["stale_resource_groups"] == len(flagged.drop_duplicates(["model", "energy_kwh", "co2_g"]))
+    assert audit["stale_resource_min_copies"] == audit["stale_resource_rows"] - audit["stale_resource_groups"]
     assert "infer_time" in audit["constant_columns"]  # the release never filled it
     assert "memA" in audit["unused_columns"] and "energy" not in audit["unused_columns"]
 
