@@ -426,3 +426,22 @@ def small_large_by_setting(scored: pd.DataFrame, rank_by: str, size: str,
                      "median acc. small": float(group.loc[small, "test_acc"].median()),
                      "median acc. large": float(group.loc[~small, "test_acc"].median())})
     return pd.DataFrame(rows)
+
+
+def duration_text(seconds: float) -> str:
+    """A duration in the unit that reads best: seconds, minutes or hours."""
+    if seconds < 120:
+        return f"{seconds:.0f} seconds"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
+def data_sentence(runs: pd.DataFrame) -> str:
+    """The data each setting trained on, as its runs recorded it (``data_summary``)."""
+    if "data_summary" not in runs or runs["data_summary"].isna().all():
+        return "The runs predate the data summary column, so the data is named only by its setting."
+    summaries = (runs.dropna(subset=["data_summary"]).drop_duplicates("setting")
+                 .sort_values("setting"))
+    return "The data, as the runs recorded it: " + "; ".join(
+        f"`{row.setting}`: {row.data_summary}" for row in summaries.itertuples()) + "."

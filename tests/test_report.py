@@ -200,3 +200,12 @@ def test_small_against_large_per_setting_splits_at_the_median():
     assert row["models"] == 8 and row["top-5 small"] == 4
     assert row["median acc. small"] > row["median acc. large"]
     assert report.small_large_by_setting(results.typed(rows.head(5)), "test_acc", "num_params").empty
+
+
+def test_durations_and_data_are_said_in_readable_words():
+    assert report.duration_text(42) == "42 seconds"
+    assert report.duration_text(600) == "10.0 minutes"
+    assert report.duration_text(5 * 3600) == "5.0 hours"
+    rows = results.typed(pd.DataFrame(fake_rows("d")).assign(data_summary="synthetic: 2 classes"))
+    assert "`synthetic`: synthetic: 2 classes" in report.data_sentence(rows)
+    assert "predate" in report.data_sentence(results.typed(pd.DataFrame(fake_rows("d"))))
