@@ -93,11 +93,14 @@ def train_images(dataset: str, data_fraction: float = 1.0) -> dict[str, int]:
 
 
 def measured_speeds(study: str = REFERENCE_STUDY,
-                    results_dir: Path | str | None = None) -> pd.DataFrame:
+                    results_dir: Path | str | None = None,
+                    exclude_settings: Sequence[str] = ()) -> pd.DataFrame:
     """Per model and input size: the reference's median training seconds per image (the
-    training split's epoch time over its images), its median ``run_mem_gb``, its runs."""
+    training split's epoch time over its images), its median ``run_mem_gb``, its runs;
+    the runs of ``exclude_settings`` left out (a backtest's held-out setting)."""
     results_dir = results_dir if results_dir is not None else paths.RESULTS_DIR
     runs = results.load(study, results_dir)
+    runs = runs[~runs["setting"].isin(list(exclude_settings))]
     if runs.empty:
         return pd.DataFrame(columns=["model", "img_size", "reference_s_per_image",
                                      "reference_mem_gb", "runs"])
@@ -127,7 +130,8 @@ def _loglog_fit(frame: pd.DataFrame, target: str, features: Sequence[str]) -> np
 
 
 def reference_speeds(study: str = REFERENCE_STUDY,
-                     results_dir: Path | str | None = None) -> pd.DataFrame:
+                     results_dir: Path | str | None = None,
+                     exclude_settings: Sequence[str] = ()) -> pd.DataFrame:
     """Every zoo model at its smallest input: the reference's seconds per training image and
     run memory, measured where the reference ran it (``source = measured``), else from a
     log-log fit on FLOPs and parameters over the measured models (``source = fitted``)."""
@@ -135,7 +139,7 @@ def reference_speeds(study: str = REFERENCE_STUDY,
 
     table = zoo.load_zoo()[["model", "num_params", "min_img_size", "flops_per_image_at_min"]]
     table = table.rename(columns={"min_img_size": "img_size"})
-    measured = measured_speeds(study, results_dir)
+    measured = measured_speeds(study, results_dir, exclude_settings)
     table = table.merge(measured, on=["model", "img_size"], how="left")
     features = ["flops_per_image_at_min", "num_params"]
     design = np.column_stack([np.ones(len(table)), *[np.log(table[f]) for f in features]])
