@@ -41,9 +41,7 @@ def backtest_setting(runs: pd.DataFrame, setting: str, study: str) -> dict[str, 
         held[["model", "train_time_s", "test_acc"]], on="model")
     measured = score.add_pepr(held.assign(setting=setting))[["model", "pepr_e"]]
     predicted = predicted.merge(measured, on="model")
-    spread = predicted["predicted_energy_kwh"].max() - predicted["predicted_energy_kwh"].min()
-    normalised = (predicted["predicted_energy_kwh"] - predicted["predicted_energy_kwh"].min()) / spread
-    predicted["expected_pepr"] = predicted["expected_acc"] / (1 + normalised)
+    predicted["expected_pepr"] = advise.expected_pepr(predicted, "predicted_energy_kwh")
     advised = predicted.sort_values("expected_pepr", ascending=False)
     best = predicted["pepr_e"].max()
     smallest = predicted.loc[predicted["num_params"].idxmin()]

@@ -23,7 +23,6 @@ What is predicted and what was measured is kept apart: every predicted column is
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pepr import paths, results
+from pepr import paths, results, score
 from pepr.errors import BadParameterError, PeprError
 
 #: The study whose rows are the reference machine's measurements.
@@ -349,10 +348,7 @@ def advise(dataset: str, budget_hours: float | None = None, budget_kwh: float | 
         within &= table["predicted_energy_kwh"] <= budget_kwh
     excluded = table[~within | table["expected_acc"].isna()]
     table = table[within & table["expected_acc"].notna()].copy()
-    column = resources[rank_by]
-    spread = table[column].max() - table[column].min()
-    normalised = (table[column] - table[column].min()) / spread if spread > 0 else 0.0
-    table["expected_pepr"] = table["expected_acc"] / (1 + normalised)
+    table["expected_pepr"] = expected_pepr(table, resources[rank_by])
     table = table.sort_values("expected_pepr", ascending=False).head(top)
     table.insert(0, "rank", range(1, len(table) + 1))
     table["why"] = [_why(row, table) for _, row in table.iterrows()]
@@ -367,6 +363,12 @@ def advise(dataset: str, budget_hours: float | None = None, budget_kwh: float | 
         "median; an interval from its 10th to 90th percentile",
     ]
     return Advice(table.reset_index(drop=True), calibration, excluded, notes)
+
+
+def expected_pepr(table: pd.DataFrame, resource: str) -> pd.Series:
+    """PePR of the expected accuracy with ``resource`` min-max normalised over the candidates
+    (:func:`pepr.score.minmax_normalise`, :func:`pepr.score.pepr`)."""
+    return score.pepr(table["expected_acc"], score.minmax_normalise(table[resource]))
 
 
 def _why(row: pd.Series, table: pd.DataFrame) -> str:

@@ -204,12 +204,10 @@ def ranked(scored: pd.DataFrame, rank_by: str, pool: Sequence[str],
     majority class (accuracy) and a constant guess (balanced accuracy)."""
     frame = scored.merge(baselines[["dataset", "majority_acc", "constant_balanced_acc"]],
                          on="dataset", how="left")
-    keys = list(pool)
-    frame["rank"] = (frame.groupby(keys, dropna=False)[rank_by].rank(ascending=False, method="min")
-                     if keys else frame[rank_by].rank(ascending=False, method="min"))
+    frame = score.rank_within(frame, rank_by, pool)
     frame["beats_majority"] = frame["test_acc"] > frame["majority_acc"]
     frame["beats_constant"] = frame["test_balanced_acc"] > frame["constant_balanced_acc"]
-    return frame.sort_values([*keys, "rank", "model"], kind="stable").reset_index(drop=True)
+    return frame
 
 
 def baseline_sentence(table: pd.DataFrame) -> str:
