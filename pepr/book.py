@@ -220,3 +220,58 @@ def citation_bibtex(cff: Mapping) -> str:
         f"  license = {{{cff['license']}}}",
         "}",
     ])
+
+
+#: Where :func:`table` writes each table's CSV for the reader to download (git-ignored, and
+#: outside the book's sources, so Sphinx only copies it).
+TABLES_DIR = "outputs/tables"
+
+
+def table(frame, caption: str, name: str, formats: Mapping[str, str] | None = None,
+          csv: bool = True, root: Path | str | None = None) -> None:
+    """Display ``frame`` as a numbered, captioned table of the book, every row and column.
+
+    The table is emitted as a MyST ``{table}`` directive around a Markdown pipe table (the book
+    parses Markdown outputs as MyST, ``nb_render_markdown_format: myst``), so Sphinx numbers it,
+    ``{numref}`name``` links to it and print keeps all of it. ``formats`` maps a column to a
+    format spec (``"{:.3f}"``); numbers are right-aligned, text left. With ``csv`` the whole
+    frame (unformatted) is written to ``<book root>/outputs/tables/<name>.csv`` and linked from
+    the caption.
+    """
+    from IPython.display import Markdown, display
+
+    display(Markdown(table_markdown(frame, caption, name, formats, csv_link(frame, name, root) if csv else None)))
+
+
+def csv_link(frame, name: str, root: Path | str | None = None) -> str:
+    """Write ``frame`` to the book's tables folder; return the caption's download link for it."""
+    folder = repo_root(root) / TABLES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / f"{name}.csv", index=False)
+    return f"{{download}}`CSV </{TABLES_DIR}/{name}.csv>`"
+
+
+def table_markdown(frame, caption: str, name: str, formats: Mapping[str, str] | None = None,
+                   link: str | None = None) -> str:
+    """The MyST ``{table}`` directive for ``frame`` (see :func:`table`)."""
+    formats = dict(formats or {})
+    cells = frame.copy()
+    numeric = [column for column in frame.columns if frame[column].dtype.kind in "iuf"]
+    for column in cells.columns:
+        spec = formats.get(column)
+        cells[column] = [cell_text(value, spec) for value in frame[column]]
+    align = ["right" if column in numeric else "left" for column in frame.columns]
+    header = [str(column).replace("|", "\\|") for column in frame.columns]
+    body = cells.to_markdown(index=False, headers=header, colalign=align, disable_numparse=True)
+    title = f"{caption} ({link})" if link else caption
+    return f":::{{table}} {title}\n:name: {name}\n:class: pepr-table\n\n{body}\n:::\n"
+
+
+def cell_text(value: object, spec: str | None = None) -> str:
+    """One table cell as Markdown text: ``spec`` applied, missing values as an en dash, pipes escaped."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "–"
+    text = spec.format(value) if spec else str(plain(value))
+    return text.replace("|", "\\|").replace("\n", " ")
