@@ -2,23 +2,34 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-STAMP   = $(VENV)/.installed
+# Two installs into one .venv, each with its own stamp: the book needs only the base install
+# (no torch); the tests add the training side and pytest on top. `make book` after `make test`
+# installs nothing; `make test` after `make book` adds only the extras.
+BOOK_STAMP = $(VENV)/.installed-book
+FULL_STAMP = $(VENV)/.installed-full
 PEPR_DATA_DIR ?= $(abspath ../shared/data)
 export PEPR_DATA_DIR
 
-.PHONY: venv test book screenshots clean
+.PHONY: venv venv-full test book screenshots clean
 
-venv: $(STAMP)
+venv: $(BOOK_STAMP)
 
-# torch==2.14.1 / torchvision==0.29.1 are pinned in pyproject.toml (see README: install notes).
-$(STAMP): pyproject.toml
+venv-full: $(FULL_STAMP)
+
+$(BOOK_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --no-cache-dir --quiet --upgrade pip
-	$(PY) -m pip install --no-cache-dir --quiet -e '.[test]'
+	$(PY) -m pip install --no-cache-dir --quiet -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
-	touch $(STAMP)
+	touch $(BOOK_STAMP)
 
-test: venv
+# torch==2.14.1 / torchvision==0.29.1 are pinned in pyproject.toml's `train` extra (see README:
+# install notes; a CPU-only torch installed first is kept).
+$(FULL_STAMP): $(BOOK_STAMP)
+	$(PY) -m pip install --no-cache-dir --quiet -e '.[train,test]'
+	touch $(FULL_STAMP)
+
+test: venv-full
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 book: venv

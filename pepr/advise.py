@@ -1,6 +1,6 @@
 """Which model to train on my data, on my machine, within my budget: ``pepr advise``.
 
-Four steps, each a function:
+Five steps, each a function (the fifth optional):
 
 1. :func:`reference_speeds` - the reference machine's measured training time per image of each
    model (the CPU study's ``epochs.csv``: the training split's epoch time over its images), and
@@ -16,14 +16,26 @@ Four steps, each a function:
    settings measured so far (the release's and the CPU study's, the user's own dataset left
    out), as an offset from the setting's median with an interval; and :func:`advise` ranks the
    models that fit the budget by expected PePR.
+5. :func:`probe` (optional) - a short training of the first few candidates on the user's data
+   (a fraction of it, one or two epochs) and a re-ranking that gives their validation accuracy
+   half the say (:func:`rerank_with_probe`), with what the probe cost.
+
+:func:`backtest` judges steps 1, 3 and 4 against the reference study itself: each of its
+settings is held out in turn and advised for from the others, on the reference machine's own
+speeds (no calibration, no timing), and the advice is compared with what the held-out runs
+measured, beside the plain rule "train the smallest model".
 
 What is predicted and what was measured is kept apart: every predicted column is named
-``predicted_*`` or ``expected_*``.
+``predicted_*``, ``expected_*`` or ``probe*``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,13 +76,28 @@ class Calibration:
 
 
 @dataclass
+class ProbeCost:
+    """What a probe cost: models trained, wall seconds (data loading and model building
+    included), and the energy the meter measured over their training and evaluation."""
+
+    models: int
+    seconds: float
+    energy_kwh: float
+    energy_method: str
+    data_fraction: float
+    epochs: int
+
+
+@dataclass
 class Advice:
-    """The ranked candidates, and everything a reader needs to judge them."""
+    """The ranked candidates, and everything a reader needs to judge them; ``probe`` is set
+    once :func:`probe` has re-ranked them."""
 
     table: pd.DataFrame
     calibration: Calibration
     excluded: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    probe: ProbeCost | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,8 +305,13 @@ def relative_accuracy(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.assign(relative_acc=runs["test_acc"] - centre)
 
 
+#: The quantiles of a model's relative accuracy that bound its expected accuracy's interval.
+ACCURACY_INTERVAL = (0.1, 0.9)
+
+
 def expected_accuracy(sources: pd.DataFrame, leave_out_dataset: str | None = None,
-                      low: float = 0.1, high: float = 0.9) -> pd.DataFrame:
+                      low: float = ACCURACY_INTERVAL[0],
+                      high: float = ACCURACY_INTERVAL[1]) -> pd.DataFrame:
     """Per model: the median accuracy of a setting (over the sources' settings) plus the
     model's median relative accuracy, with the ``low``-``high`` quantiles of its relative
     accuracy as the interval; ``settings`` counts what it rests on. Rows of
@@ -348,7 +380,8 @@ def advise(dataset: str, budget_hours: float | None = None, budget_kwh: float | 
         within &= table["predicted_energy_kwh"] <= budget_kwh
     excluded = table[~within | table["expected_acc"].isna()]
     table = table[within & table["expected_acc"].notna()].copy()
-    table["expected_pepr"] = expected_pepr(table, resources[rank_by])
+    table["resource_n"] = score.minmax_normalise(table[resources[rank_by]])
+    table["expected_pepr"] = score.pepr(table["expected_acc"], table["resource_n"])
     table = table.sort_values("expected_pepr", ascending=False).head(top)
     table.insert(0, "rank", range(1, len(table) + 1))
     table["why"] = [_why(row, table) for _, row in table.iterrows()]
@@ -393,8 +426,347 @@ ADVICE_COLUMNS = ["rank", "model", "img_size", "predicted_time_s", "predicted_en
                   "expected_pepr", "settings", "source", "why"]
 
 
-def advice_frame(advice: Advice) -> pd.DataFrame:
-    """The ranked table with :data:`ADVICE_COLUMNS` (``img_size`` the size the run would use)."""
-    table = advice.table.drop(columns=["img_size"]).rename(columns={"run_img_size": "img_size"})
-    return table[ADVICE_COLUMNS]
+#: The columns a probe adds to the advice's CSV (before ``why``).
+PROBE_COLUMNS = ["probe_val_acc", "probe_val_n", "probed_acc", "probed_pepr", "probe_time_s",
+                 "probe_energy_kwh"]
 
+
+def advice_frame(advice: Advice) -> pd.DataFrame:
+    """The ranked table with :data:`ADVICE_COLUMNS` (``img_size`` the size the run would use),
+    and :data:`PROBE_COLUMNS` before ``why`` once a probe has run."""
+    table = advice.table.drop(columns=["img_size"]).rename(columns={"run_img_size": "img_size"})
+    columns = ADVICE_COLUMNS
+    if advice.probe is not None:
+        columns = [*ADVICE_COLUMNS[:-1], *PROBE_COLUMNS, ADVICE_COLUMNS[-1]]
+    return table[columns]
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. The probe: a short training of the first candidates on the user's data
+# ---------------------------------------------------------------------------------------------
+
+#: A probe trains on this share of the training split (stratified, as a run's ``data_fraction``)
+#: for :data:`PROBE_EPOCHS` epochs: about 1/25 of a 10-epoch run's training steps.
+PROBE_FRACTION = 0.2
+PROBE_EPOCHS = 2
+#: The say the probe has in the probed accuracy: the mean of two estimates (see
+#: :func:`rerank_with_probe`), the expected accuracy and the one the probe implies.
+PROBE_WEIGHT = 0.5
+
+
+def probe_runs(models: Sequence[str], img_sizes: Sequence[int], dataset: str,
+               data_fraction: float = PROBE_FRACTION, epochs: int = PROBE_EPOCHS,
+               threads: int = 1, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Train each model briefly on ``dataset`` with :func:`pepr.train.run` (in this process,
+    nothing written to a results table): per model its best validation accuracy over the
+    epochs, the validation images it rests on, the run's status and error, its wall seconds
+    (loading and building included) and the energy its meter measured, with the method."""
+    from tqdm.auto import tqdm
+
+    from pepr import datasets, train
+
+    n_val = len(datasets.split_labels(dataset)["val"])
+    rows = []
+    pairs = list(zip(models, img_sizes))
+    for model, img_size in tqdm(pairs, desc="probing", unit="model", disable=not progress):
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outcome = train.run(model, dataset, study="probe", img_size=int(img_size),
+                                data_fraction=data_fraction, epochs=epochs, seed=seed,
+                                threads=threads, select_metric="acc")
+        row = outcome.row
+        ok = row["status"] == "ok"
+        rows.append({"model": model, "probe_val_acc": row["val_best"] if ok else np.nan,
+                     "probe_val_n": n_val, "probe_status": row["status"],
+                     "probe_error": row["error"] or "",
+                     "probe_time_s": time.perf_counter() - start,
+                     "probe_energy_kwh": pd.to_numeric(row.get("energy_kwh"), errors="coerce"),
+                     "probe_energy_method": row.get("energy_method") or ""})
+    return pd.DataFrame(rows)
+
+
+def rerank_with_probe(table: pd.DataFrame, probes: pd.DataFrame,
+                      weight: float = PROBE_WEIGHT) -> pd.DataFrame:
+    """Re-rank ``table`` (an advice table: ``expected_acc``, ``resource_n``, ``expected_pepr``,
+    ``why``) with the probe's validation accuracy of some of its models.
+
+    The rule. A probe trains briefly on little data, so its accuracy is lower than a full run's
+    by an amount nobody knows; only how the probed models differ from each other on the user's
+    data is evidence. So each probed model's accuracy is estimated twice: the expected accuracy
+    (from other datasets), and the expected accuracy shifted by the model's probe accuracy minus
+    the mean probe accuracy of the probed models (the probe's word). The probed accuracy is
+    their mean: ``expected_acc + weight * (probe_val_acc - mean probe_val_acc)`` with ``weight``
+    1/2, clipped to [0, 1]; ``probed_pepr`` is its PePR with the same normalised resource as
+    before. The table is then ranked by ``probed_pepr`` where there is one and ``expected_pepr``
+    elsewhere (the shifts average zero, so probed and unprobed models stay comparable); a model
+    whose probe failed (non-finite loss, input it cannot take) goes last. With one probed model
+    there is nothing to compare and the order stays as it was. A probe favours models that
+    learn fast, which is not the same as learning well in ten epochs; its standard error
+    (binomial, on the validation split) is shown in ``why`` so that small differences are read
+    as the noise they are.
+    """
+    out = table.drop(columns=[c for c in probes.columns if c != "model" and c in table.columns])
+    out = out.merge(probes, on="model", how="left")
+    probed = out["probe_status"].eq("ok")
+    shift = out["probe_val_acc"] - out.loc[probed, "probe_val_acc"].mean()
+    out["probed_acc"] = (out["expected_acc"] + weight * shift).clip(0.0, 1.0).where(probed)
+    out["probed_pepr"] = np.nan
+    out.loc[probed, "probed_pepr"] = score.pepr(out.loc[probed, "probed_acc"],
+                                                out.loc[probed, "resource_n"])
+    failed = out["probe_status"].notna() & ~probed
+    order = out["probed_pepr"].fillna(out["expected_pepr"]).where(~failed, -np.inf)
+    out = out.assign(_order=order).sort_values("_order", ascending=False, kind="stable")
+    out = out.drop(columns="_order").reset_index(drop=True)
+    out["rank"] = range(1, len(out) + 1)
+    out["why"] = [_probe_why(row) for _, row in out.iterrows()]
+    return out
+
+
+def _probe_why(row: pd.Series) -> str:
+    """``why`` led by what the probe showed: the validation accuracy with its binomial standard
+    error, and how far it moved the accuracy (unprobed models keep theirs)."""
+    status = row.get("probe_status")
+    if not isinstance(status, str):
+        return row["why"]
+    if status != "ok":
+        return f"probe failed, ranked last ({row['probe_error'] or status}); {row['why']}"
+    acc, n = float(row["probe_val_acc"]), int(row["probe_val_n"])
+    error = math.sqrt(acc * (1 - acc) / n)
+    return (f"probe val acc {acc:.3f} +/- {error:.3f} (n={n}) moved acc. "
+            f"{row['probed_acc'] - row['expected_acc']:+.3f}; {row['why']}")
+
+
+def majority_val_accuracy(dataset: str) -> float:
+    """Validation accuracy of always predicting the training split's most frequent class (NaN
+    for multi-label data): the level a probe that has learnt nothing yet reaches."""
+    from pepr import datasets
+
+    labels = datasets.split_labels(dataset)
+    if labels["train"].ndim != 1:
+        return math.nan
+    majority = np.bincount(labels["train"]).argmax()
+    return float(np.mean(labels["val"] == majority))
+
+
+def probe(advice: Advice, dataset: str, k: int, data_fraction: float = PROBE_FRACTION,
+          epochs: int = PROBE_EPOCHS, threads: int = 1, seed: int = 0,
+          progress: bool = True) -> Advice:
+    """Train the first ``k`` candidates of ``advice`` briefly on ``dataset`` at the size each
+    would run at (:func:`probe_runs`), re-rank with :func:`rerank_with_probe`, and record what
+    the probe cost in :attr:`Advice.probe` and its notes."""
+    if k < 1:
+        raise BadParameterError(f"probe needs k >= 1 models (got {k})")
+    if not 0 < data_fraction <= 1 or epochs < 1:
+        raise BadParameterError(f"probe needs a data fraction in (0, 1] and epochs >= 1 "
+                                f"(got {data_fraction}, {epochs})")
+    first = advice.table.head(k)
+    probes = probe_runs(first["model"].tolist(), first["run_img_size"].tolist(), dataset,
+                        data_fraction, epochs, threads, seed, progress)
+    table = rerank_with_probe(advice.table, probes)
+    methods = sorted({m for m in probes["probe_energy_method"] if m})
+    cost = ProbeCost(models=len(probes), seconds=float(probes["probe_time_s"].sum()),
+                     energy_kwh=float(probes["probe_energy_kwh"].sum()),
+                     energy_method=", ".join(methods) or "none", data_fraction=data_fraction,
+                     epochs=epochs)
+    note = (f"probe: the first {cost.models} trained for {epochs} epoch(s) on "
+            f"{data_fraction:.0%} of the training split in {cost.seconds:.0f} s, "
+            f"{cost.energy_kwh * 1000:.3f} Wh by the meter '{cost.energy_method}'; probed "
+            f"accuracy = expected + {PROBE_WEIGHT:g} x (probe's validation accuracy - the "
+            f"probed models' mean), ranked by its PePR")
+    majority = majority_val_accuracy(dataset)
+    if math.isfinite(majority):
+        note += (f"; predicting the majority class alone scores {majority:.3f} on the "
+                 f"validation split (a probe near it has learnt little yet)")
+    return Advice(table, advice.calibration, advice.excluded, [*advice.notes, note], cost)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. The backtest: leave one setting of the reference study out
+# ---------------------------------------------------------------------------------------------
+
+#: A setting takes part in the backtest once this many models finished in it.
+BACKTEST_MIN_RUNS = 20
+#: The advised short list whose hit rate the backtest counts.
+BACKTEST_TOP = 5
+#: The ranking rules the backtest compares: ``pepr advise``, and training the smallest model.
+BACKTEST_METHODS = ("advise", "smallest")
+#: One row per held-out setting and model: the predictions beside the measurements.
+BACKTEST_PREDICTION_COLUMNS = [
+    "setting", "model", "num_params", "source", "predicted_time_s", "train_time_s",
+    "expected_acc", "expected_acc_low", "expected_acc_high", "test_acc", "expected_pepr",
+    "pepr_e"]
+
+
+@dataclass
+class Backtest:
+    """A leave-one-setting-out backtest: per held-out setting and model the predictions beside
+    the measurements (``predictions``), per setting and method the figures (``scores``), and
+    the models finished per setting of the study (``finished``)."""
+
+    study: str
+    min_runs: int
+    finished: pd.Series
+    predictions: pd.DataFrame
+    scores: pd.DataFrame
+
+    @property
+    def held_out(self) -> list[str]:
+        """The settings that were held out (those with at least ``min_runs`` models)."""
+        return sorted(self.predictions["setting"].unique()) if len(self.predictions) else []
+
+
+def reference_calibration(watts: float) -> Calibration:
+    """The reference machine predicting itself: its time per image unchanged, ``watts`` its
+    energy per second."""
+    return Calibration(intercept=0.0, slope=1.0, points=pd.DataFrame(), watts=float(watts),
+                       energy_method="reference", seconds=0.0, baseline_mem_gb=0.0)
+
+
+def reference_watts(runs: pd.DataFrame) -> float:
+    """The reference machine's energy per second over its runs (the median run's watts)."""
+    return float((runs["energy_kwh"] * 3.6e6 / runs["train_time_s"]).median())
+
+
+def first_seed(runs: pd.DataFrame) -> pd.DataFrame:
+    """One run per model and setting, the lowest seed's (as the paper trained each once)."""
+    return (runs.sort_values(["setting", "model", "seed"])
+            .drop_duplicates(["setting", "model"]).reset_index(drop=True))
+
+
+def backtest_setting(runs: pd.DataFrame, setting: str, study: str = REFERENCE_STUDY,
+                     results_dir: Path | str | None = None,
+                     sources: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Advice for ``setting`` of ``runs`` learnt without it, beside what it measured.
+
+    Speeds come from the study's other settings (:func:`reference_speeds` with the setting
+    excluded), the machine is the reference itself (:func:`reference_calibration`, at the
+    median watts of the other settings' runs), accuracy from every measured setting of another
+    dataset (:func:`expected_accuracy`). One row per model that has both a prediction and a
+    held-out run: ``predicted_time_s``, ``expected_acc`` (and its interval), ``expected_pepr``
+    against the measured ``train_time_s``, ``test_acc`` and ``pepr_e`` (scored within the
+    held-out setting), with ``num_params`` for the smallest-model rule.
+    """
+    held = first_seed(runs[runs["setting"] == setting])
+    others = runs[runs["setting"] != setting]
+    if held.empty or others.empty:
+        raise BadParameterError(f"backtest of {setting!r} needs its runs and another setting's")
+    dataset, fraction = held["dataset"].iloc[0], float(held["data_fraction"].iloc[0])
+    reference = reference_speeds(study, results_dir, exclude_settings=[setting])
+    costs = predict_costs(reference, reference_calibration(reference_watts(others)),
+                          train_images(dataset, fraction), int(held["epochs"].iloc[0]))
+    if sources is None:
+        sources = accuracy_sources(results_dir)
+    accuracy = expected_accuracy(sources, leave_out_dataset=dataset)
+    measured = score.add_pepr(held)[["model", "train_time_s", "test_acc", "pepr_e"]]
+    table = costs.merge(accuracy, on="model").merge(measured, on="model")
+    table["expected_pepr"] = expected_pepr(table, "predicted_energy_kwh")
+    table.insert(0, "setting", setting)
+    return table[BACKTEST_PREDICTION_COLUMNS].reset_index(drop=True)
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rho of two columns (NaN with fewer than three pairs or no spread)."""
+    from scipy.stats import spearmanr
+
+    if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
+        return math.nan
+    return float(spearmanr(a, b).statistic)
+
+
+def backtest_scores(predictions: pd.DataFrame, top: int = BACKTEST_TOP) -> pd.DataFrame:
+    """Per held-out setting and method (:data:`BACKTEST_METHODS`), how the ranking did.
+
+    ``advise`` ranks by ``expected_pepr``; ``smallest`` by parameters, fewest first. Columns:
+    ``models``; ``rho_time`` - Spearman's rho of the predicted run time (for ``smallest``: the
+    parameters) against the measured one; ``rho_acc`` - of the expected accuracy against the
+    measured one (NaN for ``smallest``, which predicts no accuracy); ``rho_pepr`` - of the
+    ranking score against the measured PePR-E; ``best_in_top`` - whether the first ``top`` hold
+    the model with the best measured PePR-E; ``regret`` - that best PePR-E minus the first
+    choice's (0: the rule chose the best).
+    """
+    rows = []
+    for setting, group in predictions.groupby("setting", sort=True):
+        best_model = group.loc[group["pepr_e"].idxmax(), "model"]
+        best = float(group["pepr_e"].max())
+        rules = {"advise": (group["expected_pepr"], group["predicted_time_s"], group["expected_acc"]),
+                 "smallest": (-group["num_params"], group["num_params"], None)}
+        for method in BACKTEST_METHODS:
+            ranking, time_predictor, accuracy = rules[method]
+            order = group.assign(_key=ranking).sort_values("_key", ascending=False, kind="stable")
+            rows.append({
+                "setting": setting, "method": method, "models": len(group),
+                "rho_time": _spearman(time_predictor, group["train_time_s"]),
+                "rho_acc": math.nan if accuracy is None else _spearman(accuracy, group["test_acc"]),
+                "rho_pepr": _spearman(ranking, group["pepr_e"]),
+                "best_in_top": bool(best_model in set(order["model"].head(top))),
+                "regret": best - float(order["pepr_e"].iloc[0]),
+            })
+    return pd.DataFrame(rows, columns=["setting", "method", "models", "rho_time", "rho_acc",
+                                       "rho_pepr", "best_in_top", "regret"])
+
+
+def backtest_overall(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per method over the held-out settings: how many, the median of each rho, how many
+    settings had the best in the short list, and the mean and largest regret."""
+    return (scores.groupby("method", sort=False)
+            .agg(settings=("setting", "nunique"), models=("models", "sum"),
+                 rho_time=("rho_time", "median"), rho_acc=("rho_acc", "median"),
+                 rho_pepr=("rho_pepr", "median"), best_in_top=("best_in_top", "sum"),
+                 regret_mean=("regret", "mean"), regret_max=("regret", "max"))
+            .reindex([m for m in BACKTEST_METHODS if m in set(scores["method"])])
+            .reset_index())
+
+
+def backtest(study: str = REFERENCE_STUDY, results_dir: Path | str | None = None,
+             min_runs: int = BACKTEST_MIN_RUNS) -> Backtest:
+    """Hold out in turn each setting of ``study`` in which at least ``min_runs`` models
+    finished, advise for it from the rest (:func:`backtest_setting`) and score the advice
+    (:func:`backtest_scores`). Nothing is timed: the reference machine predicts itself. With
+    fewer than two such settings nothing is held out (one setting has nothing to learn speeds
+    from) and ``predictions`` and ``scores`` are empty."""
+    results_dir = results_dir if results_dir is not None else paths.RESULTS_DIR
+    runs = results.load(study, results_dir)
+    finished = runs.groupby("setting")["model"].nunique().sort_index()
+    eligible = finished[finished >= min_runs].index.tolist()
+    frames = []
+    if len(eligible) >= 2:
+        sources = accuracy_sources(results_dir)
+        frames = [backtest_setting(runs, setting, study, results_dir, sources)
+                  for setting in eligible]
+    predictions = (pd.concat(frames, ignore_index=True) if frames
+                   else pd.DataFrame(columns=BACKTEST_PREDICTION_COLUMNS))
+    return Backtest(study, min_runs, finished, predictions, backtest_scores(predictions))
+
+
+def backtest_summary(result: Backtest) -> dict[str, str]:
+    """The figures a reader of the backtest is told first, formatted, each computed here from
+    ``result``; a dash stands for a figure that cannot be computed yet.
+
+    ``held_out``, ``runs`` and ``models`` say what the backtest rests on, ``rho_time``,
+    ``rho_acc`` and ``rho_time_smallest`` are medians over the held-out settings (the last
+    ranks by parameters), ``hits`` and ``hits_smallest`` count the settings whose measured
+    PePR-E best was among the first :data:`BACKTEST_TOP`, ``regret`` and ``regret_smallest`` are
+    means, and ``status`` says which settings have finished runs and, before two can be held
+    out, what is missing.
+    """
+    finished = ", ".join(f"{setting} ({count} models)" for setting, count in result.finished.items())
+    dash = "\u2013"
+    out = {key: dash for key in ("rho_time", "rho_time_smallest", "rho_acc", "hits",
+                                 "hits_smallest", "regret", "regret_smallest")}
+    out.update(held_out=str(len(result.held_out)), runs=str(len(result.predictions)),
+               models=str(result.predictions["model"].nunique()))
+    if not result.held_out:
+        eligible = int((result.finished >= result.min_runs).sum())
+        out["status"] = (f"Not enough yet: a leave-one-setting-out backtest needs two settings "
+                         f"with at least {result.min_runs} finished models each, and the study "
+                         f"{result.study} has {eligible}: {finished or 'no finished run'}.")
+        return out
+    overall = backtest_overall(result.scores).set_index("method")
+    advised, smallest = overall.loc["advise"], overall.loc["smallest"]
+    out.update(rho_time=f"{advised['rho_time']:.2f}", rho_acc=f"{advised['rho_acc']:.2f}",
+               rho_time_smallest=f"{smallest['rho_time']:.2f}",
+               hits=str(int(advised["best_in_top"])), hits_smallest=str(int(smallest["best_in_top"])),
+               regret=f"{advised['regret_mean']:.3f}", regret_smallest=f"{smallest['regret_mean']:.3f}",
+               status=f"Settings of the study {result.study} with finished runs: {finished}.")
+    return out

@@ -10,18 +10,22 @@ normalisation pool, the resource, the carbon-intensity assumption and the small-
 
 Scoring itself is :mod:`pepr.score` (``add_pepr``, ``top_k``, ``pareto_front``); nothing here
 reimplements it. Model names resolve through the model zoo only (:mod:`pepr.zoo`, its table
-``data/zoo.csv``); :func:`imagenet_names` asks the installed timm for nothing but a pretrained
-tag where the zoo's name has none (imported lazily). Nothing here reads other files.
+``data/zoo.csv``, which also holds each model's pretrained tag), so nothing here needs timm;
+only a name outside the zoo asks the installed timm (imported lazily). Nothing here reads other
+files; :func:`paper_comparisons_cached` alone keeps its result on disk (``outputs/cache``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pepr import release
 from pepr.errors import BadParameterError, UnknownModelError
 from pepr.meters import JOULES_PER_KWH
 from pepr.results import repeated_resource_groups
@@ -115,12 +119,12 @@ def positional_pairing(raw_results: pd.DataFrame, first: str, second: str) -> pd
 def timm_default_tag(timm_name: str) -> str | None:
     """The pretrained tag timm loads for a name (``efficientnet_b0`` -> ``ra_in1k``), or ``None``.
 
-    A name that carries a tag keeps it. Asks timm's pretrained configurations (imports timm).
+    A name that carries a tag keeps it. Asks timm (:func:`pepr.zoo.pretrained_tag`); the zoo's
+    models have theirs in the zoo table, so only a name outside the zoo needs this.
     """
-    from timm.models import get_pretrained_cfg
+    from pepr import zoo
 
-    cfg = get_pretrained_cfg(timm_name)
-    return None if cfg is None else (cfg.tag or None)
+    return zoo.pretrained_tag(timm_name) or None
 
 
 def imagenet_names(models: Iterable[str],
@@ -129,10 +133,11 @@ def imagenet_names(models: Iterable[str],
 
     The model zoo is the only name resolver: a paper name becomes its zoo ``timm_name``
     (:func:`pepr.zoo.zoo_row`: timm's deprecation aliases and the zoo's own renames,
-    :data:`pepr.zoo.EXTRA_RENAMES`), any other name goes through
-    :func:`pepr.zoo.resolve_model_name`. A name without a pretrained tag then takes the tag
-    ``default_tag`` gives its architecture (timm's default). Columns: ``model``, ``timm_name``,
-    ``imagenet_name`` (``None`` when unknown) and ``how`` the name was found.
+    :data:`pepr.zoo.EXTRA_RENAMES`) and takes the zoo's ``pretrained_tag`` (the name's own tag,
+    else timm's default for the architecture, recorded when the zoo was measured). Any other
+    name goes through :func:`pepr.zoo.resolve_model_name` and, without a tag of its own, takes
+    the tag ``default_tag`` gives (timm's default; needs timm). Columns: ``model``,
+    ``timm_name``, ``imagenet_name`` (``None`` when unknown) and ``how`` the name was found.
     """
     from pepr import zoo
 
@@ -143,15 +148,17 @@ def imagenet_names(models: Iterable[str],
             renamed_by = row["renamed_by"]
             timm_name = str(row["timm_name"])
             how = f"zoo, renamed ({renamed_by})" if isinstance(renamed_by, str) and renamed_by else "zoo, same name"
+            stored = row.get("pretrained_tag")
+            tag = str(stored) if isinstance(stored, str) and stored else None
         else:
             try:
                 timm_name, how = zoo.resolve_model_name(model), "timm name outside the zoo"
             except UnknownModelError:
                 rows.append({"model": model, "timm_name": None, "imagenet_name": None, "how": "unknown model"})
                 continue
+            tag = None if "." in timm_name else default_tag(timm_name)
         imagenet_name: str | None = timm_name
         if "." not in timm_name:
-            tag = default_tag(timm_name)
             imagenet_name = f"{timm_name}.{tag}" if tag else None
             how += "; default pretrained tag" if tag else "; no pretrained tag in timm"
         rows.append({"model": model, "timm_name": timm_name, "imagenet_name": imagenet_name, "how": how})
@@ -197,6 +204,64 @@ def compare_imagenet_joins(exact: pd.DataFrame, substring: pd.DataFrame) -> pd.D
     return out
 
 
+@dataclass(frozen=True)
+class ImagenetJoins:
+    """The release's models joined to timm's ImageNet results both ways (:func:`imagenet_joins`).
+
+    ``names``: :func:`imagenet_names` (the zoo's names and tags); ``exact``:
+    :func:`join_imagenet_exact`; ``substring``: the release's :func:`join_imagenet_substring`;
+    ``compared``: :func:`compare_imagenet_joins`, one row per model.
+    """
+
+    names: pd.DataFrame
+    exact: pd.DataFrame
+    substring: pd.DataFrame
+    compared: pd.DataFrame
+
+    def summary(self) -> dict[str, object]:
+        """The counts the book cites about the two joins.
+
+        ``models``; ``renamed`` (the zoo's timm name differs from the paper's) and ``zoo_renames``
+        (paper name -> timm name, the renames the zoo adds to timm's own aliases,
+        :data:`pepr.zoo.EXTRA_RENAMES`); ``matched_exact`` and ``unmatched_exact`` (names without a
+        result); ``differs`` (the two joins pick different rows), ``top1_changed`` and ``max_gap``
+        (largest top-1 difference, points); ``unmatched_substring``; and ``example_model`` /
+        ``example_match``: the first model whose substring match is another architecture.
+        """
+        from pepr import zoo
+
+        compared, names = self.compared, self.names
+        matched = compared["top1"].notna()
+        architecture = compared["imagenet_name"].str.split(".").str[0]
+        other = compared[compared["substring_match"].notna() & matched
+                         & (compared["substring_match"].str.split(".").str[0] != architecture)]
+        models = set(names["model"])
+        return {
+            "models": len(compared),
+            "renamed": int((names["timm_name"] != names["model"]).sum()),
+            "zoo_renames": {model: name for model, name in zoo.EXTRA_RENAMES.items() if model in models},
+            "matched_exact": int(matched.sum()),
+            "unmatched_exact": list(compared.loc[~matched, "model"]),
+            "differs": int(compared["differs"].sum()),
+            "top1_changed": int(((compared["top1"] - compared["top1_substring"]).abs() > 0).sum()),
+            "max_gap": float((compared["top1_substring"] - compared["top1"]).abs().max()),
+            "unmatched_substring": int(compared["top1_substring"].isna().sum()),
+            "example_model": other["model"].iloc[0] if len(other) else None,
+            "example_match": other["substring_match"].iloc[0] if len(other) else None,
+        }
+
+
+def imagenet_joins(models: Iterable[str], imagenet: pd.DataFrame,
+                   default_tag: Callable[[str], str | None] = timm_default_tag) -> ImagenetJoins:
+    """Join ``models`` to timm's ImageNet table by exact name through the zoo, and as the release
+    did, by substring; the one entry point the chapters use (the zoo is the only name resolver)."""
+    models = list(models)
+    names = imagenet_names(models, default_tag=default_tag)
+    exact = join_imagenet_exact(names, imagenet)
+    substring = join_imagenet_substring(models, imagenet)
+    return ImagenetJoins(names, exact, substring, compare_imagenet_joins(exact, substring))
+
+
 def imagenet_pepr_m(runs: pd.DataFrame, joined: pd.DataFrame, setting: str = "derma_pt",
                     missing_top1: float | None = None) -> pd.DataFrame:
     """The paper's ImageNet score: PePR-M with timm's top-1 as P and the memory of ``setting`` as R.
@@ -216,14 +281,9 @@ def imagenet_pepr_m(runs: pd.DataFrame, joined: pd.DataFrame, setting: str = "de
 # Statistics: paired tests, effect sizes, bootstrap intervals, rank correlation
 # ---------------------------------------------------------------------------------------------
 
-#: The paper's two paired comparisons: a label -> the settings of arm ``a`` and of arm ``b``. An
-#: arm of several settings is each model's mean over them (the data-size test averages the three
-#: datasets trained both ways).
-PAPER_COMPARISONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "pretrained vs scratch (DermaMNIST)": (("derma_pt",), ("derma",)),
-    "100 % vs 10 % data (mean of 3 datasets)": (("derma_pt", "lidc", "pneumonia"),
-                                                ("derma_small", "lidc_small", "pneumonia_small")),
-}
+#: The paper's two paired comparisons (:data:`pepr.release.COMPARISONS`): a label -> the settings
+#: of arm ``a`` and of arm ``b``; an arm of several settings is each model's mean over them.
+PAPER_COMPARISONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = release.COMPARISONS
 
 
 def paired_comparison(a: pd.Series, b: pd.Series, n_resamples: int = 9999, seed: int = 0) -> dict[str, float]:
@@ -264,10 +324,28 @@ def comparison_arms(scored: pd.DataFrame, performance: str = "test_acc",
 
 def paper_comparisons(scored: pd.DataFrame, performance: str = "test_acc",
                       comparisons: Mapping[str, tuple[Sequence[str], Sequence[str]]] = PAPER_COMPARISONS,
-                      ) -> pd.DataFrame:
+                      n_resamples: int = 9999, seed: int = 0) -> pd.DataFrame:
     """One row per comparison (in the order given): its label and :func:`paired_comparison`."""
     arms = comparison_arms(scored, performance, comparisons)
-    return pd.DataFrame([{"comparison": label, **paired_comparison(a, b)} for label, (a, b) in arms.items()])
+    return pd.DataFrame([{"comparison": label, **paired_comparison(a, b, n_resamples, seed)}
+                         for label, (a, b) in arms.items()])
+
+
+def paper_comparisons_cached(scored: pd.DataFrame, performance: str = "test_acc", n_resamples: int = 9999,
+                             seed: int = 0, root: Path | str | None = None) -> pd.DataFrame:
+    """:func:`paper_comparisons` of the paper's comparisons, computed once for the data they read.
+
+    Two chapters cite these bootstrap results; :func:`pepr.book.cached_frame` keeps them under
+    ``outputs/cache/``, keyed by a hash of the arms' values (model, setting, ``performance``), the
+    comparisons, ``n_resamples`` and ``seed``, so a build computes them once and new data or
+    parameters compute them again. The one function here that touches a file.
+    """
+    from pepr.book import cached_frame
+
+    inputs = (scored[["model", "setting", performance]], PAPER_COMPARISONS, performance, n_resamples, seed)
+    return cached_frame("paper-comparisons",
+                        lambda: paper_comparisons(scored, performance, PAPER_COMPARISONS, n_resamples, seed),
+                        inputs, root=root)
 
 
 def _spearman_statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -362,15 +440,39 @@ def ties_at_top(frame: pd.DataFrame, column: str, by: Sequence[str] = ("setting"
     return pd.DataFrame(rows, columns=[*by, "value", "models", "listed_first"])
 
 
-def top_table_notes(top: pd.DataFrame, flag: str = "flag_stale_resources") -> pd.Series:
-    """A note per row of :func:`top_k_with_best`'s table: ``energy repeated`` where ``flag`` marks
-    the run (its energy repeats another setting's, see :func:`pepr.results.stale_resource_mask`),
-    and ``tied on P with ...`` where the most accurate run shares its performance."""
+def top_table_notes(top: pd.DataFrame, flag: str = "flag_stale_resources",
+                    repeated_note: str = "energy repeated") -> pd.Series:
+    """A note per row of :func:`top_k_with_best`'s table: ``repeated_note`` where ``flag`` marks
+    the run (its energy repeats another setting's, see :func:`pepr.results.stale_resource_mask`;
+    an empty ``repeated_note`` leaves those rows to another mark, :func:`mark_rows`), and
+    ``tied on P with ...`` where the most accurate run shares its performance."""
     notes = []
     for repeated, tied in zip(top[flag].fillna(False).astype(bool), top["tied_with"].fillna("")):
-        parts = (["energy repeated"] if repeated else []) + ([f"tied on P with {tied}"] if tied else [])
+        parts = ([repeated_note] if repeated and repeated_note else []) + ([f"tied on P with {tied}"] if tied else [])
         notes.append("; ".join(parts))
     return pd.Series(notes, index=top.index, name="note")
+
+
+def mark_rows(labels: pd.Series, marked: pd.Series, mark: str = "\u2020") -> pd.Series:
+    """``labels`` with `` <mark>`` appended where ``marked`` is true (a table's footnote sign,
+    by default a dagger), e.g. the models of a top-5 table whose energy is repeated."""
+    flags = marked.fillna(False).astype(bool)
+    return labels.where(~flags, labels.astype(str) + f" {mark}")
+
+
+def setting_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting, in the order of its first run: ``setting``, ``dataset``, ``start``
+    (ImageNet weights or from scratch), ``data_fraction`` (share of the training set) and
+    ``models``. Raises :class:`BadParameterError` when a setting mixes datasets, starts or data
+    fractions, or trains a model more than once (the book says each model ran once per setting)."""
+    table = runs.groupby(["setting", "dataset", "pretrained", "data_fraction"], as_index=False, sort=False).agg(
+        models=("model", "nunique"), runs=("model", "size"))
+    if not table["setting"].is_unique:
+        raise BadParameterError("a setting mixes datasets, starts or data fractions")
+    if not table["models"].eq(table["runs"]).all():
+        raise BadParameterError("a setting trains a model more than once")
+    table["start"] = np.where(table["pretrained"].astype(bool), "ImageNet weights", "from scratch")
+    return table[["setting", "dataset", "start", "data_fraction", "models"]]
 
 
 def setting_summary(scored: pd.DataFrame, score: str = "pepr_e", performance: str = "test_acc") -> pd.DataFrame:
@@ -523,6 +625,55 @@ def top_k_side_by_side(scored: Mapping[str, pd.DataFrame], baseline: str, score:
     return out.reset_index()
 
 
+@dataclass(frozen=True)
+class RepeatedValueRescoring:
+    """The release's rankings rescored without its repeated energy values
+    (:func:`rescore_without_repeated_values`).
+
+    ``counts``: :func:`repeated_value_counts`; ``groups``: :func:`repeated_value_groups`;
+    ``scored``: the baseline and each rule of :data:`REPEATED_VALUE_RULES` scored by
+    :func:`pepr.score.add_pepr`; ``changes``: :func:`top_k_changes`; ``side_by_side``:
+    :func:`top_k_side_by_side`; ``per_setting``: per setting (in the runs' order) the rows that
+    rest on a repeated value, how many of them are in the baseline's top ``k``, how many
+    ``"keep one"`` keeps, and how many top-``k`` places each rule keeps; ``by_rule``: per rule the
+    settings whose winner changed (``changed``), the top-``k`` places kept (``kept``) and all
+    places (``places``).
+    """
+
+    counts: dict[str, int]
+    groups: pd.DataFrame
+    scored: dict[str, pd.DataFrame]
+    changes: pd.DataFrame
+    side_by_side: pd.DataFrame
+    per_setting: pd.DataFrame
+    by_rule: pd.DataFrame
+
+
+def rescore_without_repeated_values(runs: pd.DataFrame, score: str = "pepr_e", k: int = 5,
+                                    baseline: str = "release") -> RepeatedValueRescoring:
+    """Score ``runs`` as they are (``baseline``) and under each rule of
+    :func:`without_repeated_values`, and compare the top ``k`` by ``score`` per setting."""
+    scored = {baseline: add_pepr(runs),
+              **{rule: add_pepr(without_repeated_values(runs, rule)) for rule in REPEATED_VALUE_RULES}}
+    changes = top_k_changes(scored, baseline, score, k=k)
+    groups = repeated_value_groups(runs)
+    repeated = repeated_resource_groups(runs).notna()
+    top = top_k(scored[baseline], score, k=k)
+    per_setting = pd.DataFrame({
+        "repeated rows": repeated.groupby(runs["setting"]).sum(),
+        f"of them in the top {k}": repeated.loc[top.index].groupby(top["setting"]).sum(),
+        "kept by keep one": groups["kept_setting"].value_counts(),
+        **{f"top {k} kept, {rule}": changes[changes["scoring"] == rule].set_index("setting")["kept"]
+           for rule in REPEATED_VALUE_RULES},
+    }).reindex(setting_order(runs)).fillna(0).astype(int).rename_axis("setting").reset_index()
+    by_rule = changes.groupby("scoring", sort=False).agg(
+        changed=("same_winner", lambda same: int((~same.astype(bool)).sum())),
+        kept=("kept", "sum"), places=("k", "sum"))
+    return RepeatedValueRescoring(
+        counts=repeated_value_counts(runs), groups=groups, scored=scored, changes=changes,
+        side_by_side=top_k_side_by_side(scored, baseline, score, k=k), per_setting=per_setting, by_rule=by_rule)
+
+
 # ---------------------------------------------------------------------------------------------
 # Robustness of the rankings
 # ---------------------------------------------------------------------------------------------
@@ -620,6 +771,78 @@ def small_large_sweep(scored: pd.DataFrame, thresholds: Iterable[float], score: 
             "share of all runs small": float(small.mean()),
         })
     return pd.DataFrame(rows)
+
+
+def intensity_experiment(runs: pd.DataFrame, pue: float = 1.5, k: int = 5) -> dict[str, object]:
+    """What the carbon-intensity and PUE assumptions do to PePR-C, on the release's runs.
+
+    The release's implied intensity (``co2_g / energy_kwh``) varies from run to run. CO2 is
+    recomputed (:func:`rescale_co2`) with one intensity for all settings (the runs' median) and
+    with each setting's own median. Returns the implied intensity's range per run
+    (``run_intensity_min``/``_max``), its ``intensity_median``, the lowest and highest setting
+    median (``intensity_low``/``_high`` and their ``_setting``); ``gap_within``: the largest
+    difference between normalised CO2 and normalised energy within a setting (zero up to
+    rounding: a constant per setting cancels); ``gap_pue``: the largest change of PePR-C when a
+    PUE of ``pue`` multiplies every run (also cancels); and, with all settings pooled for the
+    normalisation, how many of the per-setting top-``k`` places by PePR-C the two intensity
+    assumptions share (``kept_intensity`` of ``kept_intensity_total``).
+    """
+    implied = runs["co2_g"] / runs["energy_kwh"]
+    settings = setting_order(runs)
+    own = implied.groupby(runs["setting"]).median().reindex(settings)
+    one = {setting: float(implied.median()) for setting in settings}
+    uniform = rescale_co2(runs, one)
+    varied = add_pepr(rescale_co2(runs, own.to_dict()))
+    with_pue = add_pepr(rescale_co2(runs, own.to_dict(), pue=pue))
+    pooled = pd.concat([top_k(add_pepr(frame, pool=[]), "pepr_c", k=k).assign(variant=label)
+                        for label, frame in {"one intensity": uniform, "own intensity": varied}.items()])
+    overlap = overlap_with_baseline(pooled, "one intensity")
+    return {
+        "run_intensity_min": float(implied.min()), "run_intensity_max": float(implied.max()),
+        "intensity_median": float(implied.median()),
+        "intensity_low": float(own.min()), "intensity_low_setting": str(own.idxmin()),
+        "intensity_high": float(own.max()), "intensity_high_setting": str(own.idxmax()),
+        "gap_within": float((varied["C_n"] - varied["E_n"]).abs().max()),
+        "gap_pue": float((with_pue["pepr_c"] - varied["pepr_c"]).abs().max()),
+        "kept_intensity": int(overlap.loc[overlap["variant"] == "own intensity", "kept"].sum()),
+        "kept_intensity_total": int((pooled["variant"] == "one intensity").sum()),
+    }
+
+
+def size_thresholds(num_params: pd.Series, count: int = 23) -> np.ndarray:
+    """``count`` parameter-count thresholds, evenly spaced on a log scale strictly between the
+    smallest and the largest model (at either end one side of the split would be empty)."""
+    if count < 1:
+        raise BadParameterError("count must be a positive integer")
+    low, high = np.log10(num_params.min()), np.log10(num_params.max())
+    return np.logspace(low, high, count + 2)[1:-1]
+
+
+@dataclass(frozen=True)
+class ThresholdExperiment:
+    """The small-vs-large comparison over a grid of thresholds (:func:`threshold_experiment`).
+
+    ``sweep``: :func:`small_large_sweep` at each threshold of :func:`size_thresholds`;
+    ``median_params``: the median model's parameter count; ``at_median``: the sweep's row at that
+    threshold; ``ahead``: thresholds at which small models hold a larger share of the top-``k``
+    places than of all runs.
+    """
+
+    sweep: pd.DataFrame
+    median_params: float
+    at_median: dict[str, float]
+    ahead: int
+
+
+def threshold_experiment(scored: pd.DataFrame, count: int = 23, score: str = "pepr_e", k: int = 5,
+                         performance: str = "test_acc") -> ThresholdExperiment:
+    """Sweep the small-vs-large threshold over :func:`size_thresholds` (top ``k`` by ``score``
+    per setting), and split once at the median model size."""
+    sweep = small_large_sweep(scored, size_thresholds(scored["num_params"], count), score, performance, k)
+    median_params = float(scored.drop_duplicates("model")["num_params"].median())
+    at_median = small_large_sweep(scored, [median_params], score, performance, k).iloc[0].to_dict()
+    ahead = int((sweep["share of top-k small"] > sweep["share of all runs small"]).sum())
+    return ThresholdExperiment(sweep, median_params, at_median, ahead)
 
 
 def resource_variants(pools: Mapping[str, Sequence[str]] | None = None) -> dict[str, dict[str, object]]:

@@ -2,6 +2,8 @@
 
 A user's mistake (any :class:`pepr.errors.PeprError`) prints one line to stderr and exits 2;
 heavy modules are imported only by the command that needs them, so ``pepr --help`` is instant.
+``run``, ``sweep``, ``advise`` and ``zoo --rebuild`` need the training side (torch, timm); in the
+book-only install they say so in that one line (:func:`pepr.errors.require_training_stack`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pepr.errors import BadParameterError, DataWarning, PeprError
+from pepr.errors import BadParameterError, DataWarning, PeprError, require_training_stack
 
 EXIT_USER_ERROR = 2
 
@@ -175,6 +177,7 @@ def cmd_book(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate one run, execute the training notebook for it and report its row."""
+    require_training_stack("pepr run")
     from pepr import results, runspec, sweep
 
     fill_owned_defaults(args)
@@ -203,6 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run every missing cell of a study file."""
+    require_training_stack("pepr sweep")
     from pepr import sweep
 
     fill_owned_defaults(args)
@@ -251,6 +255,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     from pepr import zoo
 
     if args.rebuild:
+        require_training_stack("pepr zoo --rebuild")
         table = zoo.build_zoo_table(models=args.models or None, progress=True)
         output = args.output or (None if args.models else str(zoo.ZOO_CSV))
         if output:
@@ -269,14 +274,53 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``pepr advise --help``: what it does, in the order it does it.
+ADVISE_DESCRIPTION = """\
+Which zoo model to train on a dataset, on this machine, within a budget.
+
+1. Calibrate: a few training steps of reference models here, fitted against the reference
+   study's measured time per image (seconds; the energy meter runs over the same steps).
+2. Predict each model's run here: time, energy and memory; drop those over the budget.
+3. Expect each model's accuracy from the measured settings of other datasets (the model's
+   accuracy relative to the other models of a setting), with a 10th-90th percentile interval,
+   and rank by expected PePR (accuracy / (1 + normalised resource)).
+4. With --probe K: train the first K briefly on the data (--probe-fraction of the training
+   split, --probe-epochs epochs, each at the size it would run at) and re-rank them. A probe's
+   accuracy is lower than a full run's by an unknown amount, so only the differences between
+   the probed models count: probed accuracy = expected + 1/2 x (the model's validation
+   accuracy - the probed models' mean), i.e. the mean of the expected accuracy and the one the
+   probe implies; its PePR ranks the list (a failed probe goes last). What the probe cost
+   (seconds, energy by the meter's method) is printed with the validation accuracy of always
+   predicting the majority class (a probe near it has learnt little yet), and each probed
+   row's `why` gives its validation accuracy with its standard error.
+
+How well steps 2-3 predict is backtested on the reference study (leave one setting out):
+benchmarks/advise_backtest.py and the book's chapter "Which model should I train?".
+"""
+#: The probe's defaults, for the help text; :data:`pepr.advise.PROBE_FRACTION` and
+#: :data:`pepr.advise.PROBE_EPOCHS` decide (a test keeps them equal; building the parser imports
+#: no pandas).
+PROBE_DEFAULTS = {"fraction": 0.2, "epochs": 2}
+
+
 def cmd_advise(args: argparse.Namespace) -> int:
-    """Rank the zoo's models for a dataset on this machine, within a budget."""
+    """Rank the zoo's models for a dataset on this machine, within a budget; with ``--probe K``
+    train the first K briefly and re-rank them (:func:`pepr.advise.probe`)."""
+    require_training_stack("pepr advise")
     from pepr import advise
 
+    if args.probe < 0:
+        raise BadParameterError(f"--probe must be 0 or more (got {args.probe})")
     advice = advise.advise(args.dataset, budget_hours=args.budget_hours,
                            budget_kwh=args.budget_kwh, img_size=args.img_size,
                            data_fraction=args.data_fraction, epochs=args.epochs, top=args.top,
                            rank_by=args.rank_by, progress=not args.no_progress)
+    if args.probe and len(advice.table):
+        fraction = args.probe_fraction if args.probe_fraction is not None else advise.PROBE_FRACTION
+        advice = advise.probe(
+            advice, args.dataset, args.probe, data_fraction=fraction * args.data_fraction,
+            epochs=args.probe_epochs if args.probe_epochs is not None else advise.PROBE_EPOCHS,
+            progress=not args.no_progress)
     table = advise.advice_frame(advice)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -284,12 +328,15 @@ def cmd_advise(args: argparse.Namespace) -> int:
         print(f"wrote {len(table)} rows to {args.output}", file=sys.stderr)
     shown = table.assign(minutes=table["predicted_time_s"] / 60,
                          wh=table["predicted_energy_kwh"] * 1000)
+    probed = ["probe_val_acc", "probed_pepr"] if advice.probe is not None else []
     shown = shown[["rank", "model", "img_size", "minutes", "wh", "predicted_mem_gb",
-                   "expected_acc", "expected_acc_low", "expected_acc_high", "expected_pepr", "why"]]
+                   "expected_acc", "expected_acc_low", "expected_acc_high", "expected_pepr",
+                   *probed, "why"]]
     shown = shown.rename(columns={"minutes": "time (min)", "wh": "energy (Wh)",
                                   "predicted_mem_gb": "memory (GB)", "expected_acc": "acc.",
                                   "expected_acc_low": "low", "expected_acc_high": "high",
-                                  "expected_pepr": "PePR"})
+                                  "expected_pepr": "PePR", "probe_val_acc": "probe acc.",
+                                  "probed_pepr": "probed PePR"})
     with_pandas_display(lambda: print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")))
     calibration = advice.calibration
     print(f"\ncalibration: {len(calibration.points)} models in {calibration.seconds:.0f} s; this "
@@ -375,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     _register_run_and_sweep(commands)
 
     advise_parser = commands.add_parser(
-        "advise", help="which model to train on a dataset, on this machine, within a budget")
+        "advise", help="which model to train on a dataset, on this machine, within a budget",
+        description=ADVISE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     advise_parser.add_argument("--dataset", required=True, help="a registered dataset or a path")
     advise_parser.add_argument("--budget-hours", type=float, default=None,
                                help="drop models predicted to train longer than this")
@@ -387,6 +435,14 @@ def build_parser() -> argparse.ArgumentParser:
     advise_parser.add_argument("--epochs", type=int, default=10)
     advise_parser.add_argument("--top", type=int, default=10, help="how many to list")
     advise_parser.add_argument("--rank-by", default="energy", help="energy, time or memory")
+    advise_parser.add_argument("--probe", type=int, default=0, metavar="K",
+                               help="train the first K candidates briefly on the data and re-rank "
+                                    "them (default 0: no probe)")
+    advise_parser.add_argument("--probe-fraction", type=float, default=None,
+                               help="share of the (planned) training data a probe trains on "
+                                    f"(default {PROBE_DEFAULTS['fraction']})")
+    advise_parser.add_argument("--probe-epochs", type=int, default=None,
+                               help=f"epochs of a probe (default {PROBE_DEFAULTS['epochs']})")
     advise_parser.add_argument("-o", "--output", default=None, help="also write the table as CSV")
     advise_parser.add_argument("--no-progress", action="store_true")
     advise_parser.set_defaults(handler=cmd_advise)

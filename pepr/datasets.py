@@ -1,8 +1,8 @@
 """The datasets registry: every table and image set the compendium reads, described once.
 
-The official PePR release's tables are declared in :data:`PAPER_FILES` (name, pinned URL,
-SHA-256, what each holds); the same description drives resolution, checksum checks, ``pepr data``
-and the book's data table.
+The official PePR release's tables are :data:`PAPER_FILES` (name, pinned URL, SHA-256, what each
+holds), taken from the release's one description, :mod:`pepr.release`; the same description
+drives resolution, checksum checks, ``pepr data`` and the book's data table.
 
 Image datasets (MedMNIST flags, a user's ``.npz`` or image folder, synthetic smoke-test sets)
 are described by :class:`ImageDatasetInfo` entries (:func:`image_registry`) and loaded into
@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pepr import paths
+from pepr import paths, release
 from pepr.errors import (
+    TRAIN_INSTALL,
     BadParameterError,
     CorruptDataError,
     DataWarning,
@@ -51,63 +52,18 @@ if TYPE_CHECKING:  # torch and PIL are imported where images are loaded: reading
     import PIL.Image
     import torch
 
-PAPER_REPOSITORY = "saintslab/PePR"
-PAPER_COMMIT = "ce087aafcdce4a5b636152d170475a6df5f4c3d7"
-PAPER_URL = f"https://raw.githubusercontent.com/{PAPER_REPOSITORY}/{PAPER_COMMIT}/data/{{name}}"
-PAPER_LICENSE = "MIT, (c) 2024 Selvan"
+# The release's files, commit and licence are described once, in :mod:`pepr.release`; the
+# names below are that description, kept for the registry's callers.
+PAPER_REPOSITORY = release.REPOSITORY
+PAPER_COMMIT = release.COMMIT
+PAPER_URL = release.URL_TEMPLATE
+PAPER_LICENSE = release.LICENSE
 
 #: What an inventory's ``location`` says for a registered file that is not on disk yet.
 NOT_ON_DISK = "(not on disk; downloaded on first use)"
 
-
-def _paper_file(name: str, sha256: str, size_bytes: int, description: str) -> RemoteFile:
-    return RemoteFile(
-        group="paper",
-        name=name,
-        url=PAPER_URL.format(name=name),
-        sha256=sha256,
-        size_bytes=size_bytes,
-        description=description,
-    )
-
-
-PAPER_FILES: dict[str, RemoteFile] = {
-    remote.name: remote
-    for remote in [
-        _paper_file(
-            "all_results.csv",
-            "1f624ef1a68433aa2c56b83831bb30a1e06c285b56531fde8056f06a42394e98",
-            368_654,
-            "1,048 runs: 131 timm models x 8 settings, with carbontracker energy/CO2, GPU memory, "
-            "times and the test accuracy after each of 10 epochs",
-        ),
-        _paper_file(
-            "model_names.csv",
-            "e26300f35a182a893c90d581684c0d61ed016f6e4f8bfcca370b817ea2bf9e7f",
-            8_305,
-            "the 131 models: parameter count, type (CNN/Other), efficient flag, source paper",
-        ),
-        _paper_file(
-            "regions_papers_data_2013.csv",
-            "1a83c1bb95f472947e1737d6542fec5d399ebb67a064f6de2d1017e1176facb8",
-            11_884,
-            "publications and population per country and world region, 2013",
-        ),
-        _paper_file(
-            "regions_papers_data_2023.csv",
-            "3d4695803dbcf93fd11bc53488706ffc863e232ee282f054673a680ac6281b88",
-            13_587,
-            "publications and population per country and world region, later year "
-            "(the release's figure labels it 2022)",
-        ),
-        _paper_file(
-            "results-imagenet.csv",
-            "94f9925f015e349b2a17a30f80861d43fb0b93879288dba7efae67c2cec54f58",
-            113_785,
-            "timm's published ImageNet validation results as the release used them",
-        ),
-    ]
-}
+#: The release's files by name (:data:`pepr.release.FILES`).
+PAPER_FILES: dict[str, RemoteFile] = release.FILES
 
 
 def paper_file(name: str) -> RemoteFile:
@@ -162,7 +118,10 @@ def data_inventory() -> pd.DataFrame:
 # Every image dataset is one :class:`ImageDatasetInfo` entry in a registry keyed by name. The
 # entries for MedMNIST are generated from ``medmnist.INFO`` (task, labels, channels, split sizes,
 # URL and MD5 per size), so the package's own description drives loading, checksum checks,
-# ``list_datasets()`` and the book's dataset table. A name can also be a path:
+# ``list_datasets()`` and the book's dataset table. The book-only install has no ``medmnist``
+# package; it reads the same fields from ``data/medmnist_info.json``, a snapshot of that table
+# (:func:`medmnist_info_snapshot`, checked against the package by the tests). A name can also be
+# a path:
 #
 # * ``"path/to/file.npz"`` or ``"npz:path/to/file"``: a MedMNIST-style archive with the keys
 #   ``{train,val,test}_{images,labels}``;
@@ -353,13 +312,19 @@ def _medmnist_info() -> dict[str, dict]:
     Read from ``medmnist/info.py`` alone: ``import medmnist`` also imports its evaluator and so
     scikit-learn and SciPy (1.4 s on this machine), which every run's fresh kernel would pay
     (``benchmarks/fixed_cost.py``). Falls back to the package import when the file cannot be
-    located (another layout of the package).
+    located (another layout of the package). Without the package (the book-only install), the
+    snapshot ``data/medmnist_info.json`` (:func:`read_medmnist_snapshot`).
     """
 
     if "medmnist.info" in sys.modules:
         return sys.modules["medmnist.info"].INFO
-    found = importlib.util.find_spec("medmnist")
-    folders = list(found.submodule_search_locations or []) if found else []
+    try:
+        found = importlib.util.find_spec("medmnist")
+    except ImportError:
+        found = None
+    if found is None:
+        return read_medmnist_snapshot()
+    folders = list(found.submodule_search_locations or [])
     info_file = next((Path(f) / "info.py" for f in folders if (Path(f) / "info.py").is_file()), None)
     if info_file is None:
         from medmnist.info import INFO
@@ -369,6 +334,50 @@ def _medmnist_info() -> dict[str, dict]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.INFO
+
+
+#: The fields of a ``medmnist.INFO`` entry that pepr reads (loading, checksums, listings), with
+#: the URL and MD5 of every size; the snapshot keeps these for the 2D flags.
+MEDMNIST_SNAPSHOT_FIELDS: tuple[str, ...] = (
+    "task", "label", "n_channels", "n_samples", "license",
+    *(f"{kind}{_suffix(size)}" for size in MEDMNIST_SIZES for kind in ("url", "MD5")),
+)
+
+
+def medmnist_info_snapshot(info: dict[str, dict]) -> dict[str, dict]:
+    """The part of ``medmnist.INFO`` that pepr reads: 2D flags, :data:`MEDMNIST_SNAPSHOT_FIELDS`.
+
+    Written to ``data/medmnist_info.json`` by :func:`write_medmnist_snapshot`, so the book-only
+    install (no ``medmnist`` package, which needs torch) still knows the flags, their labels
+    and the URL and MD5 of each file.
+    """
+    return {flag: {key: entry[key] for key in MEDMNIST_SNAPSHOT_FIELDS if key in entry}
+            for flag, entry in info.items() if not flag.endswith("3d")}
+
+
+def read_medmnist_snapshot(path: str | Path | None = None) -> dict[str, dict]:
+    """The snapshot of ``medmnist.INFO`` (``data/medmnist_info.json``): flag -> fields."""
+    path = Path(path) if path is not None else paths.MEDMNIST_INFO_JSON
+    try:
+        return json.loads(path.read_text())["INFO"]
+    except FileNotFoundError as error:
+        raise MissingDataError(
+            f"{path}: no snapshot of medmnist.INFO, and the medmnist package is not installed "
+            f"({TRAIN_INSTALL})") from error
+    except (ValueError, KeyError, TypeError) as error:
+        raise CorruptDataError(f"{path}: not a snapshot of medmnist.INFO ({error})") from error
+
+
+def write_medmnist_snapshot(path: str | Path | None = None) -> Path:
+    """Write :func:`medmnist_info_snapshot` of the installed ``medmnist.INFO`` to ``path``."""
+    from medmnist.info import INFO, __version__
+
+    path = Path(path) if path is not None else paths.MEDMNIST_INFO_JSON
+    document = {"source": f"medmnist {__version__}, medmnist/info.py INFO: the 2D flags, the "
+                          f"fields pepr reads (pepr.datasets.write_medmnist_snapshot)",
+                "INFO": medmnist_info_snapshot(INFO)}
+    path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    return path
 
 
 def _medmnist_entry(flag: str, info: dict) -> ImageDatasetInfo:

@@ -6,6 +6,15 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib.util
+
+#: The command that adds the training side (torch, torchvision, timm, medmnist, carbontracker,
+#: Dask) to the book-only install; :class:`MissingDependencyError` messages end with it.
+TRAIN_INSTALL = "pip install -e '.[train]'"
+
+#: The modules without which nothing trains: the book-only install leaves them out.
+TRAINING_MODULES: tuple[str, ...] = ("torch", "timm")
+
 
 class PeprError(Exception):
     """Base class of every error that is the user's to fix (bad input, missing data)."""
@@ -72,6 +81,36 @@ class IncompatibleInputError(PeprError, ValueError):
 
 class ResultsNotWritableError(PeprError, PermissionError):
     """A results (or outputs) folder where rows cannot be written: found before training."""
+
+
+class MissingDependencyError(PeprError, ImportError):
+    """A part of the training side (training, sweeps, advice, measuring the zoo, a model name
+    outside the zoo) asked for in an install without it: the message names what is missing and
+    the command that adds it (:data:`TRAIN_INSTALL`)."""
+
+
+def missing_modules(modules: tuple[str, ...] = TRAINING_MODULES) -> list[str]:
+    """The ``modules`` that cannot be imported here (found without importing them)."""
+    missing = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a finder that refuses it, a half-imported module
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def require_training_stack(feature: str, modules: tuple[str, ...] = TRAINING_MODULES) -> None:
+    """Raise :class:`MissingDependencyError` when ``feature`` (``"pepr run"``, ...) cannot work
+    because one of ``modules`` is not installed, before anything starts."""
+    missing = missing_modules(modules)
+    if missing:
+        raise MissingDependencyError(
+            f"{feature} needs {' and '.join(missing)}, which the book-only install leaves out; "
+            f"add the training side with `{TRAIN_INSTALL}`"
+        )
 
 
 class DataWarning(UserWarning):

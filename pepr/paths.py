@@ -14,6 +14,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT / "data"
 ZOO_CSV = DATA_DIR / "zoo.csv"
+MEDMNIST_INFO_JSON = DATA_DIR / "medmnist_info.json"
 STUDIES_DIR = DATA_DIR / "studies"
 RESULTS_DIR = DATA_DIR / "results"
 OUTPUTS_DIR = REPO_ROOT / "outputs"

@@ -59,15 +59,18 @@ def unlabelled_panels(fig: plt.Figure) -> list[plt.Axes]:
 
 def _log_axis(ax: plt.Axes, axis: str = "x") -> None:
     """A log axis labelled in engineering notation (1 M, 10 M), with at least three labelled
-    ticks: decades, plus 2 and 5 x 10^k when the data span less than two decades (a short range
-    would otherwise show only two ticks)."""
+    ticks that do not crowd: decades, plus 3 x 10^k when only two decades fall inside the axis,
+    or 2 and 5 x 10^k when fewer (a range of about two decades would otherwise show only two
+    ticks)."""
     from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
     getattr(ax, f"set_{axis}scale")("log")
     target = getattr(ax, f"{axis}axis")
     low, high = sorted(getattr(ax, f"get_{axis}lim")())
-    if low > 0 and np.log10(high) - np.log10(low) < 2:
-        target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    decades_inside = np.floor(np.log10(high)) - np.ceil(np.log10(low)) + 1 if low > 0 else np.inf
+    if decades_inside < 3:  # 1, 2, 5 x 10^k on a short axis; 1 and 3 x 10^k on about two decades
+        subs = (1.0, 2.0, 5.0) if decades_inside < 2 else (1.0, 3.0)
+        target.set_major_locator(LogLocator(base=10, subs=subs))
     target.set_major_formatter(EngFormatter(sep="\u2009"))
     target.set_minor_formatter(NullFormatter())
 
@@ -115,7 +118,8 @@ def iso_pepr_contour(levels: int = 11, points: pd.DataFrame | None = None) -> pl
     fig, ax = plt.subplots(figsize=(6, 4.8))
     filled = ax.contourf(r, p, score, levels=levels, cmap="cividis")
     lines = ax.contour(r, p, score, levels=filled.levels, colors="white", linewidths=0.7)
-    ax.clabel(lines, fmt="%.2f", fontsize=8)
+    inner = [level for level in lines.levels if 0 < level < 1]
+    ax.clabel(lines, levels=inner, fmt="%.2f", fontsize=8, manual=iso_label_points(inner))
     fig.colorbar(filled, ax=ax, label="PePR")
     if points is not None:
         _require(points, ["R", "P"])
@@ -126,6 +130,17 @@ def iso_pepr_contour(levels: int = 11, points: pd.DataFrame | None = None) -> pl
     ax.grid(False)
     fig.tight_layout()
     return fig
+
+
+def iso_label_points(levels: Sequence[float], across: float = 0.55, top: float = 0.95) -> list[tuple[float, float]]:
+    """Where to write each iso-PePR line's value inside the unit square: on the line
+    P = s (1 + R) at R = ``across``, or where it reaches P = ``top`` if that comes first, so no
+    label is cut at the square's edge and labels of neighbouring lines do not collide."""
+    points = []
+    for level in levels:
+        r = min(across, top / level - 1)
+        points.append((r, level * (1 + r)))
+    return points
 
 
 def vs_params(frame: pd.DataFrame, y: str | Sequence[str], hue: str = "efficient",
@@ -206,11 +221,14 @@ def attachment_comparison(points: pd.DataFrame, drawn: str, true: str, y: str = 
     return fig
 
 
-def overlap_heatmap(overlap: pd.DataFrame, value: str = "kept", title: str | None = None) -> plt.Figure:
-    """Variants (rows) x settings (columns): how many of the baseline's top-k survive."""
+def overlap_heatmap(overlap: pd.DataFrame, value: str = "kept", title: str | None = None,
+                    settings: Sequence[str] | None = None) -> plt.Figure:
+    """Variants (rows) x settings (columns): how many of the baseline's top-k survive.
+
+    Rows keep ``overlap``'s order; columns follow ``settings`` (default: first appearance)."""
     _require(overlap, ["variant", "setting", value])
     table = overlap.pivot(index="variant", columns="setting", values=value)
-    table = table.loc[overlap["variant"].drop_duplicates()]
+    table = table.loc[overlap["variant"].drop_duplicates(), list(settings or overlap["setting"].drop_duplicates())]
     fig, ax = plt.subplots(figsize=(0.8 * table.shape[1] + 2.6, 0.45 * table.shape[0] + 1.6))
     sns.heatmap(table, annot=True, fmt=".2g", cmap="cividis", cbar=False, ax=ax, linewidths=0.5,
                 annot_kws={"fontsize": 10})
@@ -222,63 +240,122 @@ def overlap_heatmap(overlap: pd.DataFrame, value: str = "kept", title: str | Non
     return fig
 
 
-def threshold_sweep(sweep: pd.DataFrame, columns: Mapping[str, str], xlabel: str = "Threshold (parameters, log scale)",
-                    ylabel: str = "share or median (see legend)") -> plt.Figure:
-    """Lines of several sweep columns against the threshold (log x); ``columns`` maps column -> label."""
+def threshold_sweep(sweep: pd.DataFrame, panels: Mapping[str, Mapping[str, str]],
+                    xlabel: str = "Threshold (parameters, log scale)", mark: float | None = None,
+                    mark_label: str = "median model") -> plt.Figure:
+    """Sweep columns against the threshold (log x), one panel per entry of ``panels``: its y-axis
+    label -> ``{column: line label}``. Every line has its own colour and marker across the
+    panels; ``mark`` draws a dotted vertical line (labelled ``mark_label``) at one threshold."""
+    columns = [column for lines in panels.values() for column in lines]
     _require(sweep, ["threshold", *columns])
-    long = sweep.melt(id_vars="threshold", value_vars=list(columns), var_name="quantity")
-    long["quantity"] = long["quantity"].map(columns)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    sns.lineplot(long, x="threshold", y="value", hue="quantity", style="quantity", markers=True,
-                 palette=PALETTE, ax=ax)
-    _log_axis(ax)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=9)
+    colours = sns.color_palette(PALETTE, len(columns))
+    markers = ["o", "X", "s", "P", "D", "^", "v"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(PAGE_WIDTH_IN, 3.6), squeeze=False)
+    index = 0
+    for ax, (ylabel, lines) in zip(axes.flat, panels.items()):
+        for column, label in lines.items():
+            ax.plot(sweep["threshold"], sweep[column], color=colours[index], marker=markers[index % len(markers)],
+                    markersize=4, linewidth=1.2, label=label)
+            index += 1
+        if mark is not None:
+            ax.axvline(mark, color="0.35", linestyle=":", linewidth=1, label=mark_label)
+        _log_axis(ax)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)  # below: no line hidden
     fig.tight_layout()
     return fig
 
 
-def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], performance: str = "test_acc",
-                     hover: Sequence[str] = ("num_params",)):
-    """An interactive plotly figure of every run: P against normalised resource R, one setting
-    shown at a time (first dropdown), one resource at a time (second dropdown), model on hover.
+#: Units of the resource columns, by how their names end (``energy_kwh``: kWh).
+UNITS: dict[str, str] = {"_kwh": "kWh", "_g": "g", "_s": "s", "_gb": "GB"}
 
-    ``resources`` maps a label (``"energy"``) to the variant suffix scored by
-    :func:`pepr.score.add_pepr` (``"e"``: columns ``E_n`` and ``pepr_e``). Iso-PePR lines are
-    drawn underneath. Embed it with its JavaScript for offline pages (``include_plotlyjs=True``).
+
+def resource_unit(column: str) -> str:
+    """The unit a resource column's name ends in (``train_time_s``: ``s``); "" where none."""
+    return next((unit for ending, unit in UNITS.items() if column.endswith(ending)), "")
+
+
+def quantity_text(value: float, unit: str = "") -> str:
+    """A raw resource value as a reader wants it on hover: three significant figures, whole
+    numbers with thousands separators from 1,000 on, then the unit (``0.0123 kWh``)."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return f"{text} {unit}".strip()
+
+
+def iso_pepr_label_positions(levels: Sequence[float]) -> list[dict[str, object]]:
+    """Where the explorer writes each iso-PePR line's value: just above the line's right end
+    where it reaches R = 1 (PePR <= 0.5), else just right of where it leaves the top, P = 1."""
+    positions = []
+    for level in levels:
+        if 2 * level <= 1:
+            positions.append({"x": 0.985, "y": level * 1.985, "xanchor": "right", "yanchor": "bottom"})
+        else:
+            positions.append({"x": 1 / level - 1 + 0.01, "y": 1.0, "xanchor": "left", "yanchor": "top"})
+    return positions
+
+
+def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], performance: str = "test_acc",
+                     hover: Sequence[str] = ("num_params",), raw: Mapping[str, str] | None = None):
+    """An interactive plotly figure of every run: P against normalised resource R, one setting
+    shown at a time (upper menu), one resource at a time (lower menu); hovering over a run shows
+    its model, its raw resource (kWh, g, s, GB), R, P and PePR.
+
+    ``resources`` maps a label (``"energy (PePR-E)"``) to the variant suffix scored by
+    :func:`pepr.score.add_pepr` (``"e"``: columns ``E_n`` and ``pepr_e``); ``raw`` maps a suffix
+    to its raw column (default :data:`pepr.score.RESOURCES`). Iso-PePR lines are drawn underneath,
+    each labelled with its value. The two menus sit one above the other, so they never overlap,
+    however narrow the page. Embed it with its JavaScript for offline pages (:func:`embed_plotly`).
     """
     import plotly.graph_objects as go
 
+    from pepr.score import RESOURCES
+
+    raw = dict(RESOURCES if raw is None else raw)
     suffixes = list(resources.values())
     _require(scored, ["setting", "model", performance, *[f"{s.upper()}_n" for s in suffixes],
-                      *[f"pepr_{s}" for s in suffixes], *hover])
+                      *[f"pepr_{s}" for s in suffixes], *[raw[s] for s in suffixes], *hover])
     settings = sorted(scored["setting"].unique())
     groups = [scored[scored["setting"] == setting] for setting in settings]
-    # per resource, one list per setting: the x values, the marker colours and the hover data
+
+    def hover_rows(group: pd.DataFrame, suffix: str) -> list[list[str]]:
+        unit = resource_unit(raw[suffix])
+        return [[f"{row[f'pepr_{suffix}']:.3f}", quantity_text(float(row[raw[suffix]]), unit),
+                 *[f"{row[h]:,.0f}" if isinstance(row[h], (int, float, np.number)) else str(row[h]) for h in hover]]
+                for _, row in group.iterrows()]
+
+    def template(label: str) -> str:
+        name = label.split(" (")[0]
+        return ("<b>%{text}</b><br>" + name + ": %{customdata[1]}<br>R = %{x:.3f} (normalised)"
+                "<br>P = %{y:.3f}<br>PePR = %{customdata[0]}"
+                + "".join(f"<br>{h} = %{{customdata[{i + 2}]}}" for i, h in enumerate(hover))
+                + "<extra></extra>")
+
+    # per resource, one list per setting: the x values, the marker colours and the hover texts
     arrays = {suffix: ([g[f"{suffix.upper()}_n"].tolist() for g in groups],
                        [g[f"pepr_{suffix}"].tolist() for g in groups],
-                       [np.column_stack([g[f"pepr_{suffix}"], *[g[h] for h in hover]]).tolist() for g in groups])
+                       [hover_rows(g, suffix) for g in groups])
               for suffix in suffixes}
     fig = go.Figure()
-    grid = np.linspace(0, 1, 101)
-    for level in np.arange(0.1, 1.0, 0.1):
-        p_line = level * (1 + grid)
-        keep = p_line <= 1
-        fig.add_trace(go.Scatter(x=grid[keep], y=p_line[keep], mode="lines", hoverinfo="skip",
+    levels = [round(level, 1) for level in np.arange(0.1, 1.0, 0.1)]
+    for level in levels:
+        end = min(1.0, 1 / level - 1)  # the straight line P = s (1 + R) leaves the square at R = 1 or P = 1
+        fig.add_trace(go.Scatter(x=[0.0, end], y=[level, level * (1 + end)], mode="lines", hoverinfo="skip",
                                  line={"color": "lightgrey", "width": 1}, showlegend=False,
                                  name=f"PePR = {level:.1f}"))
     n_lines = len(fig.data)
-    xs, colours, custom = arrays[suffixes[0]]
+    first_label, first = next(iter(resources.items()))
+    xs, colours, custom = arrays[first]
     for index, (setting, group) in enumerate(zip(settings, groups)):
         fig.add_trace(go.Scatter(
             x=xs[index], y=group[performance], mode="markers", name=setting,
             visible=index == 0, text=group["model"], showlegend=False, customdata=custom[index],
             marker={"color": colours[index], "colorscale": "Cividis", "cmin": 0, "cmax": 1,
-                    "size": 8, "colorbar": {"title": "PePR"}, "line": {"width": 0.5, "color": "black"}},
-            hovertemplate="<b>%{text}</b><br>R = %{x:.3f}<br>P = %{y:.3f}<br>PePR = %{customdata[0]:.3f}"
-                          + "".join(f"<br>{h} = %{{customdata[{i + 1}]:,.0f}}" for i, h in enumerate(hover))
-                          + "<extra></extra>",
+                    "size": 8, "colorbar": {"title": {"text": "PePR"}, "thickness": 12},
+                    "line": {"width": 0.5, "color": "black"}},
+            hovertemplate=template(first_label),
         ))
     setting_buttons = []
     for index, setting in enumerate(settings):
@@ -289,17 +366,25 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
     for label, suffix in resources.items():
         xs, colours, custom = arrays[suffix]
         resource_buttons.append({"label": label, "method": "restyle",
-                                 "args": [{"x": xs, "marker.color": colours, "customdata": custom}, trace_ids]})
+                                 "args": [{"x": xs, "marker.color": colours, "customdata": custom,
+                                           "hovertemplate": [template(label)] * len(settings)}, trace_ids]})
+    height, top, bottom = 600, 120, 60
+    plot_height = height - top - bottom
+    menu_y = [1 + 86 / plot_height, 1 + 48 / plot_height]  # in the top margin, one above the other
+    menu = {"x": 0.0, "xanchor": "left", "yanchor": "top", "showactive": True, "pad": {"l": 0, "t": 0}}
+    labels = [{"text": text, "x": 0.0, "xanchor": "right", "xshift": -6, "y": y, "yanchor": "top", "yshift": -5,
+               "xref": "paper", "yref": "paper", "showarrow": False}
+              for text, y in zip(["setting", "resource"], menu_y)]
+    line_labels = [{"text": f"{level:.1f}", **position, "xref": "x", "yref": "y", "showarrow": False,
+                    "font": {"size": 10, "color": "#666666"}}
+                   for level, position in zip(levels, iso_pepr_label_positions(levels))]
     fig.update_layout(
-        updatemenus=[
-            {"buttons": setting_buttons, "x": 0.0, "xanchor": "left", "y": 1.16, "yanchor": "top", "showactive": True},
-            {"buttons": resource_buttons, "x": 0.35, "xanchor": "left", "y": 1.16, "yanchor": "top", "showactive": True},
-        ],
-        xaxis={"title": "normalised resource R (within the setting)", "range": [-0.03, 1.03]},
-        yaxis={"title": "performance P (test accuracy)"},
-        height=560, margin={"t": 90}, template="plotly_white",
-        annotations=[{"text": "setting", "x": 0.0, "y": 1.22, "xref": "paper", "yref": "paper", "showarrow": False},
-                     {"text": "resource", "x": 0.35, "y": 1.22, "xref": "paper", "yref": "paper", "showarrow": False}],
+        updatemenus=[{"buttons": setting_buttons, "y": menu_y[0], **menu},
+                     {"buttons": resource_buttons, "y": menu_y[1], **menu}],
+        xaxis={"title": {"text": "normalised resource R (within the setting)"}, "range": [-0.03, 1.03]},
+        yaxis={"title": {"text": "performance P (test accuracy)"}, "range": [0, 1.04]},
+        height=height, margin={"t": top, "b": bottom, "l": 72, "r": 10}, template="plotly_white",
+        annotations=labels + line_labels,
     )
     return fig
 
@@ -313,6 +398,31 @@ def labelled_agreement(frame: pd.DataFrame, x: str, y: str, label: str = "model"
     """
     _require(frame, [x, y, label])
     fig, ax = plt.subplots(figsize=(6.4, 5.4))
+    _agreement_panel(ax, frame, x, y, label, xlabel, ylabel)
+    return fig
+
+
+def agreement_panels(frames: Mapping[str, pd.DataFrame], x: str, y: str, label: str = "model",
+                     xlabels: Mapping[str, str] | None = None,
+                     ylabels: Mapping[str, str] | None = None) -> plt.Figure:
+    """:func:`labelled_agreement` for several pairs of measurements in one figure: one panel per
+    entry of ``frames`` (titled by its key), stacked, so that one numbered figure holds however
+    many pairs a study has and every model's name stays legible at the page's width."""
+    if not frames:
+        raise BadParameterError("agreement_panels needs at least one frame")
+    for frame in frames.values():
+        _require(frame, [x, y, label])
+    fig, axes = plt.subplots(len(frames), 1, figsize=(6.4, 5.4 * len(frames)), squeeze=False)
+    for ax, (title, frame) in zip(axes[:, 0], frames.items()):
+        _agreement_panel(ax, frame, x, y, label, (xlabels or {}).get(title), (ylabels or {}).get(title))
+        ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _agreement_panel(ax: plt.Axes, frame: pd.DataFrame, x: str, y: str, label: str,
+                     xlabel: str | None, ylabel: str | None) -> None:
+    """Draw one agreement panel (points named by ``label`` over the dotted ``y = x``) on ``ax``."""
     ax.scatter(frame[x], frame[y], s=25)
     for _, row in frame.iterrows():
         ax.annotate(row[label], (row[x], row[y]), fontsize=8, xytext=(3, 2), textcoords="offset points")
@@ -320,6 +430,44 @@ def labelled_agreement(frame: pd.DataFrame, x: str, y: str, label: str = "model"
     ax.plot([low, 1], [low, 1], color="0.5", linewidth=0.8, linestyle=":")
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
+
+
+def advice_backtest(predictions: pd.DataFrame, hue: str = "setting") -> plt.Figure:
+    """Two panels for a backtest of ``pepr advise`` (:func:`pepr.advise.backtest`), one point per
+    held-out model, coloured and marked by ``hue``: the predicted run time against the measured
+    one (log-log), and the expected accuracy (a bar: its interval) against the measured one,
+    each over the line ``y = x`` where a perfect prediction would lie."""
+    _require(predictions, [hue, "predicted_time_s", "train_time_s", "expected_acc",
+                           "expected_acc_low", "expected_acc_high", "test_acc"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.5))
+    groups = list(predictions.groupby(hue, sort=True))
+    colours = sns.color_palette(PALETTE, max(len(groups), 1))
+    markers = ["o", "s", "^", "D", "v", "P", "X"]
+    for index, (name, group) in enumerate(groups):
+        style = {"color": colours[index], "marker": markers[index % len(markers)], "label": name}
+        left.scatter(group["train_time_s"], group["predicted_time_s"], s=16, alpha=0.8, **style)
+        right.errorbar(group["test_acc"], group["expected_acc"],
+                       yerr=[group["expected_acc"] - group["expected_acc_low"],
+                             group["expected_acc_high"] - group["expected_acc"]],
+                       linestyle="none", markersize=4, elinewidth=0.6, alpha=0.8, **style)
+    times = pd.concat([predictions["train_time_s"], predictions["predicted_time_s"]])
+    span = [times.min() / 1.3, times.max() * 1.3]
+    left.plot(span, span, color="0.4", linewidth=0.8, linestyle=":")
+    left.set(xlim=span, ylim=span)
+    _log_axis(left, "x")
+    _log_axis(left, "y")
+    left.set_xlabel("measured run time (s, log scale)")
+    left.set_ylabel("predicted run time (s, log scale)")
+    accuracy = pd.concat([predictions["test_acc"], predictions["expected_acc_low"],
+                          predictions["expected_acc_high"]])
+    bounds = [accuracy.min() - 0.02, min(1.0, accuracy.max() + 0.02)]
+    right.plot(bounds, bounds, color="0.4", linewidth=0.8, linestyle=":")
+    right.set_xlabel("measured test accuracy")
+    right.set_ylabel("expected accuracy (10th-90th pct.)")
+    fig.tight_layout()
+    handles, names = left.get_legend_handles_labels()
+    fig.legend(handles, names, title=hue, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncols=min(len(names), 4), frameon=False, fontsize=9, title_fontsize=9)
     return fig
 
 

@@ -3,11 +3,13 @@ study, then one HTML page; and the book's generated chapters, one per study.
 
 ``pepr report STUDY`` calls :func:`render_report`, which writes
 ``<output_dir>/<study>/report.ipynb`` (the executed notebook) and ``report.html`` (one page, code
-hidden, figures embedded). ``pepr book`` calls :func:`prepare_book_chapters`, which writes
+hidden, figures embedded; the template's MyST, written for the book, becomes plain Markdown there:
+:func:`plain_outputs`). ``pepr book`` calls :func:`prepare_book_chapters`, which writes
 ``book/reruns/<study>.ipynb`` for every study that has results: the template with the study
 injected but not executed (Jupyter Book executes it while it builds), so a new study's results
 give the book a new chapter without an edit of ``_toc.yml`` (its ``glob: book/reruns/*`` entry)
-or of any code.
+or of any code. The template's figure names carry :data:`STUDY_PLACEHOLDER`, which each chapter
+fills with its study, so the chapters of several studies can be built side by side.
 
 The template's ``parameters`` cell is the contract: only the names it declares are passed
 (:func:`template_parameters`, read with ``papermill.inspect_notebook``); anything else is refused
@@ -109,6 +111,7 @@ def render_report(study: str, results_dir: Path | str | None = None,
     title = study_heading(study, values.get("title"))
     executed = nbformat.read(str(notebook), as_version=4)
     retitle(executed, title)
+    name_for_study(executed, study)
     nbformat.write(executed, str(notebook))
     _write_text(html, notebook_html(notebook, title))
     return RenderedReport(notebook=notebook, html=html)
@@ -152,15 +155,106 @@ def execute_report(template: Path, target: Path, parameters: Mapping[str, object
 
 def notebook_html(notebook: Path | str, title: str) -> str:
     """One standalone HTML page of an executed notebook: outputs and prose, no code, no prompts;
-    images embedded (inline PNG outputs as data URIs, Markdown images too)."""
+    images embedded (inline PNG outputs as data URIs, Markdown images too). The book's MyST
+    (numbered tables, captioned figures, admonitions) becomes plain Markdown first
+    (:func:`plain_outputs`), since nbconvert shows a directive as its source text."""
     import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True, embed_images=True)
-    node = nbformat.read(str(notebook), as_version=4)
+    node = plain_outputs(nbformat.read(str(notebook), as_version=4))
     body, _ = exporter.from_notebook_node(node, resources={"metadata": {"name": title}})
     return body
+
+
+#: Placeholder for the study in the names of the template's figures (cell metadata
+#: ``mystnb.figure.name``): each study's chapter gets its own names (:func:`name_for_study`).
+STUDY_PLACEHOLDER = "{study}"
+
+
+def name_for_study(node, study: str) -> None:
+    """Fill :data:`STUDY_PLACEHOLDER` in the figure names of ``node``'s cells with the study's
+    slug (:func:`pepr.report.slug`): the book builds the chapters of several studies side by
+    side, and a name must be unique across them."""
+    from pepr.report import slug
+
+    for cell in node.cells:
+        figure = cell.metadata.get("mystnb", {}).get("figure", {})
+        if STUDY_PLACEHOLDER in str(figure.get("name", "")):
+            figure["name"] = figure["name"].replace(STUDY_PLACEHOLDER, slug(study))
+
+
+def plain_outputs(node):
+    """A copy of the executed notebook ``node`` for nbconvert, which renders Markdown but not
+    MyST: every Markdown output through :func:`plain_markdown` (tables numbered in page order),
+    and each figure's caption (cell metadata ``mystnb.figure.caption``) as a Markdown output
+    after the figure, numbered likewise."""
+    import copy
+
+    node = copy.deepcopy(node)
+    counts = {"Table": 0, "Figure": 0}
+    for cell in node.cells:
+        if cell.cell_type != "code":
+            continue
+        caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption")
+        outputs = []
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/markdown" in data:
+                data["text/markdown"] = plain_markdown(data["text/markdown"], counts)
+            outputs.append(output)
+            if caption and output.get("output_type") in ("display_data", "execute_result"):
+                counts["Figure"] += 1
+                outputs.append(nbformat.v4.new_output("display_data", data={
+                    "text/markdown": f"**Figure {counts['Figure']}.** {plain_roles(caption)}"}))
+                caption = None  # one figure per cell, as the book has it
+        cell.outputs = outputs
+    return node
+
+
+def plain_markdown(text: str, counts: dict[str, int] | None = None) -> str:
+    """MyST Markdown as plain Markdown: a ``{table}`` directive becomes its table under a bold
+    "Table N." and its caption (the CSV link dropped: it points into the book); an admonition
+    (``{admonition}``, ``{note}``, ...) a blockquote under its bold title. ``counts`` carries the
+    table numbers on from one output to the next."""
+    import re
+
+    counts = counts if counts is not None else {"Table": 0}
+    lines, out, index = text.splitlines(), [], 0
+    while index < len(lines):
+        opening = re.match(r"^(:{3,}|`{3,})\{([\w:-]+)\}\s*(.*)$", lines[index])
+        if not opening:
+            out.append(lines[index])
+            index += 1
+            continue
+        fence, kind, argument = opening.groups()
+        index += 1
+        while index < len(lines) and re.match(r"^:[\w-]+:", lines[index]):
+            index += 1  # the directive's options (:name:, :class:)
+        body = []
+        while index < len(lines) and lines[index].strip() != fence:
+            body.append(lines[index])
+            index += 1
+        index += 1  # the closing fence
+        while body and not body[0].strip():
+            body.pop(0)
+        if kind == "table":
+            counts["Table"] = counts.get("Table", 0) + 1
+            out += [f"**Table {counts['Table']}.** {plain_roles(argument)}", "", *body]
+        else:
+            title = argument or kind.capitalize()
+            out += [f"> **{plain_roles(title)}**", ">", *[f"> {line}".rstrip() for line in body]]
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def plain_roles(text: str) -> str:
+    """``text`` without the MyST roles nbconvert cannot follow: a download link in brackets is
+    dropped, any other role keeps its text (``{numref}`fig-x``` becomes ``fig-x``)."""
+    import re
+
+    text = re.sub(r"\s*\(\{download\}`[^`]*`\)", "", text)
+    return re.sub(r"\{[\w:-]+\}`([^`<]*?)\s*(?:<[^`]*>)?`", r"\1", text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +308,7 @@ def write_chapter(template: Path, target: Path, parameters: Mapping[str, object]
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.metadata["tags"] = ["injected-parameters", *sorted(tags & DISPLAY_TAGS)]
     retitle(node, study_heading(str(parameters["study"]), parameters.get("title")))
+    name_for_study(node, str(parameters["study"]))
     node.metadata[GENERATED_KEY] = {"template": template.name, "study": parameters["study"],
                                     "by": "pepr.render.prepare_book_chapters"}
     _write_text(target, nbformat.writes(node))

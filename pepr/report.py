@@ -238,16 +238,26 @@ def size_column(runs: pd.DataFrame) -> tuple[str, str]:
     return "num_params_trained", "parameters, as trained"
 
 
-def small_vs_large(scored: pd.DataFrame, rank_by: str, size: str) -> str:
-    """The paper's claim on this study: models split at the median size; share of each
-    setting's top-5 (by ``rank_by``) that is small, and each group's median accuracy."""
+def small_large_split(scored: pd.DataFrame, rank_by: str, size: str) -> pd.Series | None:
+    """The paper's claim on this study: models split at the median size (``threshold``); the
+    share of each setting's top-5 (by ``rank_by``) that is small, and each group's median
+    accuracy (:func:`pepr.analysis.small_large_sweep`). None with fewer than ``2 * MIN_PAIRS``
+    models."""
     per_model = scored.drop_duplicates("model")
     if per_model["model"].nunique() < 2 * MIN_PAIRS:
-        return (f"The small-against-large comparison needs at least {2 * MIN_PAIRS} models; "
-                f"this study has {per_model['model'].nunique()}.")
+        return None
     threshold = float(per_model[size].median())
     frame = scored.assign(num_params=scored[size])
-    row = analysis.small_large_sweep(frame, [threshold], rank_by, k=5).iloc[0]
+    return analysis.small_large_sweep(frame, [threshold], rank_by, k=5).iloc[0]
+
+
+def small_vs_large(scored: pd.DataFrame, rank_by: str, size: str) -> str:
+    """:func:`small_large_split` in one sentence."""
+    row = small_large_split(scored, rank_by, size)
+    if row is None:
+        return (f"The small-against-large comparison needs at least {2 * MIN_PAIRS} models; "
+                f"this study has {scored['model'].nunique()}.")
+    threshold = row["threshold"]
     return (f"Split at the median size ({threshold / 1e6:.1f} M parameters), small models hold "
             f"{row['share of top-k small']:.0%} of the top-5 places by {RANK_SCORES[rank_by]} "
             f"across the settings, against {row['share of all runs small']:.0%} of all runs; "
@@ -443,3 +453,130 @@ def data_sentence(runs: pd.DataFrame) -> str:
                  .sort_values("setting"))
     return "The data, as the runs recorded it: " + "; ".join(
         f"`{row.setting}`: {row.data_summary}" for row in summaries.itertuples()) + "."
+
+
+# ---------------------------------------------------------------------------------------------
+# How the report shows it: names, tables, the key findings
+# ---------------------------------------------------------------------------------------------
+
+def slug(text: object) -> str:
+    """``text`` as part of a cross-reference name: lower case, other characters as hyphens."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
+
+
+def label(kind: str, study: str, what: str) -> str:
+    """The name of a figure (``kind`` ``fig``) or table (``tbl``) of a study's report, unique
+    among the book's study chapters, which are built side by side: ``tbl-rerun-pilot-ranking``."""
+    return f"{kind}-rerun-{slug(study)}-{slug(what)}"
+
+
+#: The ranking's columns as the report shows them, with short headers so that the table fits
+#: the page's text column (the caption spells them out).
+RANKING_COLUMNS: dict[str, str] = {
+    "rank": "rank", "model": "model", "test_acc": "acc.", "test_balanced_acc": "bal. acc.",
+    "test_auc": "AUC", "beats": "> maj.", "pepr_e": "PePR-E", "pepr_c": "PePR-C", "pepr_t": "PePR-T",
+    "pepr_m": "PePR-M", "params_m": "params (M)", "minutes": "train (min)",
+}
+#: How each of the ranking's shown columns is written.
+RANKING_FORMATS: dict[str, str] = {
+    "rank": "{:.0f}", "acc.": "{:.3f}", "bal. acc.": "{:.3f}", "AUC": "{:.3f}", "PePR-E": "{:.3f}",
+    "PePR-C": "{:.3f}", "PePR-T": "{:.3f}", "PePR-M": "{:.3f}", "params (M)": "{:.2f}",
+    "train (min)": "{:.1f}",
+}
+
+
+def ranking_tables(table: pd.DataFrame, rank_by: str, pool: Sequence[str],
+                   size: str) -> list[tuple[str, pd.DataFrame]]:
+    """The ranked runs (:func:`ranked`) as the report shows them: one table per pool (the runs
+    ranked together), titled by the pool's values (``all runs`` when one pool holds them all),
+    with the columns of :data:`RANKING_COLUMNS` (PePR-C only where it ranks) and ``setting``
+    only where a pool holds several settings."""
+    scores = ["pepr_e", "pepr_t", "pepr_m"] + (["pepr_c"] if rank_by == "pepr_c" else [])
+    shown = table.assign(params_m=table[size] / 1e6, minutes=table["train_time_s"] / 60,
+                         beats=table["beats_majority"].map({True: "yes", False: "no"}))
+    columns = [c for c in RANKING_COLUMNS if c in ("rank", "model", "test_acc", "test_balanced_acc",
+                                                     "test_auc", "beats", "params_m", "minutes")
+               or c in scores]
+    groups = list(shown.groupby(list(pool), sort=True)) if pool else [(("all runs",), shown)]
+    tables = []
+    for keys, group in groups:
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        keep = (["setting"] if group["setting"].nunique() > 1 else []) + columns
+        frame = group.sort_values(["rank", "model"])[keep].rename(columns=RANKING_COLUMNS)
+        tables.append((", ".join(str(k) for k in keys), frame.reset_index(drop=True)))
+    return tables
+
+
+def not_ok_table(all_runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs without an ``ok`` row (their last row), one line per status and reason: how many
+    runs, in how many settings, and which models (every one named)."""
+    latest = all_runs.drop_duplicates("run_id", keep="last")
+    latest = latest[latest["status"] != "ok"]
+    reasons = latest["error"] if "error" in latest else pd.Series(None, index=latest.index, dtype=object)
+    latest = latest.assign(error=reasons.fillna("(no reason given)"))
+    rows = [{"status": status, "reason": error, "runs": len(group), "settings": group["setting"].nunique(),
+             "models": ", ".join(sorted(group["model"].unique()))}
+            for (status, error), group in latest.groupby(["status", "error"], sort=True)]
+    return pd.DataFrame(rows, columns=["status", "reason", "runs", "settings", "models"])
+
+
+def key_findings(summary: Mapping[str, object], table: pd.DataFrame, rank_by: str,
+                 pool: Sequence[str], split: pd.Series | None, compute: Mapping[str, float],
+                 agreement: pd.DataFrame) -> list[str]:
+    """The report's few headline sentences, every number computed: how much of the grid ran,
+    the best run of each pool by ``rank_by``, how many runs beat the majority class, the
+    small-against-large split (:func:`small_large_split`), the compute (:func:`totals`) and the
+    agreement with the release (:func:`paper_agreement`)."""
+    planned = f" of the {summary['planned']:,} planned" if summary.get("planned") else ""
+    items = [f"{summary['ok']:,}{planned} runs finished"
+             + (f", {summary['failed']:,} failed" if summary["failed"] else "")
+             + (f", {summary['skipped']:,} skipped" if summary["skipped"] else "") + "."]
+    if not table.empty:
+        best = table[table["rank"] == 1].drop_duplicates(list(pool) or ["rank"])
+        named = [f"`{row.model}`" + (f" in `{row.setting}`" if pool else "") + f" ({getattr(row, rank_by):.3f})"
+                 for row in best.itertuples()]
+        items.append(f"Best by {RANK_SCORES[rank_by]}: {listing(named, limit=6)}.")
+        known = table.dropna(subset=["majority_acc"])
+        if len(known):
+            items.append(f"{int(known['beats_majority'].sum())} of {plural(len(known), 'run')} beat "
+                         f"always predicting the majority class in accuracy.")
+    if split is not None:
+        items.append(f"Models at or below the median size ({split['threshold'] / 1e6:.1f} M parameters) "
+                     f"hold {split['share of top-k small']:.0%} of the top-5 places by {RANK_SCORES[rank_by]}.")
+    if summary["ok"]:
+        items.append(f"Compute: {duration_text(compute['hours'] * 3600)} of training, "
+                     f"{compute['kwh']:.3g} kWh ({listing(summary['energy_methods'])}).")
+    for _, row in agreement.iterrows():
+        if pd.notna(row.get("rho")):
+            items.append(f"Test accuracy of `{row['our setting']}` beside the release's "
+                         f"`{row['release setting']}`: Spearman's rho {row['rho']:.2f} (95 % interval "
+                         f"{row['ci_low']:.2f} to {row['ci_high']:.2f}, {int(row['models'])} models).")
+    return items
+
+
+def arms_table(arms: pd.DataFrame) -> pd.DataFrame:
+    """The paired comparisons (:func:`arm_comparisons`) as a page shows them: which arms (first
+    minus second), what was held fixed, over how many models, the mean difference with its
+    bootstrap 95 % interval in one column, the share of models better in the first arm and the
+    Wilcoxon signed-rank test's p."""
+    return pd.DataFrame({
+        "arms": [f"{axis}: {pair}" for axis, pair in zip(arms["axis"], arms["arms"])],
+        "held fixed": arms["held fixed"], "models": arms["models"],
+        "mean diff. (95 % CI)": [f"{d:+.3f} ({low:+.3f} to {high:+.3f})" for d, low, high in
+                                 zip(arms["mean_diff"], arms["mean_diff_ci_low"], arms["mean_diff_ci_high"])],
+        "first better": arms["share_a_better"], "p (Wilcoxon)": arms["p_wilcoxon"],
+    })
+
+
+def seeds_table(agreement: pd.DataFrame) -> pd.DataFrame:
+    """The seed agreement (:func:`seed_agreement`) with headers a reader can follow."""
+    return agreement.rename(columns={"kendall_tau": "Kendall's tau", "median_acc_sd": "median SD of acc."})
+
+
+def findings_box(items: Sequence[str], title: str = "Key findings") -> str:
+    """``items`` as a bulleted MyST admonition (class ``note``) for the top of a page; the
+    one-page HTML report shows it as a blockquote (:func:`pepr.render.plain_markdown`)."""
+    body = "\n".join(f"- {item}" for item in items)
+    return f":::{{admonition}} {title}\n:class: note\n\n{body}\n:::\n"

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pepr import paths
-from pepr.datasets import PAPER_COMMIT, read_paper_table
+from pepr import paths, release
+from pepr.datasets import read_paper_table
 from pepr.errors import CorruptDataError, ResultsNotWritableError, UnknownStudyError
 
 PAPER_STUDY = "paper"
@@ -370,22 +370,10 @@ def load_epochs(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR) -> pd
 # The official release as the study "paper"
 # ---------------------------------------------------------------------------------------------
 
-#: The release's eight settings: what each trained on. All but ``derma`` fine-tuned ImageNet
-#: weights (the release's training script loads ``pretrained=True``); the reduced settings used
-#: a random subset of the training split, 10 % (``*_small``) and about 1 % (``derma_smallest``).
-PAPER_SETTINGS: dict[str, dict[str, object]] = {
-    "derma": {"dataset": "dermamnist", "pretrained": False, "data_fraction": 1.0},
-    "derma_pt": {"dataset": "dermamnist", "pretrained": True, "data_fraction": 1.0},
-    "derma_small": {"dataset": "dermamnist", "pretrained": True, "data_fraction": 0.1},
-    "derma_smallest": {"dataset": "dermamnist", "pretrained": True, "data_fraction": 0.01},
-    "lidc": {"dataset": "lidc-idri", "pretrained": True, "data_fraction": 1.0},
-    "lidc_small": {"dataset": "lidc-idri", "pretrained": True, "data_fraction": 0.1},
-    "pneumonia": {"dataset": "pneumoniamnist", "pretrained": True, "data_fraction": 1.0},
-    "pneumonia_small": {"dataset": "pneumoniamnist", "pretrained": True, "data_fraction": 0.1},
-}
-
-#: The release's protocol (its training script): Adam, lr 5e-4, batch 32, 10 epochs, seed 1.
-PAPER_PROTOCOL = {"epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 5e-4, "seed": 1}
+#: The release's eight settings, in its order, and its protocol: :data:`pepr.release.SETTINGS`
+#: and :data:`pepr.release.PROTOCOL` (the release is described once, there).
+PAPER_SETTINGS: dict[str, dict[str, object]] = release.SETTINGS
+PAPER_PROTOCOL: dict[str, object] = release.PROTOCOL
 
 PAPER_EPOCH_COLUMNS = [f"test_{epoch:02d}" for epoch in range(10)]
 
@@ -450,7 +438,7 @@ def import_paper(raw: pd.DataFrame | None = None) -> pd.DataFrame:
         torch_version=np.nan,
         timm_version=np.nan,
         pepr_version=np.nan,
-        git_sha=PAPER_COMMIT,
+        git_sha=release.COMMIT,
         started_at=np.nan,
         status="ok",
         error=np.nan,

@@ -34,12 +34,14 @@ FINDINGS_JS = r"""
       ? '.' + e.className.trim().split(/\s+/).slice(0, 2).join('.') : '');
   const content = document.querySelector('main') || document.body;
   const column = content.getBoundingClientRect();
-  for (const e of content.querySelectorAll('table, pre, img, figure, .pepr-table-wrap, .cell_output, .plotly-graph-div')) {
+  const scroller = e => { for (let a = e.parentElement; a && a !== content; a = a.parentElement)
+      if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) return a; return null; };
+  for (const e of content.querySelectorAll('table, pre, img, figure, .pepr-table-wrap, .pst-scrollable-table-container, .cell_output, .plotly-graph-div')) {
     const box = e.getBoundingClientRect();
     if (box.width === 0) continue;
     if (e.scrollWidth > e.clientWidth + 2 && getComputedStyle(e).overflowX !== 'visible')
       found.push(`scrolls sideways: ${e.tagName.toLowerCase()}${label(e)} ${e.scrollWidth}px in ${e.clientWidth}px`);
-    else if (box.right > column.right + 2)
+    else if (box.right > column.right + 2 && !scroller(e))
       found.push(`cut off: ${e.tagName.toLowerCase()}${label(e)} ends at ${Math.round(box.right)}px, column at ${Math.round(column.right)}px`);
     if (e.scrollHeight > e.clientHeight + 2 && ['auto', 'scroll', 'hidden'].includes(getComputedStyle(e).overflowY))
       found.push(`hidden rows: ${e.tagName.toLowerCase()}${label(e)} ${e.scrollHeight}px in ${e.clientHeight}px`);

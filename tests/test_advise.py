@@ -134,19 +134,155 @@ def test_bad_advice_requests_are_one_line(capsys):
     assert len(err) == 3 and all(line.startswith("pepr advise: error:") for line in err)
 
 
-def test_backtest_holds_out_each_setting(tmp_path: Path, monkeypatch, capsys):
+def test_backtest_holds_out_each_setting(tmp_path: Path, data_dir: Path):
+    reference_study(tmp_path, "breastmnist")
+    one = advise.backtest(results_dir=tmp_path, min_runs=3)
+    assert one.held_out == [] and one.scores.empty and one.finished.to_dict() == {"breastmnist": 6}
+    reference_study(tmp_path, "retinamnist")
+    result = advise.backtest(results_dir=tmp_path, min_runs=3)
+    assert result.held_out == ["breastmnist", "retinamnist"]
+    assert set(result.predictions["model"]) == set(ZOO_MODELS)
+    scores = result.scores.set_index(["setting", "method"])
+    assert len(scores) == 4 and scores["models"].eq(len(ZOO_MODELS)).all()
+    # speeds learnt from the other setting alone rank the held-out times as measured
+    assert scores.loc[("breastmnist", "advise"), "rho_time"] == pytest.approx(1.0)
+    assert math.isnan(scores.loc[("breastmnist", "smallest"), "rho_acc"])
+    assert (scores["regret"] >= 0).all()
+    overall = advise.backtest_overall(result.scores).set_index("method")
+    assert overall.loc["advise", "settings"] == 2 and overall.loc["smallest", "models"] == 12
+    assert advise.backtest(results_dir=tmp_path, min_runs=7).held_out == []
+
+
+def test_backtest_scores_count_hits_and_regret():
+    predictions = pd.DataFrame({
+        "setting": "s", "model": ["tiny", "small", "mid", "big"],
+        "num_params": [1, 2, 3, 4],
+        "predicted_time_s": [1.0, 2.0, 4.0, 3.0], "train_time_s": [1.0, 2.0, 3.0, 4.0],
+        "expected_acc": [0.5, 0.6, 0.7, 0.8], "test_acc": [0.8, 0.7, 0.6, 0.5],
+        "expected_pepr": [0.1, 0.2, 0.4, 0.3], "pepr_e": [0.5, 0.9, 0.6, 0.2],
+    })
+    scores = advise.backtest_scores(predictions, top=2).set_index("method")
+    assert scores.loc["advise", "rho_time"] == pytest.approx(0.8)
+    assert scores.loc["advise", "rho_acc"] == pytest.approx(-1.0)
+    assert scores.loc["smallest", "rho_time"] == pytest.approx(1.0)
+    # advise chooses "mid" (0.6), the smallest rule "tiny" (0.5); the best is "small" (0.9)
+    assert scores.loc["advise", "regret"] == pytest.approx(0.3)
+    assert scores.loc["smallest", "regret"] == pytest.approx(0.4)
+    assert not scores.loc["advise", "best_in_top"] and scores.loc["smallest", "best_in_top"]
+
+
+def test_backtest_benchmark_prints_the_figures(tmp_path: Path, data_dir: Path, monkeypatch, capsys):
     import importlib.util
 
-    reference_study(tmp_path, "breastmnist")
-    reference_study(tmp_path, "retinamnist")
-    monkeypatch.setattr("pepr.paths.RESULTS_DIR", tmp_path)
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "advise_backtest.py"
     spec = importlib.util.spec_from_file_location("advise_backtest", path)
-    backtest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(backtest)
-    runs = results.load(advise.REFERENCE_STUDY, tmp_path)
-    row = backtest.backtest_setting(runs, "breastmnist", advise.REFERENCE_STUDY)
-    assert row["models"] == len(ZOO_MODELS)
-    # speeds learnt from retinamnist alone rank breastmnist's times as measured
-    assert row["rho_time"] == pytest.approx(1.0)
-    assert row["regret_advised"] >= 0 and row["regret_smallest"] >= 0
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr("pepr.paths.RESULTS_DIR", tmp_path)
+    reference_study(tmp_path, "breastmnist")
+    monkeypatch.setattr("sys.argv", ["advise_backtest.py", "--min-runs", "3"])
+    script.main()
+    assert "needs at least 2 settings" in capsys.readouterr().out
+    reference_study(tmp_path, "retinamnist")
+    script.main()
+    out = capsys.readouterr().out
+    assert "rho_time" in out and "over 2 held-out settings" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# The probe
+# ---------------------------------------------------------------------------------------------
+
+def candidates(models: list[str], expected_acc: list[float], resource_n: list[float],
+               img_size: int = 28) -> pd.DataFrame:
+    """An advice table as :func:`pepr.advise.advise` leaves it, for the probe's functions."""
+    table = pd.DataFrame({"model": models, "img_size": img_size, "run_img_size": img_size,
+                          "expected_acc": expected_acc, "resource_n": resource_n,
+                          "predicted_time_s": 1.0, "predicted_energy_kwh": 1e-6,
+                          "predicted_mem_gb": 1.0, "settings": 3, "source": "measured",
+                          "why": "cheaper than most"})
+    table["expected_acc_low"] = table["expected_acc"] - 0.1
+    table["expected_acc_high"] = table["expected_acc"] + 0.1
+    table["expected_pepr"] = table["expected_acc"] / (1 + table["resource_n"])
+    table = table.sort_values("expected_pepr", ascending=False).reset_index(drop=True)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table
+
+
+def test_probe_moves_accuracy_by_half_its_difference_from_the_probed_mean():
+    table = candidates(["a", "b", "c", "d"], [0.8, 0.75, 0.7, 0.6], [0.0, 0.0, 0.0, 0.0])
+    probes = pd.DataFrame({"model": ["a", "b", "c"], "probe_val_acc": [0.6, 0.9, math.nan],
+                           "probe_val_n": 100, "probe_status": ["ok", "ok", "failed"],
+                           "probe_error": ["", "", "NonFiniteLossError: training loss is nan"],
+                           "probe_time_s": 1.0, "probe_energy_kwh": 1e-6,
+                           "probe_energy_method": "tdp-estimate"})
+    out = advise.rerank_with_probe(table, probes).set_index("model")
+    assert out.loc["a", "probed_acc"] == pytest.approx(0.8 - 0.5 * 0.15)
+    assert out.loc["b", "probed_acc"] == pytest.approx(0.75 + 0.5 * 0.15)
+    # b overtakes a, the unprobed d keeps its expected PePR, the failed c goes last
+    assert out.sort_values("rank").index.tolist() == ["b", "a", "d", "c"]
+    assert math.isnan(out.loc["d", "probed_pepr"]) and out.loc["d", "why"] == "cheaper than most"
+    assert out.loc["b", "why"].startswith("probe val acc 0.900 +/- 0.030 (n=100) moved acc. +0.075")
+    assert out.loc["c", "why"].startswith("probe failed, ranked last (NonFiniteLossError")
+    alone = advise.rerank_with_probe(table, probes.head(1)).set_index("model")
+    assert alone.loc["a", "probed_acc"] == pytest.approx(0.8) and alone.loc["a", "rank"] == 1
+
+
+def test_probe_trains_the_first_candidates_on_the_data():
+    models = ["test_resnet", "test_efficientnet", "test_convnext"]
+    table = candidates(models, [0.8, 0.7, 0.6], [0.0, 0.0, 0.0], img_size=32)
+    advice = advise.Advice(table, fixed_calibration(), table.iloc[:0], ["a note"])
+    probed = advise.probe(advice, "synthetic", k=2, data_fraction=0.5, epochs=1, progress=False)
+    cost = probed.probe
+    assert cost.models == 2 and cost.seconds > 0 and cost.energy_kwh > 0 and cost.energy_method
+    assert probed.notes[0] == "a note" and probed.notes[-1].startswith("probe: the first 2")
+    labels = datasets.split_labels("synthetic")
+    majority = np.mean(labels["val"] == np.bincount(labels["train"]).argmax())
+    assert advise.majority_val_accuracy("synthetic") == pytest.approx(majority)
+    assert f"majority class alone scores {majority:.3f}" in probed.notes[-1]
+    assert math.isnan(advise.majority_val_accuracy("synthetic-multilabel"))
+    frame = advise.advice_frame(probed)
+    assert list(frame.columns) == [*advise.ADVICE_COLUMNS[:-1], *advise.PROBE_COLUMNS, "why"]
+    tried = frame[frame["model"].isin(models[:2])]
+    assert tried["probe_val_acc"].between(0, 1).all() and (tried["probe_val_n"] == 24).all()
+    assert frame.loc[frame["model"] == models[2], "probe_val_acc"].isna().all()
+    assert frame["rank"].tolist() == [1, 2, 3]
+    with pytest.raises(BadParameterError):
+        advise.probe(advice, "synthetic", k=0)
+
+
+def test_probe_options_in_the_help_match_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["advise", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--probe K" in text and "1/2 x" in text
+    assert cli.PROBE_DEFAULTS == {"fraction": advise.PROBE_FRACTION, "epochs": advise.PROBE_EPOCHS}
+    assert advise.PROBE_WEIGHT == 0.5
+    assert cli.main(["advise", "--dataset", "breastmnist", "--probe", "-1"]) == 2
+    assert capsys.readouterr().err.startswith("pepr advise: error: --probe must be 0 or more")
+
+
+@pytest.mark.slow  # trains two zoo models (about 25 s on a shared 2-core machine)
+def test_advise_command_probes_and_reports_the_cost(monkeypatch, capsys, data_dir: Path):
+    monkeypatch.setattr(advise, "calibrate", lambda *args, **kwargs: fixed_calibration())
+    assert cli.main(["advise", "--dataset", "synthetic", "--top", "3", "--probe", "2",
+                     "--probe-fraction", "0.5", "--probe-epochs", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "probe acc." in out and "probed PePR" in out and out.count("probe val acc") == 2
+    assert "- probe: the first 2 trained for 1 epoch(s) on 50% of the training split in" in out
+
+
+def test_backtest_summary_says_what_is_missing_then_what_was_found(tmp_path: Path, data_dir: Path):
+    reference_study(tmp_path, "breastmnist")
+    waiting = advise.backtest_summary(advise.backtest(results_dir=tmp_path, min_runs=3))
+    assert waiting["status"].startswith("Not enough yet: a leave-one-setting-out backtest needs two")
+    assert waiting["status"].endswith("the study cpu-rerun has 1: breastmnist (6 models).")
+    assert waiting["held_out"] == "0" and waiting["rho_time"] == waiting["regret"] == "\u2013"
+    reference_study(tmp_path, "retinamnist")
+    result = advise.backtest(results_dir=tmp_path, min_runs=3)
+    found = advise.backtest_summary(result)
+    assert (found["held_out"], found["runs"], found["models"]) == ("2", "12", "6")
+    assert found["rho_time"] == "1.00" and int(found["hits"]) <= 2
+    advised = result.scores[result.scores["method"] == "advise"]
+    assert found["regret"] == f"{advised['regret'].mean():.3f}"
+    assert found["status"].startswith("Settings of the study cpu-rerun with finished runs: breastmnist")

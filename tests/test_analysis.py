@@ -232,21 +232,38 @@ def test_concurrent_runs_counts_overlapping_training_spans():
 # Names through the zoo, and the exact ImageNet join on the release's tables
 # ---------------------------------------------------------------------------------------------
 
-def test_imagenet_names_resolve_through_the_zoo_and_add_the_default_tag():
+def test_imagenet_names_resolve_through_the_zoo_and_take_its_pretrained_tag():
+    asked = []
+
+    def tag(name: str) -> str:
+        asked.append(name)
+        return "other_tag"
+
+    names = analysis.imagenet_names(["gluon_xception65", "gluon_resnet34_v1b", "dla34", "efficientnet_b0"],
+                                    default_tag=tag)
+    names = names.set_index("model")
+    assert names.loc["gluon_xception65", "imagenet_name"] == "xception65.tf_in1k"  # the zoo's own rename
+    assert names.loc["gluon_resnet34_v1b", "imagenet_name"] == "resnet34.gluon_in1k"  # timm's alias, via the zoo
+    assert names.loc["dla34", "imagenet_name"] == "dla34.in1k"  # the zoo's pretrained_tag column
+    assert names.loc["efficientnet_b0", "imagenet_name"] == "efficientnet_b0.ra_in1k"
+    assert asked == []  # the zoo's models need nothing from timm
+
+
+def test_imagenet_names_outside_the_zoo_ask_for_the_default_tag():
+    pytest.importorskip("timm")  # a name outside the zoo is resolved by timm
     asked = []
 
     def tag(name: str) -> str:
         asked.append(name)
         return "in1k"
 
-    names = analysis.imagenet_names(["gluon_xception65", "gluon_resnet34_v1b", "dla34"], default_tag=tag)
+    names = analysis.imagenet_names(["test_resnet", "no_such_model_anywhere"], default_tag=tag)
     names = names.set_index("model")
-    assert names.loc["gluon_xception65", "imagenet_name"] == "xception65.tf_in1k"  # the zoo's own rename
-    assert names.loc["gluon_resnet34_v1b", "imagenet_name"] == "resnet34.gluon_in1k"  # timm's alias, via the zoo
-    assert names.loc["dla34", "imagenet_name"] == "dla34.in1k"
-    assert asked == ["dla34"]  # a name with a tag keeps it
-    unknown = analysis.imagenet_names(["no_such_model_anywhere"], default_tag=tag).iloc[0]
-    assert unknown["imagenet_name"] is None and unknown["how"] == "unknown model"
+    assert names.loc["test_resnet", "imagenet_name"] == "test_resnet.in1k"
+    assert names.loc["test_resnet", "how"] == "timm name outside the zoo; default pretrained tag"
+    assert asked == ["test_resnet"]
+    assert pd.isna(names.loc["no_such_model_anywhere", "imagenet_name"])
+    assert names.loc["no_such_model_anywhere", "how"] == "unknown model"
 
 
 def _timm_only_names(models: pd.Series) -> pd.DataFrame:
@@ -417,3 +434,143 @@ def test_top_k_side_by_side_marks_models_new_to_the_top_k():
     # only gamma is left in "full": rank 1 is gamma, marked new unless the release had it; rank 2 is empty
     expected = "gamma" if "gamma" in set(release.loc[release["setting"] == "full", "model"]) else "gamma (new)"
     assert full["drop all"].iloc[0] == expected and pd.isna(full["drop all"].iloc[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# What the chapters compute: settings, the two ImageNet joins, rescoring, CO2 and thresholds
+# ---------------------------------------------------------------------------------------------
+
+def test_setting_table_one_row_per_setting_in_order_and_refuses_mixed_settings():
+    runs = repeated_runs().assign(pretrained=True)
+    runs.loc[runs["setting"] == "tenth", "pretrained"] = False
+    table = analysis.setting_table(runs)
+    assert list(table["setting"]) == ["full", "other_full", "tenth", "hundredth"]
+    assert list(table.columns) == ["setting", "dataset", "start", "data_fraction", "models"]
+    assert table.set_index("setting").loc["tenth", "start"] == "from scratch"
+    assert table["models"].eq(3).all()
+    mixed = runs.copy()
+    mixed.loc[mixed.index[0], "data_fraction"] = 0.5  # one run of "full" on half the data
+    with pytest.raises(BadParameterError, match="mixes"):
+        analysis.setting_table(mixed)
+    with pytest.raises(BadParameterError, match="more than once"):
+        analysis.setting_table(pd.concat([runs, runs.iloc[:1]]))
+
+
+def test_imagenet_joins_summary_counts_what_the_substring_join_changes():
+    imagenet = pd.DataFrame({  # sorted by top-1, as timm publishes it
+        "model": ["dla34_better.in1k", "xception65.tf_in1k", "dla34.in1k"],
+        "top1": [80.0, 79.554, 74.6], "top5": [95.0, 94.8, 92.0]})
+    joins = analysis.imagenet_joins(["dla34", "gluon_xception65"], imagenet, default_tag=lambda name: "in1k")
+    exact = joins.exact.set_index("model")
+    assert exact.loc["gluon_xception65", "top1"] == 79.554  # through the zoo's rename
+    assert exact.loc["dla34", "top1"] == 74.6
+    summary = joins.summary()
+    assert summary["models"] == 2 and summary["matched_exact"] == 2 and summary["unmatched_exact"] == []
+    assert summary["renamed"] == 1 and summary["zoo_renames"] == {"gluon_xception65": "xception65.tf_in1k"}
+    assert summary["differs"] == 2  # dla34 takes a longer name; gluon_xception65 finds nothing
+    assert summary["unmatched_substring"] == 1 and summary["top1_changed"] == 1
+    assert summary["max_gap"] == pytest.approx(80.0 - 74.6)
+    assert (summary["example_model"], summary["example_match"]) == ("dla34", "dla34_better.in1k")
+
+
+def test_imagenet_joins_on_the_release_find_every_model(data_dir):
+    from pepr import datasets
+
+    models = datasets.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
+    joins = analysis.imagenet_joins(models, datasets.read_paper_table("results-imagenet.csv"))
+    summary = joins.summary()
+    assert summary["matched_exact"] == summary["models"] == len(models)
+    assert joins.exact.set_index("model").loc["gluon_xception65", "top1"] == pytest.approx(79.554)
+    assert summary["unmatched_substring"] > 0 and summary["differs"] >= summary["top1_changed"] > 0
+
+
+def test_rescore_without_repeated_values_counts_per_setting_and_per_rule():
+    runs = repeated_runs()
+    rescoring = analysis.rescore_without_repeated_values(runs, k=2)
+    assert list(rescoring.scored) == ["release", *analysis.REPEATED_VALUE_RULES]
+    assert rescoring.counts == analysis.repeated_value_counts(runs)
+    table = rescoring.per_setting.set_index("setting")
+    assert list(table.index) == ["full", "other_full", "tenth", "hundredth"]
+    # full: alpha and beta repeat; other_full: beta; tenth and hundredth: alpha
+    assert list(table["repeated rows"]) == [2, 1, 1, 1]
+    assert list(table["kept by keep one"]) == [2, 0, 0, 0]  # both groups keep their "full" row
+    top = score.top_k(rescoring.scored["release"], "pepr_e", k=2)
+    repeated = {("alpha", "full"), ("alpha", "tenth"), ("alpha", "hundredth"), ("beta", "full"), ("beta", "other_full")}
+    in_top = [sum((m, s) in repeated for m in top.loc[top["setting"] == s, "model"]) for s in table.index]
+    assert list(table["of them in the top 2"]) == in_top and sum(in_top) > 0
+    for rule in analysis.REPEATED_VALUE_RULES:
+        changes = rescoring.changes[rescoring.changes["scoring"] == rule]
+        assert list(table[f"top 2 kept, {rule}"]) == list(changes["kept"])
+        assert rescoring.by_rule.loc[rule, "kept"] == changes["kept"].sum()
+        assert rescoring.by_rule.loc[rule, "changed"] == (~changes["same_winner"]).sum()
+        assert rescoring.by_rule.loc[rule, "places"] == 2 * 4
+    assert list(rescoring.side_by_side.columns) == ["setting", "rank", "release", *analysis.REPEATED_VALUE_RULES]
+
+
+def test_intensity_experiment_cancels_within_settings_but_not_pooled():
+    rng = np.random.default_rng(3)
+    runs = pd.DataFrame({
+        "model": [f"m{i}" for i in range(6)] * 2, "setting": ["s1"] * 6 + ["s2"] * 6,
+        "test_acc": rng.uniform(0.5, 0.9, 12), "energy_kwh": np.r_[np.linspace(1, 2, 6), np.linspace(0.5, 5, 6)],
+        "train_time_s": 1.0, "peak_mem_gb": 1.0,
+    })
+    runs["co2_g"] = runs["energy_kwh"] * np.where(runs["setting"] == "s1", 100.0, 400.0) * rng.uniform(0.9, 1.1, 12)
+    result = analysis.intensity_experiment(runs, pue=1.5, k=3)
+    assert result["intensity_low_setting"] == "s1" and result["intensity_high_setting"] == "s2"
+    assert result["run_intensity_min"] < result["intensity_low"] < result["intensity_high"] < result["run_intensity_max"]
+    assert result["gap_within"] < 1e-12 and result["gap_pue"] < 1e-12
+    assert result["kept_intensity_total"] == 6 and 0 <= result["kept_intensity"] <= 6
+
+
+def test_size_thresholds_lie_strictly_inside_on_a_log_grid():
+    thresholds = analysis.size_thresholds(pd.Series([1e6, 3e7, 1e8]), count=3)
+    assert len(thresholds) == 3
+    assert np.allclose(np.log10(thresholds), [6.5, 7.0, 7.5])
+    with pytest.raises(BadParameterError):
+        analysis.size_thresholds(pd.Series([1e6, 1e8]), count=0)
+
+
+def test_threshold_experiment_splits_at_the_median_model():
+    scored = score.add_pepr(tiny_runs())
+    experiment = analysis.threshold_experiment(scored, count=5, k=1)
+    assert len(experiment.sweep) == 5
+    assert experiment.median_params == 5e6
+    assert experiment.at_median["threshold"] == 5e6 and experiment.at_median["small_models"] == 2
+    ahead = experiment.sweep["share of top-k small"] > experiment.sweep["share of all runs small"]
+    assert experiment.ahead == int(ahead.sum())
+
+
+def test_paper_comparisons_cached_computes_once_per_data(tmp_path, monkeypatch):
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    rng = np.random.default_rng(5)
+    settings = sorted({s for arms in analysis.PAPER_COMPARISONS.values() for arm in arms for s in arm})
+    scored = pd.DataFrame([{"model": f"m{i}", "setting": s, "test_acc": rng.uniform(0.5, 0.9)}
+                           for i in range(12) for s in settings])
+    calls = []
+    real = analysis.paper_comparisons
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "paper_comparisons", counted)
+    first = analysis.paper_comparisons_cached(scored, n_resamples=99, root=tmp_path)
+    again = analysis.paper_comparisons_cached(scored, n_resamples=99, root=tmp_path)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(first, real(scored, n_resamples=99))
+    changed = scored.assign(test_acc=scored["test_acc"] * 0.99)
+    analysis.paper_comparisons_cached(changed, n_resamples=99, root=tmp_path)
+    analysis.paper_comparisons_cached(scored, n_resamples=199, root=tmp_path)
+    assert len(calls) == 3  # new data, or another number of resamples, computes afresh
+
+
+def test_top_table_notes_can_leave_repeated_rows_to_a_mark():
+    top = pd.DataFrame({"model": ["a", "b", "c"], "flag_stale_resources": [True, False, True],
+                        "tied_with": ["", "", "d"]})
+    assert list(analysis.top_table_notes(top)) == ["energy repeated", "", "energy repeated; tied on P with d"]
+    assert list(analysis.top_table_notes(top, repeated_note="")) == ["", "", "tied on P with d"]
+    marked = analysis.mark_rows(top["model"], top["flag_stale_resources"])
+    assert list(marked) == ["a \u2020", "b", "c \u2020"]
+    assert list(analysis.mark_rows(top["model"], pd.Series([None, True, False]), "*")) == ["a", "b *", "c"]

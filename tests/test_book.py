@@ -96,6 +96,7 @@ MIN_FIGURES = {
     "notebooks/analysis/04_paper_results.html": 5,
     "notebooks/analysis/05_errata.html": 2,
     "notebooks/analysis/06_robustness.html": 3,
+    "notebooks/analysis/08_cpu_rerun.html": 1,
 }
 
 
@@ -129,6 +130,9 @@ def test_every_study_with_results_has_a_generated_chapter(built_book: Path):
 def test_explorer_is_embedded_without_a_cdn(built_book: Path):
     html = (built_book / "notebooks/analysis/02_pepr_score.html").read_text(encoding="utf-8")
     assert "Plotly.newPlot" in html
+    explorer = _soup(built_book / "notebooks/analysis/02_pepr_score.html").find(id="fig-pepr-score-explorer")
+    assert explorer is not None and explorer.select_one(".plotly-graph-div")  # a numbered figure
+    assert explorer.select_one("figcaption .caption-number")
     assert 'src="https://cdn.plot.ly' not in html
     assert "cdn.plot.ly/plotly" not in html
     assert "mathjax/tex-svg.js" in html  # MathJax from the book's own static files
@@ -137,17 +141,21 @@ def test_explorer_is_embedded_without_a_cdn(built_book: Path):
 @pytest.mark.slow
 def test_top5_tables_agree_with_pepr_score(built_book: Path):
     soup = _soup(built_book / "notebooks/analysis/04_paper_results.html")
-    tables = soup.select("table.pepr-top5")
+    tables = soup.select('table[id^="tbl-paper-top5-"]')  # pepr.book.table: one numbered table each
     scored = score.add_pepr(results.import_paper())
     expected = analysis.top_k_with_best(scored, "pepr_e", k=5)
-    assert len(tables) == scored["setting"].nunique()
+    by_id = {f"tbl-paper-top5-{setting}".replace("_", "-"): setting for setting in scored["setting"].unique()}
+    assert [by_id[table["id"]] for table in tables] == analysis.setting_order(scored)  # the release's order
     for table in tables:
-        setting = table["data-setting"]
+        setting = by_id[table["id"]]
+        assert table.find("caption").find(class_="caption-number") is not None, setting
         header = [th.get_text(strip=True) for th in table.find("thead").find_all("th")]
         rows = [[td.get_text(strip=True) for td in tr.find_all(["td", "th"])] for tr in table.find("tbody").find_all("tr")]
         shown = [dict(zip(header, row)) for row in rows]
         truth = expected[expected["setting"] == setting]
-        assert [r["model"] for r in shown] == list(truth["model"]), setting
+        assert [r["model"].removesuffix("\u2020").strip() for r in shown] == list(truth["model"]), setting
+        # a dagger marks exactly the rows whose energy repeats another setting's
+        assert [r["model"].endswith("\u2020") for r in shown] == list(truth["flag_stale_resources"]), setting
         assert [r["rank"] for r in shown] == list(truth["row"])
         for row, (_, true) in zip(shown, truth.iterrows()):
             assert float(row["PePR-E"]) == pytest.approx(true["pepr_e"], abs=5e-5)
@@ -178,3 +186,59 @@ def test_a_missing_glue_key_fails_the_build(tmp_path: Path):
     (tmp_path / "page.ipynb").write_text(json.dumps(notebook))
     with pytest.raises(book.BookBuildError):
         book.build_book(tmp_path, strict=True)
+
+
+def test_table_markdown_is_a_numbered_table_with_every_row():
+    import pandas as pd
+
+    frame = pd.DataFrame({"model": ["a|b", "c"], "acc": [0.91234, None], "n": [3, 4]})
+    text = book.table_markdown(frame, "Accuracy per model", "tbl-x", formats={"acc": "{:.3f}"}, link="LINK")
+    lines = text.splitlines()
+    assert lines[0] == ":::{table} Accuracy per model (LINK)" and lines[1] == ":name: tbl-x"
+    assert lines[-1] == ":::" and sum(line.startswith("|") for line in lines) == 2 + len(frame)
+    assert "a\\|b" in text and "0.912" in text and "0.91234" not in text and "–" in text
+    separator = next(line for line in lines if line.startswith("|:") or line.startswith("|-"))
+    assert separator.count(":") == 3  # text left (:---), numbers right (---:)
+
+
+def test_table_writes_the_whole_frame_for_download(tmp_path):
+    import pandas as pd
+
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    frame = pd.DataFrame({"x": range(200)})
+    link = book.csv_link(frame, "tbl-long", root=tmp_path)
+    assert link == "{download}`CSV </outputs/tables/tbl-long.csv>`"
+    assert len(pd.read_csv(tmp_path / "outputs" / "tables" / "tbl-long.csv")) == 200
+
+
+def test_cached_frame_computes_once_per_input_and_reads_back_the_same(tmp_path):
+    import pandas as pd
+
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    data = pd.DataFrame({"x": [0.1, 1 / 3, 2e-17], "label": ["a", "b", "c"]})
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return data.assign(y=data["x"] * 3, n=[1, 2, 3])
+
+    first = book.cached_frame("result", compute, (data, 9999), root=tmp_path)
+    again = book.cached_frame("result", compute, (data, 9999), root=tmp_path)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(first, again, check_exact=True)  # floats survive the file exactly
+    assert len(list((tmp_path / book.CACHE_DIR).glob("result-*.csv"))) == 1
+    book.cached_frame("result", compute, (data.assign(x=data["x"] + 1), 9999), root=tmp_path)
+    book.cached_frame("result", compute, (data, 999), root=tmp_path)
+    assert len(calls) == 3  # other data or another parameter: computed afresh
+
+
+def test_data_hash_follows_values_not_identity():
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    assert book.data_hash(frame, 3) == book.data_hash(frame.copy(), 3)
+    assert book.data_hash(frame, 3) != book.data_hash(frame.assign(a=[1.0, 2.5]), 3)
+    assert book.data_hash(frame, 3) != book.data_hash(frame.rename(columns={"a": "b"}), 3)
+    assert book.data_hash(frame, 3) != book.data_hash(frame, 4)

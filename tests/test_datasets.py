@@ -3,6 +3,7 @@ stratified training fractions and resizing."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import urllib.error
@@ -25,6 +26,7 @@ from pepr.errors import (
 )
 
 LOCAL_FLAGS = ["breastmnist", "pneumoniamnist", "retinamnist"]
+find_spec = datasets.importlib.util.find_spec  # the real one, for the test that hides medmnist
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +90,31 @@ def test_registry_lists_every_2d_flag_and_the_synthetic_sets() -> None:
     assert chest.num_classes == len(medmnist.INFO["chestmnist"]["label"])
     assert chest.files[224].md5 == medmnist.INFO["chestmnist"]["MD5_224"]
     assert chest.files[64].name == "chestmnist_64.npz" and chest.files[28].name == "chestmnist.npz"
+
+
+def test_the_medmnist_snapshot_is_the_installed_packages_table() -> None:
+    """data/medmnist_info.json (read where medmnist is not installed) agrees with medmnist.INFO;
+    regenerate it with datasets.write_medmnist_snapshot() when medmnist changes."""
+    snapshot = datasets.read_medmnist_snapshot()
+    assert snapshot == datasets.medmnist_info_snapshot(medmnist.INFO)
+    assert set(snapshot) == {flag for flag in medmnist.INFO if not flag.endswith("3d")}
+    assert snapshot["breastmnist"]["MD5"] == medmnist.INFO["breastmnist"]["MD5"]
+
+
+def test_without_medmnist_the_registry_comes_from_the_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_package = datasets.image_registry()
+    datasets._medmnist_info.cache_clear()
+    monkeypatch.delitem(datasets.sys.modules, "medmnist.info", raising=False)
+    monkeypatch.setattr(datasets.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "medmnist" else find_spec(name, *a))
+    try:
+        without = datasets.image_registry()
+    finally:
+        datasets._medmnist_info.cache_clear()
+    assert set(without) == set(with_package)
+    for name, info in with_package.items():
+        assert without[name] == dataclasses.replace(info, description=without[name].description)
+    assert without["breastmnist"].files[28].md5 == medmnist.INFO["breastmnist"]["MD5"]
 
 
 def test_short_names_resolve_and_unknown_names_suggest_close_matches() -> None:

@@ -1,15 +1,43 @@
-"""Package hygiene: importing makes no network call; pyproject and environment.yml agree."""
+"""Package hygiene: importing makes no network call; pyproject and environment.yml agree; the
+book side works without the training side (torch, timm, medmnist, carbontracker)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: What the `train` extra adds and the book side must never import.
+TRAINING_PACKAGES = ("torch", "torchvision", "timm", "medmnist", "carbontracker")
+#: The modules of the training side; every other module of pepr is the book's.
+TRAINING_MODULES = {"train", "crop"}
+
+#: Prepended to a subprocess: importing any of TRAINING_PACKAGES raises ImportError, as in an
+#: install without the `train` extra (even where they are installed).
+BLOCK_TRAINING = f"""
+import importlib.abc, sys
+BLOCKED = {TRAINING_PACKAGES!r}
+class BlockTraining(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"No module named {{name!r}} (blocked: the book-only install)")
+        return None
+sys.meta_path.insert(0, BlockTraining())
+try:
+    import torch
+except ImportError:
+    pass
+else:
+    raise SystemExit("the blocker let torch through")
+"""
 
 NO_NETWORK = """
 import socket, sys
@@ -38,7 +66,8 @@ def normalise(requirement: str) -> str:
 
 def test_environment_yml_agrees_with_pyproject() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = {normalise(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    extras = project["optional-dependencies"]
+    wanted = {normalise(r) for r in project["dependencies"] + extras["train"] + extras["test"]}
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {normalise(r) for r in pip_section if not r.startswith("-e")}
@@ -47,9 +76,100 @@ def test_environment_yml_agrees_with_pyproject() -> None:
     assert python.split("=")[1].startswith("3.")
 
 
+def requirement_name(requirement: str) -> str:
+    """``dask[distributed]>=2024.1`` -> ``dask``."""
+    for stop in "[<>=!~; ":
+        requirement = requirement.split(stop, 1)[0]
+    return requirement.lower()
+
+
 def test_torch_pins_are_the_tested_pair() -> None:
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert "torch==2.14.1" in deps and "torchvision==0.29.1" in deps
+    train = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
+    assert "torch==2.14.1" in train and "torchvision==0.29.1" in train
+
+
+def test_the_base_install_leaves_out_the_training_side() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    base = {requirement_name(r) for r in project["dependencies"]}
+    train = {requirement_name(r) for r in project["optional-dependencies"]["train"]}
+    assert set(TRAINING_PACKAGES) <= train
+    assert not base & (train | {"scikit-learn"})
+    assert {"jupyter-book", "myst-nb", "tabulate", "pandas", "matplotlib"} <= base
+
+
+def notebook_imports(notebook: Path) -> list[str]:
+    """The import statements of a notebook's code cells (one line each, as written)."""
+    cells = json.loads(notebook.read_text())["cells"]
+    lines = [line for cell in cells if cell["cell_type"] == "code"
+             for line in "".join(cell["source"]).splitlines()]
+    return [line.strip() for line in lines if line.startswith(("import ", "from "))]
+
+
+BOOK_SIDE = """
+import importlib, pkgutil, sys, tempfile
+from pathlib import Path
+import pandas as pd
+import pepr
+
+for module in pkgutil.iter_modules(pepr.__path__):
+    if module.name not in TRAINING_MODULES | {"__main__"}:
+        importlib.import_module(f"pepr.{module.name}")
+for statement in NOTEBOOK_IMPORTS:
+    exec(statement)
+
+from pepr import analysis, cli, datasets, report, sweep, zoo
+out = Path(tempfile.mkdtemp()) / "scores.csv"
+assert cli.main(["score", "paper", "-o", str(out)]) == 0
+assert len(pd.read_csv(out)) == 1048
+assert cli.main(["zoo", "--models", "gluon_xception65"]) == 0
+assert cli.main(["data", "--images"]) == 0
+models = datasets.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
+names = analysis.imagenet_names(models)
+assert names["imagenet_name"].notna().all() and len(names) == 131
+assert names.set_index("model").loc["gluon_xception65", "imagenet_name"] == "xception65.tf_in1k"
+assert datasets.canonical_dataset("breast") == "breastmnist"
+assert datasets.get_dataset_info("breastmnist").files[28].md5  # checksums without medmnist
+labels = datasets.split_labels("breastmnist")
+assert {k: len(v) for k, v in labels.items()} == {"train": 546, "val": 78, "test": 156}
+assert report.label_baselines("breastmnist")["classes"] == 2
+cells = sweep.expand(sweep.load_spec(Path(pepr.__file__).parents[1] / "data/studies/cpu-rerun.yml"))
+assert cells and all(cell["img_size"] for cell in cells)
+loaded = sorted(name for name in sys.modules if name.split(".")[0] in BLOCKED)
+assert not loaded, loaded
+print("book side ok")
+"""
+
+
+def test_the_book_side_works_without_the_training_side(data_dir: Path) -> None:
+    """Every module but the training side's, and every import of the book's notebooks, with
+    torch, torchvision, timm, medmnist and carbontracker unimportable; then the commands and
+    functions that once needed them: scores, the zoo, ImageNet names, dataset labels, a grid."""
+    notebooks = sorted((REPO / "notebooks" / "analysis").glob("*.ipynb")) + [REPO / "notebooks" / "report.ipynb"]
+    imports = [line for notebook in notebooks for line in notebook_imports(notebook)]
+    assert any("pepr" in line for line in imports)
+    script = (BLOCK_TRAINING + f"TRAINING_MODULES = {TRAINING_MODULES!r}\n"
+              f"NOTEBOOK_IMPORTS = {imports!r}\n" + BOOK_SIDE)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-2000:]
+    assert proc.stdout.strip().endswith("book side ok")
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--model", "dla46x_c", "--dataset", "synthetic", "--epochs", "1"],
+    ["sweep", "data/studies/pilot.yml"],
+    ["advise", "--dataset", "breastmnist"],
+    ["zoo", "--rebuild", "--models", "dla46x_c"],
+])
+def test_training_commands_without_torch_say_so_in_one_line(argv: list[str]) -> None:
+    script = BLOCK_TRAINING + f"from pepr.cli import main\nsys.exit(main({argv!r}))\n"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=REPO)
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"pepr {argv[0]}: error:")
+    assert "torch" in lines[0] and "pip install -e '.[train]'" in lines[0]
 
 
 def test_cli_entry_points() -> None:

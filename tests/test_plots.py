@@ -84,9 +84,16 @@ def test_overlap_heatmap_and_threshold_sweep():
     fig = plots.overlap_heatmap(overlap)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert sorted(texts) == ["2", "3", "4", "5"]
-    sweep = pd.DataFrame({"threshold": [1e6, 1e7], "x": [0.1, 0.5], "y": [0.2, 0.3]})
-    fig = plots.threshold_sweep(sweep, {"x": "share x", "y": "share y"})
-    assert fig.axes[0].get_xscale() == "log"
+    reordered = plots.overlap_heatmap(overlap, settings=["s2", "s1"])
+    assert [t.get_text() for t in reordered.axes[0].get_xticklabels()] == ["s2", "s1"]
+    sweep = pd.DataFrame({"threshold": [1e6, 1e7], "x": [0.1, 0.5], "y": [0.2, 0.3], "z": [0.7, 0.6]})
+    fig = plots.threshold_sweep(sweep, {"share": {"x": "share x", "y": "share y"}, "median": {"z": "median z"}},
+                                mark=3e6)
+    assert len(fig.axes) == 2 and all(ax.get_xscale() == "log" for ax in fig.axes)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["share", "median"]
+    lines = [line for ax in fig.axes for line in ax.get_lines() if line.get_label() in {"share x", "share y", "median z"}]
+    assert len({line.get_marker() for line in lines}) == 3  # no two series share a marker
+    assert len({tuple(line.get_color()) for line in lines}) == 3  # nor a colour
 
 
 def test_ranking_explorer_has_menus_and_embeds_plotly_offline():
@@ -102,6 +109,59 @@ def test_ranking_explorer_has_menus_and_embeds_plotly_offline():
     html = plots.embed_plotly(fig)
     assert 'src="https://cdn.plot.ly' not in html
     assert len(html) > 1_000_000  # plotly.js itself is inlined
+
+
+def test_explorer_hover_shows_the_raw_resource_in_its_unit_and_switches_with_the_menu():
+    scored = score.add_pepr(runs())
+    fig = plots.ranking_explorer(scored, {"energy": "e", "training time": "t"})
+    first = next(t for t in fig.data if t.mode == "markers")
+    row = scored[scored.setting == "s1"].iloc[0]
+    assert first.customdata[0][1] == plots.quantity_text(row["energy_kwh"], "kWh")
+    assert first.customdata[0][1].endswith(" kWh") and "energy: %{customdata[1]}" in first.hovertemplate
+    time_args = fig.layout.updatemenus[1].buttons[1].args[0]
+    assert time_args["customdata"][0][0][1].endswith(" s")
+    assert all(t.startswith("<b>%{text}</b><br>training time: ") for t in time_args["hovertemplate"])
+
+
+def test_explorer_labels_every_iso_pepr_line_inside_the_square_and_stacks_its_menus():
+    fig = plots.ranking_explorer(score.add_pepr(runs()), {"energy": "e"})
+    lines = [t for t in fig.data if t.mode == "lines"]
+    labels = [a for a in fig.layout.annotations if a.xref == "x"]
+    assert sorted(a.text for a in labels) == [f"{level / 10:.1f}" for level in range(1, 10)]
+    for label in labels:  # each label sits on (the end of) its own line, inside the unit square
+        level = float(label.text)
+        assert 0 <= label.x <= 1 and 0 <= label.y <= 1
+        assert label.y == pytest.approx(level * (1 + label.x), abs=0.02)
+    assert len(lines) == 9 and all(max(t.y) <= 1 + 1e-9 for t in lines)
+    upper, lower = fig.layout.updatemenus
+    assert upper.x == lower.x and upper.y > lower.y and upper.yanchor == lower.yanchor == "top"
+
+
+def test_quantity_text_and_units():
+    assert plots.resource_unit("energy_kwh") == "kWh" and plots.resource_unit("peak_mem_gb") == "GB"
+    assert plots.resource_unit("train_time_s") == "s" and plots.resource_unit("num_params") == ""
+    assert plots.quantity_text(0.012345, "kWh") == "0.0123 kWh"
+    assert plots.quantity_text(12345.6, "s") == "12,346 s"
+    assert plots.quantity_text(float("nan"), "s") == "–"
+
+
+def test_iso_contour_labels_every_inner_level_inside_the_square():
+    fig = plots.iso_pepr_contour()
+    ax = fig.axes[0]
+    labels = {t.get_text(): t.get_position() for t in ax.texts}
+    assert sorted(labels) == [f"{level / 10:.2f}" for level in range(1, 10)]
+    assert all(0 < x < 1 and 0 < y < 1 for x, y in labels.values())
+
+
+def test_agreement_panels_one_titled_panel_per_pair():
+    frame = runs().iloc[:6].assign(other=lambda d: d["test_acc"] - 0.05)
+    fig = plots.agreement_panels({"first": frame, "second": frame.iloc[:4]}, "test_acc", "other",
+                                 ylabels={"first": "ours", "second": "ours"})
+    assert [ax.get_title() for ax in fig.axes] == ["first", "second"]
+    assert [len(ax.texts) for ax in fig.axes] == [6, 4]
+    assert fig.axes[0].get_ylabel() == "ours" and fig.axes[0].get_xlabel() == "test_acc"
+    with pytest.raises(BadParameterError):
+        plots.agreement_panels({}, "test_acc", "other")
 
 
 def test_epoch_curves_one_line_per_model():
@@ -125,6 +185,28 @@ def test_labelled_agreement_names_every_point_over_the_diagonal():
     assert ax.get_xlabel() == "test_acc"
     with pytest.raises(BadParameterError):
         plots.labelled_agreement(frame, "test_acc", "no_such_column")
+
+
+def backtest_predictions() -> pd.DataFrame:
+    """Predictions beside measurements for two held-out settings, as pepr.advise.backtest has them."""
+    rng = np.random.default_rng(2)
+    measured = rng.uniform(10, 1000, 20)
+    accuracy = rng.uniform(0.6, 0.9, 20)
+    return pd.DataFrame({"setting": ["breastmnist"] * 10 + ["pneumoniamnist_f0.1"] * 10,
+                         "train_time_s": measured, "predicted_time_s": measured * rng.uniform(0.8, 1.3, 20),
+                         "test_acc": accuracy, "expected_acc": 0.75, "expected_acc_low": 0.7,
+                         "expected_acc_high": 0.8})
+
+
+def test_advice_backtest_draws_each_model_beside_the_diagonal():
+    fig = plots.advice_backtest(backtest_predictions())
+    left, right = fig.axes
+    assert sum(len(c.get_offsets()) for c in left.collections) == 20
+    assert left.get_xscale() == "log" and left.get_yscale() == "log"
+    assert len(left.lines) == 1 and len(right.lines) >= 1  # the diagonals (and the error bars' lines)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["breastmnist", "pneumoniamnist_f0.1"]
+    with pytest.raises(BadParameterError):
+        plots.advice_backtest(backtest_predictions().drop(columns="expected_acc_low"))
 
 
 def epochs_of(models: int, settings: tuple[str, ...] = ("a", "b")) -> pd.DataFrame:
@@ -155,13 +237,19 @@ def every_figure() -> dict[str, plt.Figure]:
         "attachment_comparison": plots.attachment_comparison(
             scored.assign(drawn=scored["efficient"], true=1 - scored["efficient"]), "drawn", "true"),
         "overlap_heatmap": plots.overlap_heatmap(overlap),
-        "threshold_sweep": plots.threshold_sweep(pd.DataFrame({"threshold": [1e6, 1e7, 1e8], "x": [0.1, 0.2, 0.3]}),
-                                                 {"x": "share of top-5 places held by small models"}),
+        "threshold_sweep": plots.threshold_sweep(
+            pd.DataFrame({"threshold": [1.3e6, 1e7, 1.1e8], "x": [0.1, 0.2, 0.3], "y": [0.7, 0.7, 0.6]}),
+            {"share that is small": {"x": "share of top-5 places held by small models"},
+             "median test accuracy": {"y": "small models"}}, mark=2e7),
         "labelled_agreement": plots.labelled_agreement(scored.assign(other=scored["test_acc"] - 0.05), "test_acc", "other"),
+        "agreement_panels": plots.agreement_panels(
+            {"a": scored.assign(other=scored["test_acc"] - 0.05), "b": scored.assign(other=scored["test_acc"])},
+            "test_acc", "other"),
         "epoch_curves": plots.epoch_curves(epochs_of(12, ("a",))),
         "against_size": plots.against_size(narrow, "num_params", ["test_acc", "pepr_e"], narrow["test_acc"] > 0.6,
                                            "parameters"),
         "curves_by_model": plots.curves_by_model(epochs_of(20)),
+        "advice_backtest": plots.advice_backtest(backtest_predictions()),
     }
 
 
@@ -197,6 +285,16 @@ def test_smallest_font_scales_a_wide_figure_down_to_the_page():
     narrow, ax = plt.subplots(figsize=(plots.PAGE_WIDTH_IN / 2, 3))
     ax.tick_params(labelsize=7)
     assert plots.smallest_font_at_page_width(narrow) == pytest.approx(7)  # never scaled up
+
+
+def test_a_log_axis_over_about_two_decades_gets_at_least_three_labelled_ticks():
+    fig, ax = plt.subplots()
+    ax.plot([1.3e6, 1.1e8], [0, 1])  # 1.3 M to 110 M: only 10 M and 100 M are decades inside
+    plots._log_axis(ax)
+    fig.canvas.draw()
+    low, high = ax.get_xlim()
+    labels = [t.get_text() for t, x in zip(ax.get_xticklabels(), ax.get_xticks()) if low <= x <= high and t.get_text()]
+    assert len(labels) >= 3, labels
 
 
 def test_a_short_log_axis_gets_at_least_three_labelled_ticks():

@@ -56,6 +56,8 @@ def test_report_is_an_executed_notebook_and_one_html_page(tiny_study, tmp_path: 
     body = BeautifulSoup(html, "html.parser").body.get_text()
     assert study in body
     assert f'study = "{study}"' not in html  # code is hidden
+    assert ":::{" not in body and "{download}" not in body  # MyST became plain Markdown
+    assert "Key findings" in body and "Table 1." in body and "Figure 1." in body
     images = sum("image/png" in output.get("data", {}) for c in code for output in c.outputs)
     assert html.count("data:image/png;base64") >= images  # figures are inside the page
 
@@ -130,3 +132,43 @@ def test_book_chapters_of_the_default_folders_keep_the_templates_defaults(
 def test_no_results_no_chapters(tmp_path: Path) -> None:
     assert render.prepare_book_chapters(tmp_path, template=tmp_path / "absent.ipynb") == []
     assert not (tmp_path / render.CHAPTERS_DIR).exists()
+
+
+def test_generated_chapters_name_their_figures_for_their_study(tmp_path: Path, make_study) -> None:
+    root = tmp_path / "book_root"
+    make_study(root / "data" / "results", "alpha")
+    make_study(root / "data" / "results", "beta")
+    names = {}
+    for path in render.prepare_book_chapters(root, template=paths.REPORT_NOTEBOOK):
+        node = nbformat.read(path, as_version=4)
+        names[path.stem] = [c.metadata["mystnb"]["figure"]["name"] for c in node.cells
+                            if "figure" in c.metadata.get("mystnb", {})]
+    assert names["alpha"] and all(name.startswith("fig-rerun-alpha-") for name in names["alpha"])
+    assert not set(names["alpha"]) & set(names["beta"])
+    assert not any(render.STUDY_PLACEHOLDER in name for name in names["alpha"] + names["beta"])
+
+
+def test_plain_markdown_turns_myst_into_what_nbconvert_renders() -> None:
+    counts = {"Table": 0}
+    table = (":::{table} Runs per setting ({download}`CSV </outputs/tables/t.csv>`)\n:name: tbl-t\n"
+             ":class: pepr-table\n\n| a | b |\n|:--|--:|\n| x | 1 |\n:::\n")
+    text = render.plain_markdown(table, counts)
+    assert text.splitlines()[:2] == ["**Table 1.** Runs per setting", ""]
+    assert "| x | 1 |" in text and ":::" not in text and "download" not in text
+    assert render.plain_markdown(table, counts).startswith("**Table 2.**")
+    box = render.plain_markdown(":::{admonition} Key findings\n:class: note\n\n- one\n- two\n:::\n")
+    assert box == "> **Key findings**\n>\n> - one\n> - two\n"
+    assert render.plain_markdown("no directive here") == "no directive here"
+    assert render.plain_roles("see {numref}`fig-a` and {doc}`the x </a/b>`") == "see fig-a and the x"
+
+
+def test_plain_outputs_captions_each_figure_once_and_numbers_them() -> None:
+    node = nbformat.v4.new_notebook()
+    for index in range(2):
+        cell = nbformat.v4.new_code_cell("x", metadata={"mystnb": {"figure": {"caption": f"caption {index}"}}})
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "AAAA"})]
+        node.cells.append(cell)
+    plain = render.plain_outputs(node)
+    captions = [o["data"]["text/markdown"] for c in plain.cells for o in c.outputs if "text/markdown" in o["data"]]
+    assert captions == ["**Figure 1.** caption 0", "**Figure 2.** caption 1"]
+    assert all(len(c.outputs) == 1 for c in node.cells)  # the executed notebook is left as it was

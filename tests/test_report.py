@@ -209,3 +209,65 @@ def test_durations_and_data_are_said_in_readable_words():
     rows = results.typed(pd.DataFrame(fake_rows("d")).assign(data_summary="synthetic: 2 classes"))
     assert "`synthetic`: synthetic: 2 classes" in report.data_sentence(rows)
     assert "predate" in report.data_sentence(results.typed(pd.DataFrame(fake_rows("d"))))
+
+
+# -- how the report shows it ----------------------------------------------------------------------
+
+
+def test_labels_are_unique_per_study_and_valid_names():
+    assert report.label("tbl", "cpu-rerun", "ranking-breastmnist_f0.1") == "tbl-rerun-cpu-rerun-ranking-breastmnist-f0-1"
+    assert report.label("fig", "pilot", "size") != report.label("fig", "cpu-rerun", "size")
+
+
+def test_ranking_tables_one_per_pool_with_short_headers():
+    rows = pd.DataFrame(fake_rows("t", fractions=(0.5, 1.0)))
+    scored = score.add_pepr(results.typed(rows))
+    baselines = pd.DataFrame({"dataset": ["synthetic"], "majority_acc": [0.6], "constant_balanced_acc": [0.5]})
+    table = report.ranked(scored, "pepr_e", ["setting"], baselines)
+    tables = report.ranking_tables(table, "pepr_e", ["setting"], "num_params")
+    assert [title for title, _ in tables] == ["synthetic", "synthetic_f0.5"]
+    for _, shown in tables:
+        assert list(shown.columns) == ["rank", "model", "acc.", "bal. acc.", "AUC", "> maj.", "PePR-E",
+                                       "PePR-T", "PePR-M", "params (M)", "train (min)"]
+        assert shown["rank"].tolist() == [1, 2, 3, 4, 5] and len(shown) == 5
+        assert set(shown["> maj."]) <= {"yes", "no"}
+    pooled = report.ranked(scored, "pepr_c", [], baselines)
+    ((title, shown),) = report.ranking_tables(pooled, "pepr_c", [], "num_params")
+    assert title == "all runs" and "setting" in shown.columns and "PePR-C" in shown.columns and len(shown) == 10
+
+
+def test_runs_without_ok_are_one_line_per_reason_naming_every_model():
+    rows = fake_rows("n")
+    for row in rows[:3]:
+        row.update(status="skipped", error="needs inputs of at least 96 px")
+    rows[3].update(status="failed", error=None)
+    table = report.not_ok_table(results.typed(pd.DataFrame(rows)))
+    assert table["status"].tolist() == ["failed", "skipped"]
+    skipped = table.set_index("status").loc["skipped"]
+    assert skipped["runs"] == 3 and skipped["models"] == ", ".join(sorted(MODELS[:3]))
+    assert table.set_index("status").loc["failed", "reason"] == "(no reason given)"
+    assert report.not_ok_table(results.typed(pd.DataFrame(fake_rows("n")))).empty
+
+
+def test_key_findings_say_what_ran_and_which_run_is_best():
+    rows = pd.DataFrame(fake_rows("k"))
+    scored = score.add_pepr(results.typed(rows))
+    baselines = pd.DataFrame({"dataset": ["synthetic"], "majority_acc": [0.6], "constant_balanced_acc": [0.5]})
+    table = report.ranked(scored, "test_acc", ["setting"], baselines)
+    summary = report.grid_summary(scored, planned=8)
+    items = report.key_findings(summary, table, "test_acc", ["setting"], None, report.totals(scored), pd.DataFrame())
+    best = table.loc[table["test_acc"].idxmax(), "model"]
+    assert items[0] == "5 of the 8 planned runs finished."
+    assert f"`{best}` in `synthetic`" in items[1]
+    assert f"{int((table['test_acc'] > 0.6).sum())} of 5 runs beat" in items[2]
+    box = report.findings_box(items)
+    assert box.startswith(":::{admonition} Key findings\n") and box.count("\n- ") == len(items)
+
+
+def test_arms_table_puts_the_interval_beside_the_difference():
+    rows = pd.DataFrame(fake_rows("f", fractions=(0.5, 1.0)))
+    arms = report.arm_comparisons(score.add_pepr(results.typed(rows)))
+    shown = report.arms_table(arms)
+    assert shown["arms"].tolist() == ["training fraction: 1.0 vs 0.5"]
+    low, high = arms.loc[0, ["mean_diff_ci_low", "mean_diff_ci_high"]]
+    assert shown.loc[0, "mean diff. (95 % CI)"].endswith(f"({low:+.3f} to {high:+.3f})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pandas as pd
 import pytest
 import timm
@@ -14,6 +16,7 @@ from pepr.errors import (
     CorruptDataError,
     IncompatibleInputError,
     MissingDataError,
+    MissingDependencyError,
     UnknownModelError,
 )
 
@@ -137,6 +140,7 @@ def test_zoo_has_the_papers_131_models(table: pd.DataFrame) -> None:
     for row in table.to_dict("records"):
         assert zoo.resolve_model_name(row["model"]) == row["timm_name"]
         assert timm.is_model(row["timm_name"]), row["timm_name"]
+        assert row["pretrained_tag"] == zoo.pretrained_tag(row["timm_name"]), row["model"]
 
 
 def test_zoo_parameter_counts_match_real_models(table: pd.DataFrame) -> None:
@@ -169,7 +173,7 @@ def test_zoo_rows_are_regenerated_by_code(table: pd.DataFrame) -> None:
     rebuilt = zoo.build_zoo_table(models=names, progress=False).set_index("model")
     stored = table.set_index("model").loc[names]
     for column in ("timm_name", "family", "num_params", "min_img_size", "accepted_img_sizes",
-                   "needs_img_size_arg", "flops_per_image_at_min"):
+                   "needs_img_size_arg", "flops_per_image_at_min", "pretrained_tag"):
         assert rebuilt[column].astype(str).tolist() == stored[column].astype(str).tolist(), column
 
 
@@ -180,6 +184,16 @@ def test_model_info_for_zoo_and_plain_timm_names(table: pd.DataFrame) -> None:
     assert info["family"] == "resnet" and info["min_img_size"] in zoo.PROBE_SIZES
     assert zoo.list_models("gluon_*") and all(n.startswith("gluon_") for n in
                                               zoo.list_models("gluon_*"))
+
+
+def test_without_timm_the_zoo_resolves_its_own_names_and_says_what_else_needs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "timm", None)  # as in the book-only install
+    assert zoo.zoo_row("xception65.tf_in1k")["model"] == "gluon_xception65"  # a zoo timm name
+    assert zoo.resolve_model_name("gluon_resnet34_v1b") == "resnet34.gluon_in1k"
+    assert zoo.zoo_row("resnet10t_outside_the_zoo") is None
+    with pytest.raises(MissingDependencyError, match=r"needs timm.*pip install -e '\.\[train\]'"):
+        zoo.resolve_model_name("resnet10t_outside_the_zoo")
 
 
 def test_cli_prints_the_zoo(capsys) -> None:
