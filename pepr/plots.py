@@ -524,17 +524,23 @@ def against_size(frame: pd.DataFrame, size: str, ys: Sequence[str], front: pd.Se
 
 
 def curves_by_model(epochs: pd.DataFrame, metric: str = "acc", split: str = "val",
-                    hue: str = "setting", col_wrap: int = 4, label: str | None = None) -> plt.Figure:
+                    hue: str = "setting", col_wrap: int = 4, label: str | None = None,
+                    order: Sequence[str] | None = None) -> plt.Figure:
     """Small multiples: one panel per model, ``metric`` on ``split`` per epoch, one line per
     ``hue`` value (colour and dash). Readable with any number of models, unlike one panel
-    where two of twenty colours must look alike; each panel is titled with its model."""
+    where two of twenty colours must look alike; each panel is titled with its model.
+    ``order`` lists the models to draw, in panel order (default: all, as they appear)."""
     _require(epochs, ["model", "epoch", "split", "metric", "value", hue])
     rows = epochs[(epochs["split"] == split) & (epochs["metric"] == metric)]
+    if order is not None:
+        rows = rows[rows["model"].isin(order)]
     if rows.empty:
         raise BadParameterError(f"no {split} {metric} rows to draw")
     from matplotlib.ticker import MaxNLocator
 
-    grid = sns.relplot(rows, x="epoch", y="value", col="model", hue=hue, style=hue, kind="line",
+    order = [m for m in order if m in set(rows["model"])] if order is not None else None
+
+    grid = sns.relplot(rows, x="epoch", y="value", col="model", col_order=order, hue=hue, style=hue, kind="line",
                        col_wrap=min(col_wrap, rows["model"].nunique()), height=1.7, aspect=1.0,
                        palette=PALETTE, linewidth=1.1, errorbar=None,
                        facet_kws={"sharey": True, "sharex": True})

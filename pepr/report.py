@@ -580,3 +580,32 @@ def findings_box(items: Sequence[str], title: str = "Key findings") -> str:
     one-page HTML report shows it as a blockquote (:func:`pepr.render.plain_markdown`)."""
     body = "\n".join(f"- {item}" for item in items)
     return f":::{{admonition}} {title}\n:class: note\n\n{body}\n:::\n"
+
+
+#: Above this many models the learning curves show a sample of them (a page of 4-wide panels
+#: stays readable; 120 panels would be a 30-row figure).
+CURVE_MODELS = 24
+
+
+def curve_models(runs: pd.DataFrame, size: str, limit: int = CURVE_MODELS) -> list[str]:
+    """The models whose learning curves are drawn: all of them up to ``limit``, else ``limit``
+    models spread evenly over log(``size``) from the smallest to the largest, so the sample
+    covers the range of sizes rather than its crowded middle."""
+    sizes = runs.groupby("model")[size].first().dropna().sort_values(kind="stable")
+    if len(sizes) <= limit:
+        return list(sizes.index)
+    targets = np.linspace(np.log(sizes.iloc[0]), np.log(sizes.iloc[-1]), limit)
+    chosen: list[str] = []
+    for target in targets:
+        distance = (np.log(sizes) - target).abs().drop(chosen, errors="ignore")
+        chosen.append(distance.idxmin())
+    return list(sizes.index[sizes.index.isin(chosen)])
+
+
+def curves_sentence(shown: Sequence[str], total: int) -> str:
+    """Which models the learning curves show (all, or a sample spread over size)."""
+    if len(shown) >= total:
+        return f"One panel per model ({plural(total, 'model')}), smallest first."
+    return (f"{len(shown)} of the {total} models, spread evenly over the logarithm of their size from "
+            f"the smallest to the largest, one panel each, smallest first; every model's history "
+            f"is in the study's `epochs.csv`.")

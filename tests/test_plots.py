@@ -306,3 +306,13 @@ def test_a_short_log_axis_gets_at_least_three_labelled_ticks():
     low, high = ax.get_xlim()
     labels = [t.get_text() for t, x in zip(ax.get_xticklabels(), ax.get_xticks()) if low <= x <= high and t.get_text()]
     assert len(labels) >= 3, labels
+
+
+def test_curves_by_model_draws_only_the_listed_models_in_order():
+    import pandas as pd
+
+    rows = [{"model": m, "epoch": e, "split": "val", "metric": "acc", "value": 0.5 + e / 10, "setting": "s"}
+            for m in ("big", "small", "mid") for e in range(3)]
+    fig = plots.curves_by_model(pd.DataFrame(rows), order=["small", "big"])
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["small", "big"]

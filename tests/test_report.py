@@ -271,3 +271,22 @@ def test_arms_table_puts_the_interval_beside_the_difference():
     assert shown["arms"].tolist() == ["training fraction: 1.0 vs 0.5"]
     low, high = arms.loc[0, ["mean_diff_ci_low", "mean_diff_ci_high"]]
     assert shown.loc[0, "mean diff. (95 % CI)"].endswith(f"({low:+.3f} to {high:+.3f})")
+
+
+def test_curve_models_keeps_all_up_to_the_limit_then_spreads_over_log_size():
+    import numpy as np
+    import pandas as pd
+
+    few = pd.DataFrame({"model": ["b", "a", "c"], "num_params": [2e6, 1e6, 3e6]})
+    assert report.curve_models(few, "num_params", limit=5) == ["a", "b", "c"]
+    sizes = np.geomspace(1e6, 1e8, 100)
+    many = pd.DataFrame({"model": [f"m{i:03d}" for i in range(100)], "num_params": sizes})
+    shown = report.curve_models(many, "num_params", limit=5)
+    assert len(shown) == 5 and shown[0] == "m000" and shown[-1] == "m099"
+    assert shown == sorted(shown)  # smallest first
+    assert abs(np.log10(many.set_index("model").loc[shown[2], "num_params"]) - 7.0) < 0.02  # the middle of the log range
+
+
+def test_curves_sentence_says_when_it_shows_a_sample():
+    assert "One panel per model (3 models)" in report.curves_sentence(["a", "b", "c"], 3)
+    assert report.curves_sentence(["a", "b"], 120).startswith("2 of the 120 models")
