@@ -37,6 +37,9 @@ HOSTED_URL = re.compile(r"^https://[^/\s]+/[^/\s]+/[^/\s]+?(\.git)?/?$")
 #: Binder builds the repository's ``environment.yml``, which installs ``pepr`` itself.
 BINDER_URL = "https://mybinder.org"
 
+#: The branch the buttons link to: this variable, else the checked-out branch, else ``main``.
+BRANCH_ENV = "PEPR_REPOSITORY_BRANCH"
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -72,6 +75,14 @@ def git_output(root: Path, *arguments: str) -> str:
     return completed.stdout.strip() if completed.returncode == 0 else ""
 
 
+def repository_branch(root: Path, environ: dict[str, str] | None = None) -> str:
+    """The branch the repository and Binder buttons open: :data:`BRANCH_ENV`, else the
+    checked-out branch, else ``main`` (a detached checkout, as in CI, names no branch)."""
+    environ = os.environ if environ is None else environ
+    branch = environ.get(BRANCH_ENV, "").strip() or git_output(root, "rev-parse", "--abbrev-ref", "HEAD")
+    return branch if branch and branch != "HEAD" else "main"
+
+
 def git_revision(root: Path) -> str:
     """The short commit the book is built from, ``+modified`` when tracked files have changed."""
     revision = git_output(root, "rev-parse", "--short=10", "HEAD")
@@ -103,11 +114,13 @@ def footer_html(facts: Provenance, repository: str | None) -> str:
             f"built {facts.build_date}.")
 
 
-def theme_options(options: dict[str, Any], repository: str | None, footer: str) -> dict[str, Any]:
-    """``html_theme_options`` with the repository, launch buttons and footer set."""
+def theme_options(options: dict[str, Any], repository: str | None, footer: str,
+                  branch: str = "main") -> dict[str, Any]:
+    """``html_theme_options`` with the repository (and its ``branch``), launch buttons and footer."""
     updated = dict(options)
     updated["extra_footer"] = footer
     updated["repository_url"] = repository or ""
+    updated["repository_branch"] = branch
     updated["use_repository_button"] = bool(repository)
     updated["use_issues_button"] = bool(repository)
     updated["use_edit_page_button"] = False
@@ -121,7 +134,8 @@ def on_config_inited(app: Any, config: Any) -> None:
     root = Path(app.srcdir)
     repository = repository_url(root)
     config.html_theme_options = theme_options(dict(config.html_theme_options or {}), repository,
-                                              footer_html(provenance(root), repository))
+                                              footer_html(provenance(root), repository),
+                                              repository_branch(root))
     # The theme reads its colour mode from the template context; empty is a console error.
     config.html_context = {**(config.html_context or {}), "default_mode": "auto"}
 

@@ -45,8 +45,9 @@ def test_without_a_repository_no_button_points_anywhere():
 
 
 def test_with_a_repository_binder_is_the_only_launch_service():
-    options = sphinx_ext.theme_options({}, "https://github.com/o/n", "footer")
+    options = sphinx_ext.theme_options({"repository_branch": "master"}, "https://github.com/o/n", "footer", "main")
     assert options["repository_url"] == "https://github.com/o/n" and options["use_repository_button"]
+    assert options["repository_branch"] == "main"
     assert options["launch_buttons"] == {"notebook_interface": "classic", "binderhub_url": "https://mybinder.org"}
 
 
@@ -112,3 +113,13 @@ def test_config_sets_colour_mode_footer_and_no_invented_repository(tmp_path):
     sphinx_ext.on_config_inited(SimpleNamespace(srcdir=str(root)), config)
     assert config.html_context["default_mode"] == "auto"
     assert config.html_theme_options["repository_url"] == "" and "pepr " in config.html_theme_options["extra_footer"]
+
+
+def test_buttons_open_the_checked_out_branch_or_main(tmp_path):
+    root = _git_repo(tmp_path / "repo")
+    subprocess.run(["git", "-C", str(root), "checkout", "-q", "-b", "work"], check=True)
+    assert sphinx_ext.repository_branch(root, {}) == "work"
+    assert sphinx_ext.repository_branch(root, {"PEPR_REPOSITORY_BRANCH": "release"}) == "release"
+    subprocess.run(["git", "-C", str(root), "checkout", "-q", "--detach"], check=True)
+    assert sphinx_ext.repository_branch(root, {}) == "main"
+    assert sphinx_ext.repository_branch(tmp_path, {}) == "main"  # not a checkout
