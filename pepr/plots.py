@@ -143,6 +143,15 @@ def iso_label_points(levels: Sequence[float], across: float = 0.55, top: float =
     return points
 
 
+def yes_no(values: pd.Series) -> pd.Series:
+    """A 0/1 or boolean flag (as the release's ``efficient``) as "no"/"yes" for a legend; any
+    other column unchanged."""
+    present = set(values.dropna().unique())
+    if present and present <= {0, 1, True, False}:
+        return values.map(lambda v: v if pd.isna(v) else ("yes" if v else "no"))
+    return values
+
+
 def vs_params(frame: pd.DataFrame, y: str | Sequence[str], hue: str = "efficient",
               labels: Mapping[str, str] | None = None, ncols: int | None = None,
               sharey: bool = True) -> plt.Figure:
@@ -153,6 +162,7 @@ def vs_params(frame: pd.DataFrame, y: str | Sequence[str], hue: str = "efficient
     """
     ys = [y] if isinstance(y, str) else list(y)
     _require(frame, ["num_params", hue, *ys])
+    frame = frame.assign(**{hue: yes_no(frame[hue])})
     labels = dict(labels or {})
     ncols = ncols or min(len(ys), 2)
     nrows = int(np.ceil(len(ys) / ncols))
@@ -205,9 +215,12 @@ def attachment_comparison(points: pd.DataFrame, drawn: str, true: str, y: str = 
     """
     _require(points, ["num_params", y, drawn, true])
     wrong = points[drawn] != points[true]
+    points = points.assign(**{drawn: yes_no(points[drawn]), true: yes_no(points[true])})
+    order = sorted(set(points[drawn].dropna()) | set(points[true].dropna()))
     fig, axes = plt.subplots(1, 2, figsize=(9.2, 4), sharey=True)
     for ax, column, title in zip(axes, [drawn, true], ["as the release attached it (by position)", "joined by model name"]):
-        sns.scatterplot(points, x="num_params", y=y, hue=column, style=column, palette=PALETTE, s=40, ax=ax)
+        sns.scatterplot(points, x="num_params", y=y, hue=column, style=column, hue_order=order, style_order=order,
+                        palette=PALETTE, s=40, ax=ax)
         ax.scatter(points.loc[wrong, "num_params"], points.loc[wrong, y], s=140, facecolors="none",
                    edgecolors="black", linewidths=0.8, label="flag differs")
         _log_axis(ax)

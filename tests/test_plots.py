@@ -316,3 +316,16 @@ def test_curves_by_model_draws_only_the_listed_models_in_order():
     fig = plots.curves_by_model(pd.DataFrame(rows), order=["small", "big"])
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["small", "big"]
+
+
+def test_flags_read_no_and_yes_in_legends():
+    import pandas as pd
+
+    assert list(plots.yes_no(pd.Series([0, 1, 1]))) == ["no", "yes", "yes"]
+    assert list(plots.yes_no(pd.Series([True, False]))) == ["yes", "no"]
+    assert list(plots.yes_no(pd.Series(["CNN", "Other"]))) == ["CNN", "Other"]
+    points = pd.DataFrame({"num_params": [1e6, 2e6, 5e7], "energy_kwh": [0.1, 0.2, 0.3],
+                           "drawn": [0, 1, 1], "true": [0, 0, 1]})
+    fig = plots.attachment_comparison(points, "drawn", "true")
+    legend_texts = {t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()}
+    assert {"no", "yes", "flag differs"} <= legend_texts and not {"0", "1"} & legend_texts
