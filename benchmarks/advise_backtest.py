@@ -31,8 +31,7 @@ def main() -> None:
     finished = ", ".join(f"{setting} {count}" for setting, count in result.finished.items())
     print(f"{args.study}: models finished per setting: {finished or 'none'}")
     if not result.held_out:
-        print(f"a leave-one-setting-out backtest needs at least 2 settings with {args.min_runs} "
-              f"finished models (one to hold out, one to learn speeds from)")
+        print(advise.backtest_summary(result)["status"])
         return
     float_format = {"float_format": lambda v: f"{v:.3f}"}
     with pd.option_context("display.width", 200, "display.max_columns", 20):

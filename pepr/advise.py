@@ -43,7 +43,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pepr import paths, results, score
+from pepr import meters, paths, results, score
+from pepr.advise_defaults import (
+    ACCURACY_INTERVAL,
+    ACCURACY_INTERVAL_NAME,
+    PROBE_EPOCHS,
+    PROBE_FRACTION,
+    PROBE_WEIGHT,
+)
 from pepr.errors import BadParameterError, PeprError
 
 #: The study whose rows are the reference machine's measurements.
@@ -239,8 +246,6 @@ def calibrate(reference: pd.DataFrame, in_chans: int, num_classes: int,
     fit this machine's time per image against the reference's, under the energy meter."""
     from tqdm.auto import tqdm
 
-    from pepr import meters
-
     models = list(models) if models is not None else calibration_models(reference)
     meter = meters.RunMeter()
     baseline = meters.current_rss_gb()
@@ -288,7 +293,7 @@ def predict_costs(reference: pd.DataFrame, calibration: Calibration, images: dic
     table["run_img_size"] = size.astype(int)
     table["predicted_time_s"] = per_image * passes
     table["predicted_energy_kwh"] = (calibration.watts * table["predicted_time_s"]
-                                     / 3.6e6)
+                                     / meters.JOULES_PER_KWH)
     table["predicted_mem_gb"] = calibration.baseline_mem_gb + table["reference_mem_gb"] * scale
     return table
 
@@ -303,10 +308,6 @@ def relative_accuracy(runs: pd.DataFrame) -> pd.DataFrame:
     keys = ["study", "setting"]
     centre = runs.groupby(keys)["test_acc"].transform("median")
     return runs.assign(relative_acc=runs["test_acc"] - centre)
-
-
-#: The quantiles of a model's relative accuracy that bound its expected accuracy's interval.
-ACCURACY_INTERVAL = (0.1, 0.9)
 
 
 def expected_accuracy(sources: pd.DataFrame, leave_out_dataset: str | None = None,
@@ -380,8 +381,7 @@ def advise(dataset: str, budget_hours: float | None = None, budget_kwh: float | 
         within &= table["predicted_energy_kwh"] <= budget_kwh
     excluded = table[~within | table["expected_acc"].isna()]
     table = table[within & table["expected_acc"].notna()].copy()
-    table["resource_n"] = score.minmax_normalise(table[resources[rank_by]])
-    table["expected_pepr"] = score.pepr(table["expected_acc"], table["resource_n"])
+    table["resource_n"], table["expected_pepr"] = expected_pepr(table, resources[rank_by])
     table = table.sort_values("expected_pepr", ascending=False).head(top)
     table.insert(0, "rank", range(1, len(table) + 1))
     table["why"] = [_why(row, table) for _, row in table.iterrows()]
@@ -393,15 +393,17 @@ def advise(dataset: str, budget_hours: float | None = None, budget_kwh: float | 
         f"'{calibration.energy_method}'",
         "expected accuracy: the model's median accuracy relative to the other models in the "
         "measured settings (the user's dataset left out), added to the median setting's "
-        "median; an interval from its 10th to 90th percentile",
+        f"median; an interval from its {ACCURACY_INTERVAL_NAME}",
     ]
     return Advice(table.reset_index(drop=True), calibration, excluded, notes)
 
 
-def expected_pepr(table: pd.DataFrame, resource: str) -> pd.Series:
-    """PePR of the expected accuracy with ``resource`` min-max normalised over the candidates
-    (:func:`pepr.score.minmax_normalise`, :func:`pepr.score.pepr`)."""
-    return score.pepr(table["expected_acc"], score.minmax_normalise(table[resource]))
+def expected_pepr(table: pd.DataFrame, resource: str) -> tuple[pd.Series, pd.Series]:
+    """``resource`` min-max normalised over the candidates, and the PePR of the expected
+    accuracy with it (:func:`pepr.score.minmax_normalise`, :func:`pepr.score.pepr`); the
+    normalised resource is kept because a probe re-scores with the same one."""
+    resource_n = score.minmax_normalise(table[resource])
+    return resource_n, score.pepr(table["expected_acc"], resource_n)
 
 
 def _why(row: pd.Series, table: pd.DataFrame) -> str:
@@ -445,13 +447,12 @@ def advice_frame(advice: Advice) -> pd.DataFrame:
 # 5. The probe: a short training of the first candidates on the user's data
 # ---------------------------------------------------------------------------------------------
 
-#: A probe trains on this share of the training split (stratified, as a run's ``data_fraction``)
-#: for :data:`PROBE_EPOCHS` epochs: about 1/25 of a 10-epoch run's training steps.
-PROBE_FRACTION = 0.2
-PROBE_EPOCHS = 2
-#: The say the probe has in the probed accuracy: the mean of two estimates (see
-#: :func:`rerank_with_probe`), the expected accuracy and the one the probe implies.
-PROBE_WEIGHT = 0.5
+#: Warnings that a probe's training may emit and that say nothing about the user's data (torch's
+#: "no deterministic implementation", a library's deprecations), silenced during a probe by
+#: category and by the module that emits them; a :class:`~pepr.errors.DataWarning` about the
+#: data (emitted by pepr, a ``UserWarning`` too) still shows.
+PROBE_SILENCED_WARNINGS = (UserWarning, FutureWarning, DeprecationWarning)
+PROBE_SILENCED_MODULES = r"(torch|torchvision|timm|carbontracker)(\.|$)"
 
 
 def probe_runs(models: Sequence[str], img_sizes: Sequence[int], dataset: str,
@@ -471,7 +472,9 @@ def probe_runs(models: Sequence[str], img_sizes: Sequence[int], dataset: str,
     for model, img_size in tqdm(pairs, desc="probing", unit="model", disable=not progress):
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            for category in PROBE_SILENCED_WARNINGS:
+                warnings.filterwarnings("ignore", category=category,
+                                        module=PROBE_SILENCED_MODULES)
             outcome = train.run(model, dataset, study="probe", img_size=int(img_size),
                                 data_fraction=data_fraction, epochs=epochs, seed=seed,
                                 threads=threads, select_metric="acc")
@@ -497,14 +500,14 @@ def rerank_with_probe(table: pd.DataFrame, probes: pd.DataFrame,
     (from other datasets), and the expected accuracy shifted by the model's probe accuracy minus
     the mean probe accuracy of the probed models (the probe's word). The probed accuracy is
     their mean: ``expected_acc + weight * (probe_val_acc - mean probe_val_acc)`` with ``weight``
-    1/2, clipped to [0, 1]; ``probed_pepr`` is its PePR with the same normalised resource as
-    before. The table is then ranked by ``probed_pepr`` where there is one and ``expected_pepr``
-    elsewhere (the shifts average zero, so probed and unprobed models stay comparable); a model
-    whose probe failed (non-finite loss, input it cannot take) goes last. With one probed model
-    there is nothing to compare and the order stays as it was. A probe favours models that
-    learn fast, which is not the same as learning well in ten epochs; its standard error
-    (binomial, on the validation split) is shown in ``why`` so that small differences are read
-    as the noise they are.
+    :data:`PROBE_WEIGHT` (1/2), clipped to [0, 1]; ``probed_pepr`` is its PePR with the same
+    normalised resource as before. The table is then ranked by ``probed_pepr`` where there is
+    one and ``expected_pepr`` elsewhere (the shifts average zero, so probed and unprobed models
+    stay comparable); a model whose probe failed (non-finite loss, input it cannot take) goes
+    last. With one probed model there is nothing to compare and the order stays as it was. A
+    probe favours models that learn fast, which is not the same as learning well in ten epochs;
+    its standard error (binomial, on the validation split) is shown in ``why`` so that small
+    differences are read as the noise they are.
     """
     out = table.drop(columns=[c for c in probes.columns if c != "model" and c in table.columns])
     out = out.merge(probes, on="model", how="left")
@@ -569,8 +572,8 @@ def probe(advice: Advice, dataset: str, k: int, data_fraction: float = PROBE_FRA
                      energy_kwh=float(probes["probe_energy_kwh"].sum()),
                      energy_method=", ".join(methods) or "none", data_fraction=data_fraction,
                      epochs=epochs)
-    note = (f"probe: the first {cost.models} trained for {epochs} epoch(s) on "
-            f"{data_fraction:.0%} of the training split in {cost.seconds:.0f} s, "
+    note = (f"probe: the first {cost.models} trained for {cost.epochs} epoch(s) on "
+            f"{cost.data_fraction:.0%} of the training split in {cost.seconds:.0f} s, "
             f"{cost.energy_kwh * 1000:.3f} Wh by the meter '{cost.energy_method}'; probed "
             f"accuracy = expected + {PROBE_WEIGHT:g} x (probe's validation accuracy - the "
             f"probed models' mean), ranked by its PePR")
@@ -625,7 +628,9 @@ def reference_calibration(watts: float) -> Calibration:
 
 def reference_watts(runs: pd.DataFrame) -> float:
     """The reference machine's energy per second over its runs (the median run's watts)."""
-    return float((runs["energy_kwh"] * 3.6e6 / runs["train_time_s"]).median())
+    from pepr import analysis
+
+    return float(analysis.implied_power_w(runs).median())
 
 
 def first_seed(runs: pd.DataFrame) -> pd.DataFrame:
@@ -660,7 +665,7 @@ def backtest_setting(runs: pd.DataFrame, setting: str, study: str = REFERENCE_ST
     accuracy = expected_accuracy(sources, leave_out_dataset=dataset)
     measured = score.add_pepr(held)[["model", "train_time_s", "test_acc", "pepr_e"]]
     table = costs.merge(accuracy, on="model").merge(measured, on="model")
-    table["expected_pepr"] = expected_pepr(table, "predicted_energy_kwh")
+    table["expected_pepr"] = expected_pepr(table, "predicted_energy_kwh")[1]
     table.insert(0, "setting", setting)
     return table[BACKTEST_PREDICTION_COLUMNS].reset_index(drop=True)
 

@@ -338,11 +338,16 @@ def paper_comparisons_cached(scored: pd.DataFrame, performance: str = "test_acc"
     Two chapters cite these bootstrap results; :func:`pepr.book.cached_frame` keeps them under
     ``outputs/cache/``, keyed by a hash of the arms' values (model, setting, ``performance``), the
     comparisons, ``n_resamples`` and ``seed``, so a build computes them once and new data or
-    parameters compute them again. The one function here that touches a file.
+    parameters compute them again; the source of the functions that compute them is part of the
+    key too, so a change to the statistics is never served from an old file. The one function here
+    that touches a file.
     """
+    import inspect
+
     from pepr.book import cached_frame
 
-    inputs = (scored[["model", "setting", performance]], PAPER_COMPARISONS, performance, n_resamples, seed)
+    code = [inspect.getsource(function) for function in (paper_comparisons, comparison_arms, paired_comparison)]
+    inputs = (scored[["model", "setting", performance]], PAPER_COMPARISONS, performance, n_resamples, seed, code)
     return cached_frame("paper-comparisons",
                         lambda: paper_comparisons(scored, performance, PAPER_COMPARISONS, n_resamples, seed),
                         inputs, root=root)
@@ -814,7 +819,10 @@ def size_thresholds(num_params: pd.Series, count: int = 23) -> np.ndarray:
     smallest and the largest model (at either end one side of the split would be empty)."""
     if count < 1:
         raise BadParameterError("count must be a positive integer")
-    low, high = np.log10(num_params.min()), np.log10(num_params.max())
+    sizes = num_params.dropna()
+    if sizes.empty or (sizes <= 0).any():
+        raise BadParameterError("size thresholds need at least one model, every one with a positive parameter count")
+    low, high = np.log10(sizes.min()), np.log10(sizes.max())
     return np.logspace(low, high, count + 2)[1:-1]
 
 

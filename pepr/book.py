@@ -155,29 +155,6 @@ def show(fig, dpi: int = 110) -> None:
     display(Image(data=buffer.getvalue(), format="png"))
 
 
-def table_html(frame, css_class: str = "", attributes: Mapping[str, str] | None = None,
-               formats: Mapping[str, str] | None = None, scroll_px: int | None = None) -> str:
-    """A DataFrame as a plain HTML table (no index), styled by ``_static/pepr.css``.
-
-    The table always has the class ``pepr-table`` plus ``css_class``, and ``data-*`` attributes
-    from ``attributes`` (tests find tables by them). Text columns are left-aligned, numbers right.
-    It is wrapped in a horizontally scrolling block, vertically too when ``scroll_px`` is given.
-    """
-    classes = " ".join(c for c in ("pepr-table", css_class) if c)
-    styler = frame.style.hide(axis="index").format(dict(formats or {}), na_rep="–")
-    text_columns = [c for c in frame.columns if frame[c].dtype.kind in "OSUb" or str(frame[c].dtype) in ("str", "string")]
-    if text_columns:
-        styler = styler.set_properties(subset=text_columns, **{"text-align": "left"})
-        positions = [frame.columns.get_loc(c) for c in text_columns]
-        styler = styler.set_table_styles([{"selector": f"th.col{i}", "props": "text-align: left;"} for i in positions],
-                                         overwrite=False)
-    extra = " ".join(f'data-{k}="{v}"' for k, v in (attributes or {}).items())
-    styler = styler.set_table_attributes(f'class="{classes}" {extra}'.strip())
-    html = styler.to_html()
-    style = f' style="max-height:{scroll_px}px; overflow-y:auto"' if scroll_px else ""
-    return f'<div class="pepr-table-wrap"{style}>{html}</div>'
-
-
 def read_citation(root: Path | str | None = None) -> dict:
     """The repository's ``CITATION.cff`` as a dict."""
     import yaml
@@ -275,8 +252,10 @@ def cell_text(value: object, spec: str | None = None) -> str:
     """One table cell as Markdown text: ``spec`` applied, missing values as an en dash, pipes escaped."""
     import pandas as pd
 
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if value is None or (pd.api.types.is_scalar(value) and not isinstance(value, str) and pd.isna(value)):
         return "–"
+    if not pd.api.types.is_scalar(value):  # a list or tuple in a cell: its items, comma-separated
+        value = ", ".join(str(plain(item)) for item in value)
     text = spec.format(value) if spec else str(plain(value))
     return text.replace("|", "\\|").replace("\n", " ")
 

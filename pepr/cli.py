@@ -14,6 +14,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pepr.advise_defaults import (
+    ACCURACY_INTERVAL_NAME,
+    PROBE_EPOCHS,
+    PROBE_FRACTION,
+    PROBE_WEIGHT,
+)
 from pepr.errors import BadParameterError, DataWarning, PeprError, require_training_stack
 
 EXIT_USER_ERROR = 2
@@ -274,33 +280,31 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``pepr advise --help``: what it does, in the order it does it.
-ADVISE_DESCRIPTION = """\
+#: ``pepr advise --help``: what it does, in the order it does it (its settings from
+#: :mod:`pepr.advise_defaults`, so building the parser imports no pandas).
+ADVISE_DESCRIPTION = f"""\
 Which zoo model to train on a dataset, on this machine, within a budget.
 
 1. Calibrate: a few training steps of reference models here, fitted against the reference
    study's measured time per image (seconds; the energy meter runs over the same steps).
 2. Predict each model's run here: time, energy and memory; drop those over the budget.
 3. Expect each model's accuracy from the measured settings of other datasets (the model's
-   accuracy relative to the other models of a setting), with a 10th-90th percentile interval,
+   accuracy relative to the other models of a setting), with a {ACCURACY_INTERVAL_NAME} interval,
    and rank by expected PePR (accuracy / (1 + normalised resource)).
-4. With --probe K: train the first K briefly on the data (--probe-fraction of the training
-   split, --probe-epochs epochs, each at the size it would run at) and re-rank them. A probe's
-   accuracy is lower than a full run's by an unknown amount, so only the differences between
-   the probed models count: probed accuracy = expected + 1/2 x (the model's validation
-   accuracy - the probed models' mean), i.e. the mean of the expected accuracy and the one the
-   probe implies; its PePR ranks the list (a failed probe goes last). What the probe cost
-   (seconds, energy by the meter's method) is printed with the validation accuracy of always
-   predicting the majority class (a probe near it has learnt little yet), and each probed
-   row's `why` gives its validation accuracy with its standard error.
+4. With --probe K: train the first K briefly on the data (--probe-fraction of the planned
+   training data, itself --data-fraction of the training split; --probe-epochs epochs; each at
+   the size it would run at) and re-rank them. A probe's accuracy is lower than a full run's
+   by an unknown amount, so only the differences between the probed models count: probed
+   accuracy = expected + {PROBE_WEIGHT:g} x (the model's validation accuracy - the probed
+   models' mean), i.e. the mean of the expected accuracy and the one the probe implies; its
+   PePR ranks the list (a failed probe goes last). What the probe cost (seconds, energy by the
+   meter's method) is printed with the validation accuracy of always predicting the majority
+   class (a probe near it has learnt little yet), and each probed row's `why` gives its
+   validation accuracy with its standard error.
 
 How well steps 2-3 predict is backtested on the reference study (leave one setting out):
 benchmarks/advise_backtest.py and the book's chapter "Which model should I train?".
 """
-#: The probe's defaults, for the help text; :data:`pepr.advise.PROBE_FRACTION` and
-#: :data:`pepr.advise.PROBE_EPOCHS` decide (a test keeps them equal; building the parser imports
-#: no pandas).
-PROBE_DEFAULTS = {"fraction": 0.2, "epochs": 2}
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
@@ -316,10 +320,9 @@ def cmd_advise(args: argparse.Namespace) -> int:
                            data_fraction=args.data_fraction, epochs=args.epochs, top=args.top,
                            rank_by=args.rank_by, progress=not args.no_progress)
     if args.probe and len(advice.table):
-        fraction = args.probe_fraction if args.probe_fraction is not None else advise.PROBE_FRACTION
         advice = advise.probe(
-            advice, args.dataset, args.probe, data_fraction=fraction * args.data_fraction,
-            epochs=args.probe_epochs if args.probe_epochs is not None else advise.PROBE_EPOCHS,
+            advice, args.dataset, args.probe,
+            data_fraction=args.probe_fraction * args.data_fraction, epochs=args.probe_epochs,
             progress=not args.no_progress)
     table = advise.advice_frame(advice)
     if args.output:
@@ -438,11 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     advise_parser.add_argument("--probe", type=int, default=0, metavar="K",
                                help="train the first K candidates briefly on the data and re-rank "
                                     "them (default 0: no probe)")
-    advise_parser.add_argument("--probe-fraction", type=float, default=None,
+    advise_parser.add_argument("--probe-fraction", type=float, default=PROBE_FRACTION,
                                help="share of the (planned) training data a probe trains on "
-                                    f"(default {PROBE_DEFAULTS['fraction']})")
-    advise_parser.add_argument("--probe-epochs", type=int, default=None,
-                               help=f"epochs of a probe (default {PROBE_DEFAULTS['epochs']})")
+                                    "(default %(default)s)")
+    advise_parser.add_argument("--probe-epochs", type=int, default=PROBE_EPOCHS,
+                               help="epochs of a probe (default %(default)s)")
     advise_parser.add_argument("-o", "--output", default=None, help="also write the table as CSV")
     advise_parser.add_argument("--no-progress", action="store_true")
     advise_parser.set_defaults(handler=cmd_advise)

@@ -53,11 +53,8 @@ if TYPE_CHECKING:  # torch and PIL are imported where images are loaded: reading
     import torch
 
 # The release's files, commit and licence are described once, in :mod:`pepr.release`; the
-# names below are that description, kept for the registry's callers.
-PAPER_REPOSITORY = release.REPOSITORY
+# commit is named here too for the registry's callers.
 PAPER_COMMIT = release.COMMIT
-PAPER_URL = release.URL_TEMPLATE
-PAPER_LICENSE = release.LICENSE
 
 #: What an inventory's ``location`` says for a registered file that is not on disk yet.
 NOT_ON_DISK = "(not on disk; downloaded on first use)"
@@ -320,7 +317,7 @@ def _medmnist_info() -> dict[str, dict]:
         return sys.modules["medmnist.info"].INFO
     try:
         found = importlib.util.find_spec("medmnist")
-    except ImportError:
+    except (ImportError, ValueError):  # a finder that refuses it, a half-imported module
         found = None
     if found is None:
         return read_medmnist_snapshot()

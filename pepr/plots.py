@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from pepr.advise_defaults import ACCURACY_INTERVAL, percentile_name
 from pepr.errors import BadParameterError
 
 PALETTE = "colorblind"
@@ -138,9 +139,15 @@ def iso_label_points(levels: Sequence[float], across: float = 0.55, top: float =
     label is cut at the square's edge and labels of neighbouring lines do not collide."""
     points = []
     for level in levels:
-        r = min(across, top / level - 1)
+        r = min(across, iso_line_end(level, top))
         points.append((r, level * (1 + r)))
     return points
+
+
+def iso_line_end(level: float, top: float = 1.0) -> float:
+    """The normalised resource R at which the iso-PePR line P = ``level`` (1 + R) leaves the unit
+    square: at its right edge, R = 1, or where it reaches P = ``top`` if that comes first."""
+    return min(1.0, top / level - 1)
 
 
 def yes_no(values: pd.Series) -> pd.Series:
@@ -298,15 +305,26 @@ def quantity_text(value: float, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+def hover_text(value: object) -> str:
+    """One extra hover value of the explorer: a number as :func:`quantity_text` writes it (an
+    unknown one, such as a model's missing parameter count, as "–"), anything else as text."""
+    if value is None or (pd.api.types.is_scalar(value) and not isinstance(value, str) and pd.isna(value)):
+        return "–"
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
+        return quantity_text(float(value))
+    return str(value)
+
+
 def iso_pepr_label_positions(levels: Sequence[float]) -> list[dict[str, object]]:
     """Where the explorer writes each iso-PePR line's value: just above the line's right end
     where it reaches R = 1 (PePR <= 0.5), else just right of where it leaves the top, P = 1."""
     positions = []
     for level in levels:
-        if 2 * level <= 1:
+        end = iso_line_end(level)
+        if end >= 1:
             positions.append({"x": 0.985, "y": level * 1.985, "xanchor": "right", "yanchor": "bottom"})
         else:
-            positions.append({"x": 1 / level - 1 + 0.01, "y": 1.0, "xanchor": "left", "yanchor": "top"})
+            positions.append({"x": end + 0.01, "y": 1.0, "xanchor": "left", "yanchor": "top"})
     return positions
 
 
@@ -336,7 +354,7 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
     def hover_rows(group: pd.DataFrame, suffix: str) -> list[list[str]]:
         unit = resource_unit(raw[suffix])
         return [[f"{row[f'pepr_{suffix}']:.3f}", quantity_text(float(row[raw[suffix]]), unit),
-                 *[f"{row[h]:,.0f}" if isinstance(row[h], (int, float, np.number)) else str(row[h]) for h in hover]]
+                 *[hover_text(row[h]) for h in hover]]
                 for _, row in group.iterrows()]
 
     def template(label: str) -> str:
@@ -354,7 +372,7 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
     fig = go.Figure()
     levels = [round(level, 1) for level in np.arange(0.1, 1.0, 0.1)]
     for level in levels:
-        end = min(1.0, 1 / level - 1)  # the straight line P = s (1 + R) leaves the square at R = 1 or P = 1
+        end = iso_line_end(level)
         fig.add_trace(go.Scatter(x=[0.0, end], y=[level, level * (1 + end)], mode="lines", hoverinfo="skip",
                                  line={"color": "lightgrey", "width": 1}, showlegend=False,
                                  name=f"PePR = {level:.1f}"))
@@ -476,7 +494,8 @@ def advice_backtest(predictions: pd.DataFrame, hue: str = "setting") -> plt.Figu
     bounds = [accuracy.min() - 0.02, min(1.0, accuracy.max() + 0.02)]
     right.plot(bounds, bounds, color="0.4", linewidth=0.8, linestyle=":")
     right.set_xlabel("measured test accuracy")
-    right.set_ylabel("expected accuracy (10th-90th pct.)")
+    low, high = (percentile_name(q) for q in ACCURACY_INTERVAL)
+    right.set_ylabel(f"expected accuracy ({low}-{high} pct.)")
     fig.tight_layout()
     handles, names = left.get_legend_handles_labels()
     fig.legend(handles, names, title=hue, loc="upper center", bbox_to_anchor=(0.5, 0.0),

@@ -339,15 +339,34 @@ def paper_pairs(runs: pd.DataFrame) -> list[tuple[str, str]]:
     return pairs
 
 
-def paper_agreement(runs: pd.DataFrame, paper: pd.DataFrame | None) -> pd.DataFrame:
-    """Spearman's rho (with a bootstrap 95 % interval) between our test accuracy and the
-    release's, per shared setting, over the models both ran; with what differs in protocol."""
-    rows = []
+def agreement_pairs(runs: pd.DataFrame, paper: pd.DataFrame | None) -> dict[tuple[str, str], pd.DataFrame]:
+    """Per (our setting, the release's setting) of :func:`paper_pairs`, the models both ran:
+    our test accuracy (mean over seeds) beside the release's (:func:`pepr.analysis.pair_with_paper`).
+    Empty without the release's table."""
     if paper is None:
-        return pd.DataFrame(rows)
+        return {}
+    pairs = {}
     for ours, theirs in paper_pairs(runs):
         mine = runs[runs["setting"] == ours].groupby("model", as_index=False)["test_acc"].mean()
-        pair = analysis.pair_with_paper(mine, paper, theirs)
+        pairs[(ours, theirs)] = analysis.pair_with_paper(mine, paper, theirs)
+    return pairs
+
+
+def agreement_panels(pairs: Mapping[tuple[str, str], pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The pairs of :func:`agreement_pairs` with at least :data:`MIN_PAIRS` models, titled for a
+    panel of :func:`pepr.plots.agreement_panels` ("ours beside the release's theirs")."""
+    return {f"{ours} beside the release's {theirs}": pair
+            for (ours, theirs), pair in pairs.items() if len(pair) >= MIN_PAIRS}
+
+
+def paper_agreement(runs: pd.DataFrame, paper: pd.DataFrame | None,
+                    pairs: Mapping[tuple[str, str], pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Spearman's rho (with a bootstrap 95 % interval) between our test accuracy and the
+    release's, per shared setting, over the models both ran (``pairs``, default
+    :func:`agreement_pairs`)."""
+    rows = []
+    pairs = agreement_pairs(runs, paper) if pairs is None else pairs
+    for (ours, theirs), pair in pairs.items():
         row = {"our setting": ours, "release setting": theirs, "models": len(pair)}
         if len(pair) >= MIN_PAIRS:
             row.update(analysis.spearman_ci(pair["test_acc"], pair["test_acc_paper"]))
@@ -493,9 +512,11 @@ def ranking_tables(table: pd.DataFrame, rank_by: str, pool: Sequence[str],
     ranked together), titled by the pool's values (``all runs`` when one pool holds them all),
     with the columns of :data:`RANKING_COLUMNS` (PePR-C only where it ranks) and ``setting``
     only where a pool holds several settings."""
+    from pepr.plots import yes_no  # matplotlib: only once a report draws
+
     scores = ["pepr_e", "pepr_t", "pepr_m"] + (["pepr_c"] if rank_by == "pepr_c" else [])
     shown = table.assign(params_m=table[size] / 1e6, minutes=table["train_time_s"] / 60,
-                         beats=table["beats_majority"].map({True: "yes", False: "no"}))
+                         beats=yes_no(table["beats_majority"]))
     columns = [c for c in RANKING_COLUMNS if c in ("rank", "model", "test_acc", "test_balanced_acc",
                                                      "test_auc", "beats", "params_m", "minutes")
                or c in scores]
@@ -570,9 +591,31 @@ def arms_table(arms: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+#: How :func:`arms_table`'s numbers are written.
+ARMS_FORMATS: dict[str, str] = {"first better": "{:.0%}", "p (Wilcoxon)": "{:.3f}"}
+
+
+def arms_caption(paired_over: str = "the models trained in both arms") -> str:
+    """The caption of :func:`arms_table`: what it pairs over (``paired_over``) and what each column is."""
+    return (f"Paired over {paired_over}: the mean difference in test accuracy (first arm minus second) "
+            "with its bootstrap 95 % interval, the share of models more accurate in the first arm, and "
+            "the Wilcoxon signed-rank test.")
+
+
 def seeds_table(agreement: pd.DataFrame) -> pd.DataFrame:
     """The seed agreement (:func:`seed_agreement`) with headers a reader can follow."""
     return agreement.rename(columns={"kendall_tau": "Kendall's tau", "median_acc_sd": "median SD of acc."})
+
+
+#: How :func:`seeds_table`'s numbers are written.
+SEEDS_FORMATS: dict[str, str] = {"Kendall's tau": "{:.2f}", "median SD of acc.": "{:.3f}"}
+
+
+def seeds_caption(rank_by: str) -> str:
+    """The caption of :func:`seeds_table` for rankings by ``rank_by`` (a key of :data:`RANK_SCORES`)."""
+    return (f"Kendall's tau between the rankings by {RANK_SCORES[rank_by]} of two seeds, per setting, "
+            "over the models run with both; and the median standard deviation of a model's test "
+            "accuracy across seeds.")
 
 
 def findings_box(items: Sequence[str], title: str = "Key findings") -> str:
@@ -590,8 +633,10 @@ CURVE_MODELS = 24
 def curve_models(runs: pd.DataFrame, size: str, limit: int = CURVE_MODELS) -> list[str]:
     """The models whose learning curves are drawn: all of them up to ``limit``, else ``limit``
     models spread evenly over log(``size``) from the smallest to the largest, so the sample
-    covers the range of sizes rather than its crowded middle."""
-    sizes = runs.groupby("model")[size].first().dropna().sort_values(kind="stable")
+    covers the range of sizes rather than its crowded middle. Models without a positive size
+    cannot be placed and are left out (:func:`curves_sentence` counts only the placeable)."""
+    sizes = runs.groupby("model")[size].first()
+    sizes = sizes[sizes > 0].sort_values(kind="stable")  # a size is needed to place a model; NaN and 0 have none
     if len(sizes) <= limit:
         return list(sizes.index)
     targets = np.linspace(np.log(sizes.iloc[0]), np.log(sizes.iloc[-1]), limit)

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling scripts, however it is run
+
+from screenshots import find_chromium  # noqa: E402  (after the path is set)
 
 #: Run in the page: every element a reader would find cut off or scrolled sideways, and every
 #: image that is not a numbered, captioned figure with descriptive alt text.
@@ -36,7 +38,7 @@ FINDINGS_JS = r"""
   const column = content.getBoundingClientRect();
   const scroller = e => { for (let a = e.parentElement; a && a !== content; a = a.parentElement)
       if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) return a; return null; };
-  for (const e of content.querySelectorAll('table, pre, img, figure, .pepr-table-wrap, .pst-scrollable-table-container, .cell_output, .plotly-graph-div')) {
+  for (const e of content.querySelectorAll('table, pre, img, figure, .pst-scrollable-table-container, .cell_output, .plotly-graph-div')) {
     const box = e.getBoundingClientRect();
     if (box.width === 0) continue;
     if (e.scrollWidth > e.clientWidth + 2 && getComputedStyle(e).overflowX !== 'visible')
@@ -64,15 +66,6 @@ FINDINGS_JS = r"""
 """
 
 
-def chromium() -> str:
-    """The system Chromium (playwright drives it; nothing is downloaded)."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    raise SystemExit("page_check: no Chromium on PATH (Debian: apt-get install -y chromium)")
-
-
 def check_pages(html: Path, pages: list[str], width: int, dark: bool) -> dict[str, list[str]]:
     """Open each page at ``width`` px (dark colour scheme when ``dark``); return its findings."""
     try:
@@ -81,7 +74,7 @@ def check_pages(html: Path, pages: list[str], width: int, dark: bool) -> dict[st
         raise SystemExit("page_check: needs playwright (pip install playwright); it drives the system Chromium")
     results: dict[str, list[str]] = {}
     with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        browser = driver.chromium.launch(executable_path=find_chromium(), args=["--no-sandbox"])
         context = browser.new_context(viewport={"width": width, "height": 1000},
                                       color_scheme="dark" if dark else "light")
         for page_name in pages:

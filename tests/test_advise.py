@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pepr import advise, cli, datasets, results, zoo
-from pepr.errors import BadParameterError
+from pepr.errors import BadParameterError, DataWarning
 
 ZOO_MODELS = ["mobilenetv2_050", "semnasnet_075", "dla46x_c", "resnet18d", "dla34", "resnet26d"]
 
@@ -182,7 +182,7 @@ def test_backtest_benchmark_prints_the_figures(tmp_path: Path, data_dir: Path, m
     reference_study(tmp_path, "breastmnist")
     monkeypatch.setattr("sys.argv", ["advise_backtest.py", "--min-runs", "3"])
     script.main()
-    assert "needs at least 2 settings" in capsys.readouterr().out
+    assert "Not enough yet: a leave-one-setting-out backtest needs two settings" in capsys.readouterr().out
     reference_study(tmp_path, "retinamnist")
     script.main()
     out = capsys.readouterr().out
@@ -228,6 +228,27 @@ def test_probe_moves_accuracy_by_half_its_difference_from_the_probed_mean():
     assert alone.loc["a", "probed_acc"] == pytest.approx(0.8) and alone.loc["a", "rank"] == 1
 
 
+def test_probe_lets_data_warnings_through_and_silences_library_noise(monkeypatch):
+    import warnings
+    from types import SimpleNamespace
+
+    def noisy_run(model, dataset, **kwargs):
+        warnings.warn_explicit("no deterministic implementation", UserWarning, "graph.py", 1,
+                               module="torch.autograd.graph")
+        warnings.warn_explicit("deprecated", FutureWarning, "helpers.py", 1, module="timm.layers")
+        warnings.warn("3 of 12 images were converted to RGB", DataWarning)
+        return SimpleNamespace(row={"status": "ok", "val_best": 0.5, "error": None,
+                                    "energy_kwh": 1e-6, "energy_method": "tdp-estimate"})
+
+    monkeypatch.setattr("pepr.train.run", noisy_run)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        probes = advise.probe_runs(["test_resnet"], [32], "synthetic", progress=False)
+    assert probes["probe_val_acc"].tolist() == [0.5]
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (DataWarning, "3 of 12 images were converted to RGB")]
+
+
 def test_probe_trains_the_first_candidates_on_the_data():
     models = ["test_resnet", "test_efficientnet", "test_convnext"]
     table = candidates(models, [0.8, 0.7, 0.6], [0.0, 0.0, 0.0], img_size=32)
@@ -255,8 +276,10 @@ def test_probe_options_in_the_help_match_the_defaults(capsys):
     with pytest.raises(SystemExit):
         cli.main(["advise", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--probe K" in text and "1/2 x" in text
-    assert cli.PROBE_DEFAULTS == {"fraction": advise.PROBE_FRACTION, "epochs": advise.PROBE_EPOCHS}
+    assert "--probe K" in text and f"expected + {advise.PROBE_WEIGHT:g} x" in text
+    assert f"with a {advise.ACCURACY_INTERVAL_NAME} interval" in text
+    assert f"trains on (default {advise.PROBE_FRACTION})" in text
+    assert f"epochs of a probe (default {advise.PROBE_EPOCHS})" in text
     assert advise.PROBE_WEIGHT == 0.5
     assert cli.main(["advise", "--dataset", "breastmnist", "--probe", "-1"]) == 2
     assert capsys.readouterr().err.startswith("pepr advise: error: --probe must be 0 or more")

@@ -565,6 +565,15 @@ def test_paper_comparisons_cached_computes_once_per_data(tmp_path, monkeypatch):
     analysis.paper_comparisons_cached(scored, n_resamples=199, root=tmp_path)
     assert len(calls) == 3  # new data, or another number of resamples, computes afresh
 
+    real_pair = analysis.paired_comparison
+
+    def other_statistics(a, b, n_resamples=9999, seed=0):
+        return {**real_pair(a, b, n_resamples, seed), "mean_diff": 0.0}
+
+    monkeypatch.setattr(analysis, "paired_comparison", other_statistics)
+    analysis.paper_comparisons_cached(scored, n_resamples=99, root=tmp_path)
+    assert len(calls) == 4  # changed statistics code is not served from the old file
+
 
 def test_top_table_notes_can_leave_repeated_rows_to_a_mark():
     top = pd.DataFrame({"model": ["a", "b", "c"], "flag_stale_resources": [True, False, True],
@@ -574,3 +583,9 @@ def test_top_table_notes_can_leave_repeated_rows_to_a_mark():
     marked = analysis.mark_rows(top["model"], top["flag_stale_resources"])
     assert list(marked) == ["a \u2020", "b", "c \u2020"]
     assert list(analysis.mark_rows(top["model"], pd.Series([None, True, False]), "*")) == ["a", "b *", "c"]
+
+
+@pytest.mark.parametrize("sizes", [[], [0.0, 1e6], [-1.0, 2e6]])
+def test_size_thresholds_refuse_sizes_they_cannot_place(sizes):
+    with pytest.raises(BadParameterError):
+        analysis.size_thresholds(pd.Series(sizes, dtype=float))

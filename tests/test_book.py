@@ -242,3 +242,8 @@ def test_data_hash_follows_values_not_identity():
     assert book.data_hash(frame, 3) != book.data_hash(frame.assign(a=[1.0, 2.5]), 3)
     assert book.data_hash(frame, 3) != book.data_hash(frame.rename(columns={"a": "b"}), 3)
     assert book.data_hash(frame, 3) != book.data_hash(frame, 4)
+
+
+def test_table_cells_may_hold_lists():
+    assert book.cell_text(["a", "b"]) == "a, b"
+    assert book.cell_text(float("nan")) == "–" and book.cell_text(None) == "–"

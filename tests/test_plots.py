@@ -145,6 +145,26 @@ def test_quantity_text_and_units():
     assert plots.quantity_text(float("nan"), "s") == "–"
 
 
+def test_iso_line_end_is_where_the_line_leaves_the_unit_square():
+    assert plots.iso_line_end(0.25) == 1.0  # P = 0.25 (1 + R) reaches R = 1 at P = 0.5
+    assert plots.iso_line_end(0.5) == 1.0  # the corner (1, 1)
+    assert plots.iso_line_end(0.8) == pytest.approx(0.25)  # P = 1 at R = 0.25
+    assert plots.iso_line_end(0.8, top=0.9) == pytest.approx(0.125)
+    positions = plots.iso_pepr_label_positions([0.3, 0.8])
+    assert positions[0]["x"] < 1 and positions[1]["x"] == pytest.approx(0.25 + 0.01)
+    assert [x for x, _ in plots.iso_label_points([0.3, 0.8], across=0.55)] == pytest.approx([0.55, 0.95 / 0.8 - 1])
+
+
+def test_explorer_hover_shows_a_dash_for_an_unknown_size():
+    scored = score.add_pepr(runs())
+    scored.loc[scored.index[0], "num_params"] = float("nan")
+    fig = plots.ranking_explorer(scored, {"energy": "e"}, hover=("num_params",))
+    first = next(t for t in fig.data if t.mode == "markers")
+    assert first.customdata[0][2] == "–"
+    assert plots.hover_text(26309272) == "26,309,272" and plots.hover_text("cnn") == "cnn"
+    assert plots.hover_text(None) == "–"
+
+
 def test_iso_contour_labels_every_inner_level_inside_the_square():
     fig = plots.iso_pepr_contour()
     ax = fig.axes[0]

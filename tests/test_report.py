@@ -121,6 +121,32 @@ def test_settings_that_share_a_dataset_and_fraction_with_the_release_are_paired(
     assert report.paper_pairs(results.typed(pd.DataFrame(fake_rows("q")))) == []
 
 
+def test_agreement_pairs_are_the_models_both_ran_and_feed_the_correlation():
+    rows = results.typed(pd.DataFrame(fake_rows("p", dataset="pneumoniamnist", fractions=(0.1,), seeds=(0, 1))))
+    ours = rows.groupby("model")["test_acc"].mean()
+    paper = pd.DataFrame({"setting": "pneumonia_small", "model": MODELS[:-1],
+                          "test_acc": [0.7, 0.5, 0.8, 0.6]})
+    pairs = report.agreement_pairs(rows, paper)
+    (key, pair), = pairs.items()
+    assert key == ("pneumoniamnist_f0.1", "pneumonia_small")
+    assert sorted(pair["model"]) == sorted(MODELS[:-1])  # the last model the release did not run
+    assert pair.set_index("model")["test_acc"].to_dict() == pytest.approx(ours.drop(MODELS[-1]).to_dict())
+    agreement = report.paper_agreement(rows, paper, pairs)
+    assert agreement["models"].tolist() == [len(MODELS) - 1]
+    assert agreement.equals(report.paper_agreement(rows, paper))
+    assert list(report.agreement_panels(pairs)) == ["pneumoniamnist_f0.1 beside the release's pneumonia_small"]
+    assert report.agreement_panels({key: pair.iloc[:report.MIN_PAIRS - 1]}) == {}
+    assert report.agreement_pairs(rows, None) == {} and report.paper_agreement(rows, None).empty
+
+
+def test_arms_and_seeds_captions_name_what_they_pair_and_rank_by():
+    assert report.arms_caption().startswith("Paired over the models trained in both arms: ")
+    assert report.arms_caption("both fractions").startswith("Paired over both fractions: ")
+    assert "rankings by PePR-T (training time) of two seeds" in report.seeds_caption("pepr_t")
+    seeds = report.seeds_table(pd.DataFrame({"setting": ["s"], "kendall_tau": [0.5], "median_acc_sd": [0.01]}))
+    assert set(report.SEEDS_FORMATS) <= set(seeds.columns)
+
+
 def test_template_parameters_are_declared():
     declared = set(papermill.inspect_notebook(str(TEMPLATE)))
     assert {"study", "results_dir", "studies_dir", "pool", "rank_by", "title"} <= declared
@@ -268,6 +294,7 @@ def test_arms_table_puts_the_interval_beside_the_difference():
     rows = pd.DataFrame(fake_rows("f", fractions=(0.5, 1.0)))
     arms = report.arm_comparisons(score.add_pepr(results.typed(rows)))
     shown = report.arms_table(arms)
+    assert set(report.ARMS_FORMATS) <= set(shown.columns)
     assert shown["arms"].tolist() == ["training fraction: 1.0 vs 0.5"]
     low, high = arms.loc[0, ["mean_diff_ci_low", "mean_diff_ci_high"]]
     assert shown.loc[0, "mean diff. (95 % CI)"].endswith(f"({low:+.3f} to {high:+.3f})")
@@ -290,3 +317,11 @@ def test_curve_models_keeps_all_up_to_the_limit_then_spreads_over_log_size():
 def test_curves_sentence_says_when_it_shows_a_sample():
     assert "One panel per model (3 models)" in report.curves_sentence(["a", "b", "c"], 3)
     assert report.curves_sentence(["a", "b"], 120).startswith("2 of the 120 models")
+
+
+def test_curve_models_leaves_out_models_without_a_size():
+    import pandas as pd
+
+    runs = pd.DataFrame({"model": ["a", "b", "c", "d"], "num_params": [1e6, float("nan"), 0.0, 4e6]})
+    assert report.curve_models(runs, "num_params", limit=1) == ["a"]
+    assert report.curve_models(runs, "num_params") == ["a", "d"]
