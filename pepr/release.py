@@ -97,8 +97,3 @@ RELEASE: dict[str, Any] = {
     "comparisons": COMPARISONS,
     "published_most_accurate": PUBLISHED_MOST_ACCURATE,
 }
-
-
-def setting_names() -> list[str]:
-    """The release's settings in its own order (as ``all_results.csv`` lists them)."""
-    return list(SETTINGS)
