@@ -142,16 +142,17 @@ def show(fig, dpi: int = 110) -> None:
 
     Under ``MPLBACKEND=Agg`` (as in CI) IPython has no figure formatter and would print only the
     Figure's repr; under the inline backend an open figure would be shown a second time at the
-    end of the cell. Rendering to PNG ourselves and closing avoids both.
+    end of the cell. Rendering to PNG ourselves and closing avoids both. A Figure made without
+    pyplot (:mod:`pepr.runplots`) is drawn without importing it.
     """
     import io
 
-    import matplotlib.pyplot as plt
     from IPython.display import Image, display
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    if "matplotlib.pyplot" in sys.modules:  # only pyplot can hold the figure open
+        sys.modules["matplotlib.pyplot"].close(fig)
     display(Image(data=buffer.getvalue(), format="png"))
 
 

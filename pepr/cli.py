@@ -197,7 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     cell = spec.cell()
     sweep.validate_cell(cell, build_model=True)
-    status = sweep.execute_cell(cell, results_dir=args.results_dir, outputs_dir=args.outputs_dir)
+    status = sweep.execute_cell(cell, results_dir=args.results_dir, outputs_dir=args.outputs_dir,
+                                figures=not args.no_figures)
     table = results.study_dir(args.study, args.results_dir) / "runs.csv"
     runs = results.read_table(table, results.RUN_COLUMNS)
     row = runs[runs["run_id"] == spec.run_id].iloc[-1]
@@ -218,9 +219,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     fill_owned_defaults(args)
     summary = sweep.run_sweep(args.spec, results_dir=args.results_dir, executor=args.executor,
                               workers=args.workers, scheduler=args.scheduler,
-                              outputs_dir=args.outputs_dir, progress=not args.no_progress)
+                              outputs_dir=args.outputs_dir, progress=not args.no_progress,
+                              figures=not args.no_figures)
     print(summary)
     return 0 if summary.failed == 0 else 1
+
+
+NO_FIGURES_HELP = ("the executed notebook draws no figures (the rows are the same; the epochs "
+                   "table keeps the curves): less fixed cost per run")
 
 
 def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
@@ -243,6 +249,7 @@ def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
     run_parser.add_argument("--outputs-dir", default=None, help="executed notebooks go here")
     run_parser.add_argument("--threads", type=int, default=None,
                             help="torch/OpenMP threads (default: 1)")
+    run_parser.add_argument("--no-figures", action="store_true", help=NO_FIGURES_HELP)
     run_parser.set_defaults(handler=cmd_run)
 
     sweep_parser = commands.add_parser("sweep", help="run a study's grid (skips runs already ok)")
@@ -253,6 +260,7 @@ def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
     sweep_parser.add_argument("--workers", type=int, default=1)
     sweep_parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     sweep_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep_parser.add_argument("--no-figures", action="store_true", help=NO_FIGURES_HELP)
     sweep_parser.set_defaults(handler=cmd_sweep)
 
 

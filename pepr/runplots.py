@@ -1,16 +1,21 @@
 """Figures of one run for ``notebooks/train.ipynb``: learning curves, confusion matrix, resources.
 
 Each function takes tidy data (the run's epoch rows, its confusion counts, its meter report) and
-returns a matplotlib Figure; the notebook only composes them.
+returns a matplotlib Figure; the notebook only composes them. Figures are made without pyplot
+(``matplotlib.figure.Figure``, imported when a figure is drawn, rendered by
+:func:`pepr.book.show`), so a run's kernel pays for matplotlib only when it draws.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 #: One colour per split in every panel.
@@ -18,10 +23,13 @@ SPLIT_COLOURS = {"train": "C0", "val": "C1", "test": "C2"}
 
 
 def learning_curves(epochs: pd.DataFrame | Sequence[Mapping[str, object]],
-                    metrics: Sequence[str] = ("loss", "acc")) -> plt.Figure:
+                    metrics: Sequence[str] = ("loss", "acc")) -> Figure:
     """Loss and accuracy per epoch, one line per split (train, val, test)."""
+    from matplotlib.figure import Figure
+
     frame = pd.DataFrame(epochs)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(metrics), 3.2))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         rows = frame[frame["metric"] == metric]
         for split, group in rows.groupby("split", sort=False):
@@ -37,11 +45,14 @@ def learning_curves(epochs: pd.DataFrame | Sequence[Mapping[str, object]],
     return fig
 
 
-def confusion(counts: np.ndarray, class_names: Sequence[str] = ()) -> plt.Figure:
+def confusion(counts: np.ndarray, class_names: Sequence[str] = ()) -> Figure:
     """The test split's confusion matrix (rows: true class, columns: predicted)."""
+    from matplotlib.figure import Figure
+
     counts = np.asarray(counts)
     names = list(class_names) or [str(i) for i in range(len(counts))]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(names), 0.8 + 0.6 * len(names)))
+    fig = Figure(figsize=(1.0 + 0.6 * len(names), 0.8 + 0.6 * len(names)))
+    ax = fig.subplots()
     ax.imshow(counts, cmap="Blues")
     for (i, j), value in np.ndenumerate(counts):
         ax.text(j, i, str(value), ha="center", va="center",
@@ -72,10 +83,13 @@ def resources(report: Mapping[str, object]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def epoch_times(report: Mapping[str, object]) -> plt.Figure:
+def epoch_times(report: Mapping[str, object]) -> Figure:
     """Wall time of each training epoch."""
+    from matplotlib.figure import Figure
+
     times = list(report.get("epoch_times_s", []))
-    fig, ax = plt.subplots(figsize=(4.5, 2.8))
+    fig = Figure(figsize=(4.5, 2.8))
+    ax = fig.subplots()
     ax.bar(range(len(times)), times)
     ax.set_xlabel("epoch (0-based)")
     ax.set_ylabel("train time (s)")

@@ -239,11 +239,14 @@ def validate_cell(cell: Mapping[str, object], build_model: bool = True,
 # Executing one run
 # ---------------------------------------------------------------------------------------------
 
-def notebook_parameters(cell: Mapping[str, object], results_dir: Path | str) -> dict[str, object]:
+def notebook_parameters(cell: Mapping[str, object], results_dir: Path | str,
+                        figures: bool = True) -> dict[str, object]:
     """The papermill parameters of a cell: every :class:`~pepr.runspec.RunSpec` field
-    (``pretrained`` keeps False/True/path) and the results folder."""
+    (``pretrained`` keeps False/True/path), the results folder and whether the notebook draws
+    its figures (not part of the run's identity: the rows are the same either way)."""
     params = spec_of(cell).parameters()
     params["results_dir"] = str(Path(results_dir).resolve())
+    params["figures"] = bool(figures)
     return params
 
 
@@ -265,10 +268,12 @@ def thread_environment(threads: int) -> dict[str, str]:
 
 def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.DEFAULT_RESULTS_DIR,
                  outputs_dir: Path | str = DEFAULT_OUTPUTS_DIR,
-                 notebook: Path | str = NOTEBOOK) -> str:
+                 notebook: Path | str = NOTEBOOK, figures: bool = True) -> str:
     """Execute the training notebook for one cell; returns the run's status (``ok``/``failed``).
 
-    The kernel computes with ``cell["threads"]`` threads (:func:`thread_environment`). If the
+    ``figures=False`` leaves out the notebook's figures (learning curves, confusion matrix, epoch
+    times), which cost a run the import of matplotlib and their drawing; the rows are the same,
+    and the epochs table keeps the curves. The kernel computes with ``cell["threads"]`` threads (:func:`thread_environment`). If the
     notebook fails before it wrote a row, a ``failed`` row is written here with what the error
     knew (:func:`describe_error`: exception name, message and cell).
     """
@@ -280,7 +285,7 @@ def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.D
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     try:
         papermill.execute_notebook(
-            str(notebook), str(target), parameters=notebook_parameters(cell, results_dir),
+            str(notebook), str(target), parameters=notebook_parameters(cell, results_dir, figures),
             progress_bar=False, kernel_name="python3", cwd=str(Path(notebook).resolve().parent.parent),
             shutdown_kernel="immediate",  # every cell has run: a graceful stop only waits (~3 s)
         )
@@ -341,8 +346,9 @@ def pending_cells(cells: Iterable[Mapping[str, object]], study: str,
 def run_sweep(spec_path: Path | str, results_dir: Path | str = results.DEFAULT_RESULTS_DIR,
               executor: str = "inline", workers: int = 1, scheduler: str | None = None,
               outputs_dir: Path | str = DEFAULT_OUTPUTS_DIR,
-              progress: bool = True) -> SweepSummary:
-    """Run every cell of a study that has no ``ok`` row yet; returns what happened."""
+              progress: bool = True, figures: bool = True) -> SweepSummary:
+    """Run every cell of a study that has no ``ok`` row yet; returns what happened.
+    ``figures`` is passed to each run (:func:`execute_cell`)."""
     if scheduler:
         executor = "dask"
     if executor not in EXECUTORS:
@@ -361,7 +367,7 @@ def run_sweep(spec_path: Path | str, results_dir: Path | str = results.DEFAULT_R
     record_over_size(capped, int(spec["max_img_size"] or 0), results_dir)
     todo, skipped = pending_cells(runnable, str(spec["study"]), results_dir)
     job = dict(results_dir=str(Path(results_dir).resolve()),
-               outputs_dir=str(Path(outputs_dir).resolve()))
+               outputs_dir=str(Path(outputs_dir).resolve()), figures=bool(figures))
     runner = {"inline": _run_inline, "processes": _run_processes, "dask": _run_dask}[executor]
     statuses = runner(todo, job, workers, scheduler, progress)
     ok = sum(status == "ok" for status in statuses)

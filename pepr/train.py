@@ -444,15 +444,14 @@ def _build(spec: runspec.RunSpec, data, device: str, memory_format: str, crop_ke
     """The model as trained, its parameter count and FLOPs recorded in ``row``."""
     from pepr import zoo
 
-    # create_model runs one forward pass at this size (IncompatibleInputError if not)
     net = zoo.create_model(spec.model, num_classes=data.num_classes, in_chans=data.in_chans,
                            img_size=spec.img_size,
-                           pretrained=spec.checkpoint or spec.pretrained)
+                           pretrained=spec.checkpoint or spec.pretrained, check=False)
     row["num_params_trained"] = zoo.count_params(net)
-    try:
-        row["flops_per_image"] = zoo.flops_per_image(net, data.in_chans, spec.img_size)
-    except Exception:  # FLOPs are informative only; never fail a run on them
-        row["flops_per_image"] = math.nan
+    # one forward pass at this size checks the input (IncompatibleInputError naming the model)
+    # and counts the FLOPs, which are informative only: a failing counter leaves them NaN
+    flops = zoo.check_input(net, data.in_chans, spec.img_size, name=spec.model, count_flops=True)
+    row["flops_per_image"] = math.nan if flops is None else flops
     net, layout, result.crop_report = prepare_model(
         net, data.in_chans, spec.img_size, device, memory_format, crop_kernels)
     return net, layout

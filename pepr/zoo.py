@@ -438,8 +438,19 @@ def traceless_forward(model: "torch.nn.Module", x: "torch.Tensor") -> "torch.Ten
 
 
 def check_input(model: "torch.nn.Module", in_chans: int, img_size: int,
-                name: str | None = None) -> None:
-    """Run one forward pass of a tiny batch; :class:`IncompatibleInputError` if it fails."""
+                name: str | None = None, count_flops: bool = False) -> int | None:
+    """Run one forward pass of a tiny batch; :class:`IncompatibleInputError` if it fails.
+
+    With ``count_flops`` the check is :func:`flops_per_image`'s counted pass of one image, and its
+    FLOPs are returned, so a run needs one forward pass for both. Only when that pass fails does
+    the plain check run, to tell a size the model cannot take (the error) from a failure of the
+    counter (None: FLOPs are informative, never a reason to fail a run).
+    """
+    if count_flops:
+        try:
+            return flops_per_image(model, in_chans, img_size)
+        except Exception:  # noqa: BLE001 - the plain pass below decides what it was
+            pass
     x = _probe_batch(model, in_chans, img_size)
     try:
         traceless_forward(model, x)
@@ -449,6 +460,7 @@ def check_input(model: "torch.nn.Module", in_chans: int, img_size: int,
             f"model {label!r} cannot take {in_chans}x{img_size}x{img_size} inputs "
             f"({type(error).__name__}: {_first_line(error)}){_accepted_hint(name)}"
         ) from error
+    return None
 
 
 def _accepted_hint(name: str | None) -> str:

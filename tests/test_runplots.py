@@ -38,3 +38,14 @@ def test_resources_table_keeps_provenance():
     table = runplots.resources(report)
     assert table.set_index("quantity").loc["energy_kwh", "provenance"] == "tdp-estimate"
     assert len(runplots.epoch_times(report).axes[0].patches) == 2
+
+
+def test_a_runs_figures_are_drawn_without_importing_pyplot():
+    import subprocess
+    import sys
+
+    code = ("import sys; from pepr import runplots; from pepr.book import show; "
+            "show(runplots.confusion([[3, 1], [0, 4]])); "
+            "print('matplotlib.pyplot' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "False"

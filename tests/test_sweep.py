@@ -90,6 +90,26 @@ def test_notebook_parameters_are_the_notebooks_own():
     assert set(sweep.notebook_parameters(cell, "results")) <= declared
 
 
+def test_a_run_without_figures_records_the_same_row_and_draws_nothing(tmp_path: Path):
+    cell = sweep.expand(sweep.load_spec(write_spec(tmp_path, seeds=[0])))[0]
+    assert sweep.notebook_parameters(cell, "results", figures=False)["figures"] is False
+    images = {}
+    for figures in (True, False):
+        outputs = tmp_path / f"outputs-{figures}"
+        status = sweep.execute_cell(cell, tmp_path / f"results-{figures}", outputs, figures=figures)
+        assert status == "ok"
+        executed = nbformat.read(sweep.output_notebook(cell, outputs), as_version=4)
+        images[figures] = sum("image/png" in output.get("data", {})
+                              for code in executed.cells if code.cell_type == "code"
+                              for output in code.get("outputs", []))
+    assert images[True] >= 3 and images[False] == 0
+    rows = [results.read_table(tmp_path / f"results-{figures}" / "tiny" / "runs.csv",
+                               results.RUN_COLUMNS).iloc[0] for figures in (True, False)]
+    for column in ("run_id", "status", "test_acc", "val_best", "num_params_trained",
+                   "flops_per_image"):
+        assert rows[0][column] == rows[1][column], column
+
+
 def test_a_sweep_into_an_unwritable_folder_refuses_to_start(tmp_path: Path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

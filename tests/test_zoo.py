@@ -116,6 +116,39 @@ def test_checking_the_input_leaves_the_model_unchanged() -> None:
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
 
 
+def test_the_input_check_counts_the_same_flops_as_a_separate_count() -> None:
+    model = zoo.create_model("test_resnet", num_classes=2, in_chans=1, img_size=32, check=False)
+    counted = zoo.check_input(model, 1, 32, name="test_resnet", count_flops=True)
+    assert counted == zoo.flops_per_image(model, in_chans=1, img_size=32) > 0
+    assert zoo.check_input(model, 1, 32) is None  # without count_flops: a check only
+
+
+def test_the_counting_check_still_refuses_a_size_the_model_cannot_take(table) -> None:
+    name = table.loc[table["min_img_size"] > 28, "model"].iloc[0]
+    model = zoo.create_model(name, num_classes=2, in_chans=1,
+                             img_size=int(table.set_index("model").loc[name, "min_img_size"]))
+    with pytest.raises(IncompatibleInputError, match=name):
+        zoo.check_input(model, 1, 8, name=name, count_flops=True)
+
+
+def test_a_failing_flop_counter_leaves_flops_unknown_not_the_run(monkeypatch) -> None:
+    import torch.utils.flop_counter
+
+    class BrokenCounter:
+        def __init__(self, **_):
+            pass
+
+        def __enter__(self):
+            raise RuntimeError("no formula")
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(torch.utils.flop_counter, "FlopCounterMode", BrokenCounter)
+    model = zoo.create_model("test_resnet", num_classes=2, in_chans=1, img_size=32, check=False)
+    assert zoo.check_input(model, 1, 32, count_flops=True) is None
+
+
 def test_flops_are_positive_and_grow_with_image_size() -> None:
     model = zoo.create_model("test_resnet", num_classes=2, in_chans=1, img_size=32)
     small = zoo.flops_per_image(model, in_chans=1, img_size=32)
