@@ -555,6 +555,35 @@ def against_size(frame: pd.DataFrame, size: str, ys: Sequence[str], front: pd.Se
     return fig
 
 
+def costs_against_work(frame: pd.DataFrame, hue: str = "setting") -> plt.Figure:
+    """Two log-log panels that show whether a study's costs are plausible: training time against
+    FLOPs per image, and the run's own memory against its parameters as trained; one colour and
+    marker per ``hue`` value (settings differ in their number of training images, so each forms
+    its own band)."""
+    from matplotlib.ticker import FuncFormatter
+
+    _require(frame, ["train_time_s", "flops_per_image", "run_mem_gb", "num_params_trained", hue])
+    panels = [("flops_per_image", "train_time_s", "FLOPs per image (log scale)",
+               "training time, s (log scale)"),
+              ("num_params_trained", "run_mem_gb", "parameters as trained (log scale)",
+               "run memory, GB (log scale)")]
+    fig, axes = plt.subplots(1, 2, figsize=(8.8, 3.9))
+    for ax, (x, y, xlabel, ylabel) in zip(axes, panels):
+        shown = frame[(frame[x] > 0) & (frame[y] > 0)]
+        sns.scatterplot(shown, x=x, y=y, hue=hue, style=hue, palette=PALETTE, s=30, ax=ax)
+        _log_axis(ax)
+        _log_axis(ax, "y")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # GB, not "m"
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        handles, names = ax.get_legend_handles_labels()
+        ax.get_legend().remove()
+    fig.tight_layout()
+    fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncols=min(len(names), 3), frameon=False, fontsize=10)
+    return fig
+
+
 def curves_by_model(epochs: pd.DataFrame, metric: str = "acc", split: str = "val",
                     hue: str = "setting", col_wrap: int = 4, label: str | None = None,
                     order: Sequence[str] | None = None) -> plt.Figure:

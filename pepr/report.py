@@ -418,6 +418,80 @@ def pareto_members(scored: pd.DataFrame, size: str) -> pd.DataFrame:
     return pd.concat(fronts) if fronts else scored.iloc[0:0]
 
 
+#: A run's cost is "above what its size says" when it is at least this many times what its
+#: setting's least-squares line of log cost on log size predicts.
+OUTLIER_FACTOR = 2.0
+
+#: The plausibility checks of :func:`measurement_checks`: (name, cost column, size column).
+COST_CHECKS: tuple[tuple[str, str, str], ...] = (
+    ("time_flops", "train_time_s", "flops_per_image"),
+    ("memory_params", "run_mem_gb", "num_params_trained"),
+)
+
+
+def above_fit(frame: pd.DataFrame, cost: str, size: str,
+              factor: float = OUTLIER_FACTOR) -> pd.Series:
+    """Runs whose ``cost`` is ``factor`` or more times what a least-squares line of log cost on
+    log size predicts: the ratio, by model, largest first (empty under :data:`MIN_PAIRS` runs)."""
+    usable = frame[(frame[cost] > 0) & (frame[size] > 0)].dropna(subset=[cost, size])
+    if len(usable) < MIN_PAIRS:
+        return pd.Series(dtype=float)
+    log_size, log_cost = np.log(usable[size]), np.log(usable[cost])
+    slope, intercept = np.polyfit(log_size, log_cost, 1)
+    ratio = pd.Series(np.exp(log_cost - (intercept + slope * log_size)).to_numpy(),
+                      index=usable["model"].to_numpy())
+    return ratio[ratio >= factor].sort_values(ascending=False)
+
+
+def measurement_checks(runs: pd.DataFrame, factor: float = OUTLIER_FACTOR) -> pd.DataFrame:
+    """Are a study's measurements plausible? Per setting and check of :data:`COST_CHECKS`:
+    Spearman's rho of the cost with the size (a cost that grows monotonically with the work
+    gives a rho near 1) and the models whose cost is ``factor`` or more times what their size
+    predicts (:func:`above_fit`), named with the ratio, largest first."""
+    from scipy.stats import spearmanr
+
+    rows = []
+    for setting, group in runs.groupby("setting", sort=False):
+        row: dict[str, object] = {"setting": setting, "runs": len(group)}
+        for name, cost, size in COST_CHECKS:
+            usable = group[(group[cost] > 0) & (group[size] > 0)].dropna(subset=[cost, size])
+            row[f"rho_{name}"] = (float(spearmanr(usable[cost], usable[size]).statistic)
+                                  if len(usable) >= MIN_PAIRS else math.nan)
+            row[f"above_{name}"] = ", ".join(
+                f"{model} ({ratio:.1f}x)" for model, ratio in above_fit(group, cost, size, factor).items())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def outlier_settings(runs: pd.DataFrame, factor: float = OUTLIER_FACTOR) -> pd.Series:
+    """For each model that :func:`above_fit` names in some setting (for any check of
+    :data:`COST_CHECKS`), the number of settings that name it; most first."""
+    named = [(model, setting)
+             for setting, group in runs.groupby("setting", sort=False)
+             for _, cost, size in COST_CHECKS
+             for model in above_fit(group, cost, size, factor).index]
+    frame = pd.DataFrame(named, columns=["model", "setting"]).drop_duplicates()
+    counts = frame.groupby("model")["setting"].nunique()
+    return counts.sort_values(ascending=False, kind="stable")
+
+
+def repeat_outliers_sentence(counts: pd.Series) -> str:
+    """The models of :func:`outlier_settings` named in more than one setting, in words."""
+    repeated = counts[counts > 1]
+    if repeated.empty:
+        return (f"no model stands out in more than one setting yet "
+                f"({plural(len(counts), 'model')} in one)")
+    return "; ".join(f"{model} in {count} settings" for model, count in repeated.items())
+
+
+def measurement_table(checks: pd.DataFrame) -> pd.DataFrame:
+    """:func:`measurement_checks` with the book's column names."""
+    above = f"≥ {OUTLIER_FACTOR:g}x what its size predicts"
+    return checks.rename(columns={
+        "rho_time_flops": "ρ time, FLOPs", "above_time_flops": f"time {above}",
+        "rho_memory_params": "ρ memory, parameters", "above_memory_params": f"memory {above}"})
+
+
 def progress_by_setting(all_runs: pd.DataFrame, planned: Sequence[Mapping[str, object]] = ()
                         ) -> pd.DataFrame:
     """Per setting and seed: runs planned (the study file's grid cells), finished ``ok``,

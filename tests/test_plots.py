@@ -349,3 +349,15 @@ def test_flags_read_no_and_yes_in_legends():
     fig = plots.attachment_comparison(points, "drawn", "true")
     legend_texts = {t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()}
     assert {"no", "yes", "flag differs"} <= legend_texts and not {"0", "1"} & legend_texts
+
+
+def test_costs_against_work_draws_two_log_log_panels_one_series_per_setting():
+    frame = pd.DataFrame({"setting": ["a", "a", "b", "b"], "train_time_s": [1.0, 10.0, 2.0, 20.0],
+                          "flops_per_image": [1e6, 1e7, 1e6, 1e7], "run_mem_gb": [0.1, 1.0, 0.1, 1.0],
+                          "num_params_trained": [1e6, 1e7, 1e6, 1e7]})
+    figure = plots.costs_against_work(frame)
+    time_axis, memory_axis = figure.axes
+    assert {time_axis.get_xscale(), time_axis.get_yscale(), memory_axis.get_yscale()} == {"log"}
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["a", "b"]
+    with pytest.raises(BadParameterError, match="run_mem_gb"):
+        plots.costs_against_work(frame.drop(columns="run_mem_gb"))

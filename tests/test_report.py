@@ -325,3 +325,35 @@ def test_curve_models_leaves_out_models_without_a_size():
     runs = pd.DataFrame({"model": ["a", "b", "c", "d"], "num_params": [1e6, float("nan"), 0.0, 4e6]})
     assert report.curve_models(runs, "num_params", limit=1) == ["a"]
     assert report.curve_models(runs, "num_params") == ["a", "d"]
+
+
+def _costs(slow_model: str = "m3") -> pd.DataFrame:
+    """Two settings of six models whose time grows with FLOPs and memory with parameters,
+    except ``slow_model``, which takes four times its share of time in both."""
+    rows = []
+    for setting, scale in (("a", 1.0), ("b", 10.0)):
+        for i in range(6):
+            model = f"m{i}"
+            flops, params = 1e7 * 2 ** i, 1e6 * 3 ** i
+            time = scale * flops / 1e6 * (4.0 if model == slow_model else 1.0)
+            rows.append({"setting": setting, "model": model, "flops_per_image": flops,
+                         "train_time_s": time, "num_params_trained": params,
+                         "run_mem_gb": params / 1e7})
+    return pd.DataFrame(rows)
+
+
+def test_measurement_checks_name_a_model_far_above_its_fit_in_every_setting():
+    checks = report.measurement_checks(_costs()).set_index("setting")
+    assert checks.loc["a", "rho_memory_params"] == pytest.approx(1.0)
+    assert checks.loc["a", "above_time_flops"].startswith("m3 (")
+    assert checks.loc["b", "above_memory_params"] == ""
+    counts = report.outlier_settings(_costs())
+    assert counts.to_dict() == {"m3": 2}
+    assert report.repeat_outliers_sentence(counts) == "m3 in 2 settings"
+
+
+def test_measurement_checks_need_enough_runs_for_a_rho():
+    few = _costs().groupby("setting").head(report.MIN_PAIRS - 1)
+    checks = report.measurement_checks(few)
+    assert checks["rho_time_flops"].isna().all() and (checks["above_time_flops"] == "").all()
+    assert report.repeat_outliers_sentence(report.outlier_settings(few)).startswith("no model")
