@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -192,6 +193,46 @@ def expand(spec: Mapping[str, object]) -> list[dict[str, object]]:
     return list(cells.values())
 
 
+def derive_spec(spec: Mapping[str, object], study: str, datasets: Iterable[str] | None = None,
+                **documentation: str) -> dict[str, object]:
+    """A loaded study renamed ``study`` and limited to ``datasets`` (every grid keeps only
+    those; a grid left without one is dropped): the same runs elsewhere, e.g. on another
+    machine, as a study of their own. Its ``description``, ``notes`` and ``hardware`` are
+    ``documentation``'s (empty where not given: the source's describe the source).
+    :class:`StudySpecError` when nothing of the study is left."""
+    unknown = sorted(set(documentation) - set(DOC_KEYS))
+    if unknown:
+        raise BadParameterError(f"derive_spec: unknown documentation key(s) {unknown}; "
+                                f"allowed: {', '.join(DOC_KEYS)}")
+    keep = None if datasets is None else [str(name) for name in datasets]
+    derived = {key: value for key, value in spec.items()}
+    derived.update(study=study, **{key: documentation.get(key, "") for key in DOC_KEYS})
+    if keep is not None:
+        derived["datasets"] = [d for d in spec["datasets"] if d in keep]
+        grids = []
+        for grid in spec.get("grids") or [{}]:
+            names = [d for d in grid.get("datasets", spec["datasets"]) if d in keep]
+            if names:
+                grids.append({**grid, "datasets": names})
+        if not grids:
+            raise StudySpecError(f"{spec['study']}: no grid trains on {', '.join(keep)}")
+        derived["grids"] = grids
+        if not derived["datasets"]:
+            derived["datasets"] = grids[0]["datasets"]
+    return validate_spec(derived, source=study)
+
+
+def write_spec(spec: Mapping[str, object], path: Path | str) -> Path:
+    """Write a study (as :func:`validate_spec` returns it) as a study file that loads back to
+    the same grid; keys left at their defaults are omitted."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = {key: value for key, value in spec.items()
+            if value != SPEC_DEFAULTS.get(key) and not (key == "grids" and value == [{}])}
+    path.write_text(yaml.safe_dump(kept, sort_keys=False, allow_unicode=True, width=100))
+    return path
+
+
 def over_size(cell: Mapping[str, object], max_img_size: int | None) -> bool:
     """Whether a cell's input size exceeds the study's cap (it is then not run)."""
     return max_img_size is not None and int(cell["img_size"]) > int(max_img_size)
@@ -296,6 +337,61 @@ def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.D
         write_failed_row(cell, describe_error(error), results_dir, started)
         return "failed"
     return last_status(cell, results_dir, since=started) or "failed"
+
+
+def train_in_process(cells: Iterable[Mapping[str, object]], results_dir: Path | str,
+                     device: str | None = None, deadline_s: float | None = None,
+                     progress: bool = True) -> dict[str, list[str]]:
+    """Train ``cells`` one after another in this process (no papermill, no fresh kernel) and
+    append each run's rows as it ends; returns the run ids by status, ``not started`` included.
+
+    For a borrowed machine that is lent for minutes and may lack the notebook stack (a GPU
+    slice of a study): runs go one at a time, so a device-wide energy counter (NVML) times one
+    run each. With ``deadline_s`` no run starts once the time left is under twice the longest
+    run so far (at least 30 s), so the last one ends inside the lease. Cells with an ``ok`` row
+    in ``results_dir`` are skipped, so a second call goes on where the first stopped.
+    """
+    import time
+
+    from pepr import meters, train
+
+    started = time.monotonic()
+    cells = [dict(cell) for cell in cells]
+    done = set().union(*(results.completed_run_ids(study, results_dir)
+                         for study in {str(cell["study"]) for cell in cells}))
+    todo = [cell for cell in cells if cell["run_id"] not in done]
+    outcome: dict[str, list[str]] = {"ok": [], "failed": [], "not started": []}
+    longest = 0.0
+    with _bar(len(todo), progress) as bar:
+        for index, cell in enumerate(todo):
+            left = math.inf if deadline_s is None else deadline_s - (time.monotonic() - started)
+            if left < max(2 * longest, 30.0):
+                outcome["not started"] = [c["run_id"] for c in todo[index:]]
+                bar.write(f"{len(todo) - index} run(s) not started: {left:.0f} s left")
+                break
+            bar.set_postfix_str(str(cell["model"]))
+            run_start = time.monotonic()
+            result = train.run_spec(spec_of(cell), device=device, meter=meters.RunMeter())
+            train.append_result(result, results_dir)
+            release_memory()
+            longest = max(longest, time.monotonic() - run_start)
+            status = str(result.row["status"])
+            outcome.setdefault(status, []).append(str(cell["run_id"]))
+            _log(bar, cell, status)
+            bar.update()
+    return outcome
+
+
+def release_memory() -> None:
+    """Free what a finished in-process run left: its objects, and the CUDA allocator's cached
+    blocks, so the next run's ``peak_mem_gb`` (memory reserved) counts only its own."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def describe_error(error: BaseException) -> str:

@@ -278,3 +278,28 @@ def test_cells_above_max_img_size_get_one_skipped_row_with_the_reason(tmp_path: 
     runs = results.read_table(tmp_path / "results" / "tiny" / "runs.csv", results.RUN_COLUMNS)
     assert runs["status"].tolist() == ["skipped"]
     assert "at least 64 px" in runs["error"].iloc[0] and "max_img_size 32" in runs["error"].iloc[0]
+
+
+def test_a_derived_study_keeps_only_its_datasets_and_loads_back_the_same(tmp_path: Path):
+    spec = sweep.validate_spec({**TINY_STUDY, "datasets": ["synthetic", "synthetic-rgb"],
+                                "grids": [{"datasets": ["synthetic-rgb"]},
+                                          {"datasets": ["synthetic"], "seeds": [5]}]})
+    derived = sweep.derive_spec(spec, "tiny-gpu", ["synthetic"], hardware="a GPU")
+    cells = sweep.expand(derived)
+    assert {c["dataset"] for c in cells} == {"synthetic"} and {c["seed"] for c in cells} == {5}
+    assert {c["study"] for c in cells} == {"tiny-gpu"} and derived["hardware"] == "a GPU"
+    assert derived["notes"] == ""  # the source's notes describe the source
+    path = sweep.write_spec(derived, tmp_path / "studies" / "tiny-gpu.yml")
+    assert [c["run_id"] for c in sweep.expand(sweep.load_spec(path))] == [c["run_id"] for c in cells]
+    with pytest.raises(StudySpecError, match="no grid"):
+        sweep.derive_spec(spec, "none", ["breastmnist"])
+
+
+def test_in_process_runs_skip_what_is_ok_and_start_nothing_past_the_deadline(tmp_path: Path):
+    cells = sweep.expand(sweep.load_spec(write_spec(tmp_path, seeds=[0, 1])))
+    results_dir = tmp_path / "results"
+    first = sweep.train_in_process(cells[:1], results_dir, device="cpu", progress=False)
+    assert first["ok"] == [cells[0]["run_id"]]
+    late = sweep.train_in_process(cells, results_dir, device="cpu", deadline_s=10, progress=False)
+    assert late["ok"] == [] and late["not started"] == [cells[1]["run_id"]]  # 0 left: skipped
+    assert _ok_rows(results_dir) == [cells[0]["run_id"]]
