@@ -205,7 +205,7 @@ def derive_spec(spec: Mapping[str, object], study: str, datasets: Iterable[str] 
         raise BadParameterError(f"derive_spec: unknown documentation key(s) {unknown}; "
                                 f"allowed: {', '.join(DOC_KEYS)}")
     keep = None if datasets is None else [str(name) for name in datasets]
-    derived = {key: value for key, value in spec.items()}
+    derived = dict(spec)
     derived.update(study=study, **{key: documentation.get(key, "") for key in DOC_KEYS})
     if keep is not None:
         derived["datasets"] = [d for d in spec["datasets"] if d in keep]
@@ -314,9 +314,10 @@ def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.D
 
     ``figures=False`` leaves out the notebook's figures (learning curves, confusion matrix, epoch
     times), which cost a run the import of matplotlib and their drawing; the rows are the same,
-    and the epochs table keeps the curves. The kernel computes with ``cell["threads"]`` threads (:func:`thread_environment`). If the
-    notebook fails before it wrote a row, a ``failed`` row is written here with what the error
-    knew (:func:`describe_error`: exception name, message and cell).
+    and the epochs table keeps the curves. The kernel computes with ``cell["threads"]`` threads
+    (:func:`thread_environment`). If the notebook fails before it wrote a row, a ``failed`` row
+    is written here with what the error knew (:func:`describe_error`: exception name, message
+    and cell).
     """
     import papermill
 
