@@ -65,6 +65,16 @@ def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else (plural_noun or noun + 's')}"
 
 
+def value_range(values: Sequence[float], spec: str = ".2f") -> str:
+    """``from 0.92 to 0.94``, or ``0.94 in every setting`` when the two read the same;
+    ``not yet computed`` without a value."""
+    finite = [float(v) for v in values if v == v]
+    if not finite:
+        return "not yet computed"
+    low, high = format(min(finite), spec), format(max(finite), spec)
+    return f"{low} in every setting" if low == high else f"from {low} to {high}"
+
+
 def listing(values: Sequence[object], limit: int = 8) -> str:
     """``a, b and c``; long lists end with ``and N more``."""
     items = [str(v) for v in values]

@@ -357,3 +357,9 @@ def test_measurement_checks_need_enough_runs_for_a_rho():
     checks = report.measurement_checks(few)
     assert checks["rho_time_flops"].isna().all() and (checks["above_time_flops"] == "").all()
     assert report.repeat_outliers_sentence(report.outlier_settings(few)).startswith("no model")
+
+
+def test_value_range_says_once_what_reads_the_same():
+    assert report.value_range([0.921, 0.944]) == "from 0.92 to 0.94"
+    assert report.value_range([0.941, 0.944, math.nan]) == "0.94 in every setting"
+    assert report.value_range([]) == "not yet computed"
