@@ -439,11 +439,16 @@ COST_CHECKS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def _positive(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """The rows where every one of ``columns`` is a positive number (a log can be taken)."""
+    return frame[(frame[list(columns)] > 0).all(axis=1)]
+
+
 def above_fit(frame: pd.DataFrame, cost: str, size: str,
               factor: float = OUTLIER_FACTOR) -> pd.Series:
     """Runs whose ``cost`` is ``factor`` or more times what a least-squares line of log cost on
     log size predicts: the ratio, by model, largest first (empty under :data:`MIN_PAIRS` runs)."""
-    usable = frame[(frame[cost] > 0) & (frame[size] > 0)].dropna(subset=[cost, size])
+    usable = _positive(frame, cost, size)
     if len(usable) < MIN_PAIRS:
         return pd.Series(dtype=float)
     log_size, log_cost = np.log(usable[size]), np.log(usable[cost])
@@ -464,7 +469,7 @@ def measurement_checks(runs: pd.DataFrame, factor: float = OUTLIER_FACTOR) -> pd
     for setting, group in runs.groupby("setting", sort=False):
         row: dict[str, object] = {"setting": setting, "runs": len(group)}
         for name, cost, size in COST_CHECKS:
-            usable = group[(group[cost] > 0) & (group[size] > 0)].dropna(subset=[cost, size])
+            usable = _positive(group, cost, size)
             row[f"rho_{name}"] = (float(spearmanr(usable[cost], usable[size]).statistic)
                                   if len(usable) >= MIN_PAIRS else math.nan)
             row[f"above_{name}"] = ", ".join(
