@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.models is not None:
         spec["grids"] = [{**grid, "models": grid.get("models", spec["models"])[:args.models]}
                          for grid in spec["grids"]]
+    spec = sweep.validate_spec(spec, source=args.study)  # the overrides obey the study's rules
     written = sweep.write_spec(spec, args.studies_dir / f"{args.study}.yml")
     cells = sweep.expand(spec)
     capped = [cell for cell in cells if sweep.over_size(cell, spec["max_img_size"])]
