@@ -584,6 +584,37 @@ def costs_against_work(frame: pd.DataFrame, hue: str = "setting") -> plt.Figure:
     return fig
 
 
+def seed_spread(frame: pd.DataFrame, size: str, size_label: str, y: str = "test_acc",
+                y_label: str = "test accuracy", hue: str = "seed") -> plt.Figure:
+    """One panel per setting: the models trained with more than one seed, ``y`` of each seed
+    (colour and marker per ``hue``) against ``size`` (log x), joined by a line from the lowest to
+    the highest seed, so the spread a seed causes reads against the differences between models."""
+    _require(frame, ["setting", "model", size, y, hue])
+    seeds_per_model = frame.groupby(["setting", "model"])[hue].transform("nunique")
+    shown = frame[seeds_per_model > 1]
+    if shown.empty:
+        raise BadParameterError("no model has more than one seed to draw")
+    settings = list(dict.fromkeys(shown["setting"]))
+    levels = [str(value) for value in sorted(shown[hue].unique())]  # the same colours in every panel
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.4 * len(settings), 3.9), sharey=True, squeeze=False)
+    for ax, setting in zip(axes.flat, settings):
+        rows = shown[shown["setting"] == setting]
+        spans = rows.groupby("model").agg(x=(size, "first"), low=(y, "min"), high=(y, "max"))
+        ax.vlines(spans["x"], spans["low"], spans["high"], color="0.6", linewidth=1.2, zorder=1)
+        sns.scatterplot(rows.assign(**{hue: rows[hue].astype(str)}), x=size, y=y, hue=hue, style=hue,
+                        hue_order=levels, style_order=levels, palette=PALETTE, s=34, ax=ax, zorder=2)
+        _log_axis(ax)
+        ax.set_title(setting, fontsize=11)
+        ax.set_xlabel(f"{size_label} (log scale)")
+        ax.set_ylabel(y_label)
+        handles, names = ax.get_legend_handles_labels()
+        ax.get_legend().remove()
+    fig.tight_layout()
+    fig.legend(handles, names, title=hue, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncols=len(names), frameon=False, fontsize=10)
+    return fig
+
+
 def curves_by_model(epochs: pd.DataFrame, metric: str = "acc", split: str = "val",
                     hue: str = "setting", col_wrap: int = 4, label: str | None = None,
                     order: Sequence[str] | None = None) -> plt.Figure:

@@ -257,7 +257,8 @@ def small_large_split(scored: pd.DataFrame, rank_by: str, size: str) -> pd.Serie
     if per_model["model"].nunique() < 2 * MIN_PAIRS:
         return None
     threshold = float(per_model[size].median())
-    frame = scored.assign(num_params=scored[size])
+    means = seed_means(scored)
+    frame = means.assign(num_params=means[size])
     return analysis.small_large_sweep(frame, [threshold], rank_by, k=5).iloc[0]
 
 
@@ -273,6 +274,17 @@ def small_vs_large(scored: pd.DataFrame, rank_by: str, size: str) -> str:
             f"across the settings, against {row['share of all runs small']:.0%} of all runs; "
             f"their median accuracy is {row['median P small']:.3f}, the large models' "
             f"{row['median P large']:.3f}.")
+
+
+def seed_means(scored: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting and model: each numeric column's mean over the model's seeds (the
+    other columns from its first row), so that a model trained with three seeds counts once
+    where models are compared (top-k places, medians over models)."""
+    keys = ["setting", "model"]
+    numeric = [c for c in scored.select_dtypes("number").columns if c != "seed"]
+    means = scored.groupby(keys, sort=False)[numeric].mean()
+    first = scored.drop_duplicates(keys).set_index(keys).drop(columns=numeric)
+    return first.join(means).reset_index()
 
 
 def seed_agreement(scored: pd.DataFrame, rank_by: str) -> pd.DataFrame:
@@ -296,16 +308,37 @@ def seed_agreement(scored: pd.DataFrame, rank_by: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def seed_agreements(scored: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame:
+    """:func:`seed_agreement` for each of ``scores`` (keys of :data:`RANK_SCORES`), one block of
+    rows after another, with a ``ranked by`` column naming the score: whether the rankings by
+    accuracy and by a PePR score are equally stable."""
+    blocks = [seed_agreement(scored, rank_by).assign(**{"ranked by": RANK_SCORES[rank_by]})
+              for rank_by in scores]
+    table = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame()
+    if table.empty:
+        return table
+    first = ["setting", "ranked by"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
 def seed_sentence(agreement: pd.DataFrame) -> str:
+    """The rank agreement between seeds in one sentence: the range of Kendall's tau (per
+    ranking where ``agreement`` has a ``ranked by`` column) and the median spread of accuracy."""
     if agreement.empty or "kendall_tau" not in agreement:
         return "Each model was trained with one seed, so the report cannot say how stable the ranking is."
     usable = agreement.dropna(subset=["kendall_tau"])
     if usable.empty:
         return (f"Seeds were repeated for fewer than {MIN_PAIRS} models per setting: too few "
                 f"for a rank correlation.")
-    return (f"Between seeds, Kendall's tau of the rankings ranges from "
-            f"{usable['kendall_tau'].min():.2f} to {usable['kendall_tau'].max():.2f} over "
-            f"{plural(len(usable), 'pair')} of seeds; the median standard deviation of a model's "
+    if "ranked by" in usable:
+        ranges = ", ".join(f"by {name} {value_range(group['kendall_tau'])}"
+                           for name, group in usable.groupby("ranked by", sort=False))
+        pairs = len(usable.drop_duplicates(["setting", "seeds"]))
+        tau = f"Kendall's tau between two seeds' rankings: {ranges} ({plural(pairs, 'pair')} of seeds)"
+    else:
+        tau = (f"Kendall's tau of the rankings ranges from {usable['kendall_tau'].min():.2f} to "
+               f"{usable['kendall_tau'].max():.2f} over {plural(len(usable), 'pair')} of seeds")
+    return (f"Between seeds, {tau}; the median standard deviation of a model's "
             f"test accuracy across seeds is {usable['median_acc_sd'].median():.3f}.")
 
 
@@ -382,6 +415,65 @@ def paper_agreement(runs: pd.DataFrame, paper: pd.DataFrame | None,
             row.update(analysis.spearman_ci(pair["test_acc"], pair["test_acc_paper"]))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: What makes a run of one study the same experiment as a run of another: its grid cell
+#: without the study.
+PROTOCOL_COLUMNS: list[str] = [c for c in results.IDENTITY_COLUMNS if c != "study"]
+
+
+def repeated_runs(runs: pd.DataFrame, earlier: pd.DataFrame) -> pd.DataFrame:
+    """The ``ok`` runs of ``runs`` that repeat an ``ok`` run of ``earlier`` (another study) with
+    the same protocol and seed (:data:`PROTOCOL_COLUMNS`), one row per pair: each run's test
+    accuracy and the difference, each run's training time and their ratio (now over earlier),
+    and each run's hardware. Ordered by the earlier training time."""
+    columns = ["test_acc", "train_time_s", "hardware"]
+    pick = [*PROTOCOL_COLUMNS, "setting", *columns]
+    ok = [frame[frame["status"] == "ok"].drop_duplicates("run_id", keep="last")[pick]
+          for frame in (earlier, runs)]
+    pairs = ok[0].merge(ok[1].drop(columns="setting"), on=PROTOCOL_COLUMNS, suffixes=("_earlier", "_now"))
+    pairs["acc_change"] = pairs["test_acc_now"] - pairs["test_acc_earlier"]
+    pairs["time_ratio"] = pairs["train_time_s_now"] / pairs["train_time_s_earlier"]
+    keep = ["model", "setting", "img_size", "test_acc_earlier", "test_acc_now", "acc_change",
+            "train_time_s_earlier", "train_time_s_now", "time_ratio", "hardware_earlier", "hardware_now"]
+    return pairs.sort_values("train_time_s_earlier")[keep].reset_index(drop=True)
+
+
+def repeated_sentence(pairs: pd.DataFrame, earlier: str) -> str:
+    """:func:`repeated_runs` in words: how far accuracy moved, how the training time changed,
+    and whether the hardware changed too (then the time ratio is not the code's alone)."""
+    if pairs.empty:
+        return f"None of {earlier}'s runs has been trained again yet."
+    change = pairs["acc_change"].abs()
+    worst = pairs.loc[change.idxmax()]
+    ratio = pairs["time_ratio"]
+    text = (f"{plural(len(pairs), 'run')} of {earlier} were trained again with the same protocol and "
+            f"seed. Test accuracy moved by a median of {change.median():.3f} (at most "
+            f"{change.max():.3f}, {worst['model']}: {worst['test_acc_earlier']:.3f} then, "
+            f"{worst['test_acc_now']:.3f} now); the training time now is a median "
+            f"{ratio.median():.2f} times {earlier}'s (from {ratio.min():.2f} to {ratio.max():.2f}).")
+    machines = {side: sorted(set(pairs[f"hardware_{side}"].dropna())) for side in ("earlier", "now")}
+    if machines["earlier"] != machines["now"]:
+        text += (f" The machine changed too ({listing(machines['earlier'])} then, "
+                 f"{listing(machines['now'])} now), so the time ratio is not the code's alone.")
+    return text
+
+
+#: The headers of :func:`repeated_table`.
+REPEATED_HEADERS: dict[str, str] = {
+    "img_size": "px", "test_acc_earlier": "acc. then", "test_acc_now": "acc. now",
+    "acc_change": "change", "train_time_s_earlier": "time then (s)",
+    "train_time_s_now": "time now (s)", "time_ratio": "now / then"}
+#: How :func:`repeated_table`'s numbers are written.
+REPEATED_FORMATS: dict[str, str] = {
+    "acc. then": "{:.3f}", "acc. now": "{:.3f}", "change": "{:+.3f}", "time then (s)": "{:.0f}",
+    "time now (s)": "{:.0f}", "now / then": "{:.2f}"}
+
+
+def repeated_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`repeated_runs` for the page: without the hardware (the sentence names it), with
+    headers a reader can follow."""
+    return pairs.drop(columns=["hardware_earlier", "hardware_now"]).rename(columns=REPEATED_HEADERS)
 
 
 def protocol_differences(runs: pd.DataFrame, release_setting: str) -> str:
@@ -526,11 +618,12 @@ def progress_by_setting(all_runs: pd.DataFrame, planned: Sequence[Mapping[str, o
 
 def small_large_by_setting(scored: pd.DataFrame, rank_by: str, size: str,
                            k: int = 5) -> pd.DataFrame:
-    """The paper's small-against-large claim in each setting: models split at the setting's
-    median size; the share of the top ``k`` by ``rank_by`` that is small, and each half's
-    median accuracy. Settings with fewer than ``2 * MIN_PAIRS`` models are left out."""
+    """The paper's claim in each setting: models split at the setting's median size; the share
+    of the top ``k`` by ``rank_by`` that is small, and each half's median accuracy. A model
+    with several seeds counts once, with its means (:func:`seed_means`). Settings with fewer
+    than ``2 * MIN_PAIRS`` models are left out."""
     rows = []
-    for setting, group in scored.groupby("setting"):
+    for setting, group in seed_means(scored).groupby("setting"):
         if group["model"].nunique() < 2 * MIN_PAIRS:
             continue
         threshold = float(group[size].median())
@@ -700,9 +793,11 @@ def seeds_table(agreement: pd.DataFrame) -> pd.DataFrame:
 SEEDS_FORMATS: dict[str, str] = {"Kendall's tau": "{:.2f}", "median SD of acc.": "{:.3f}"}
 
 
-def seeds_caption(rank_by: str) -> str:
-    """The caption of :func:`seeds_table` for rankings by ``rank_by`` (a key of :data:`RANK_SCORES`)."""
-    return (f"Kendall's tau between the rankings by {RANK_SCORES[rank_by]} of two seeds, per setting, "
+def seeds_caption(rank_by: str | Sequence[str]) -> str:
+    """The caption of :func:`seeds_table` for rankings by ``rank_by`` (a key of :data:`RANK_SCORES`,
+    or several, as :func:`seed_agreements` takes them)."""
+    names = [RANK_SCORES[rank_by]] if isinstance(rank_by, str) else [RANK_SCORES[s] for s in rank_by]
+    return (f"Kendall's tau between the rankings by {listing(names)} of two seeds, per setting, "
             "over the models run with both; and the median standard deviation of a model's test "
             "accuracy across seeds.")
 

@@ -361,3 +361,16 @@ def test_costs_against_work_draws_two_log_log_panels_one_series_per_setting():
     assert [text.get_text() for text in figure.legends[0].get_texts()] == ["a", "b"]
     with pytest.raises(BadParameterError, match="run_mem_gb"):
         plots.costs_against_work(frame.drop(columns="run_mem_gb"))
+
+
+def test_seed_spread_draws_only_models_with_several_seeds_one_panel_per_setting():
+    frame = pd.DataFrame({"setting": ["a"] * 5 + ["b"] * 2, "model": ["m", "m", "m", "n", "o", "m", "m"],
+                          "seed": [0, 1, 2, 0, 0, 0, 1], "num_params": [1e6, 1e6, 1e6, 1e7, 1e8, 1e6, 1e6],
+                          "test_acc": [0.6, 0.7, 0.8, 0.5, 0.9, 0.4, 0.5]})
+    figure = plots.seed_spread(frame, "num_params", "parameters")
+    assert [ax.get_title() for ax in figure.axes] == ["a", "b"]
+    span, = figure.axes[0].collections[0].get_segments()  # one line: only m has several seeds
+    assert span[:, 1].tolist() == pytest.approx([0.6, 0.8])
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["0", "1", "2"]
+    with pytest.raises(BadParameterError, match="more than one seed"):
+        plots.seed_spread(frame[frame["seed"] == 0], "num_params", "parameters")

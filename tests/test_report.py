@@ -143,6 +143,7 @@ def test_arms_and_seeds_captions_name_what_they_pair_and_rank_by():
     assert report.arms_caption().startswith("Paired over the models trained in both arms: ")
     assert report.arms_caption("both fractions").startswith("Paired over both fractions: ")
     assert "rankings by PePR-T (training time) of two seeds" in report.seeds_caption("pepr_t")
+    assert "rankings by test accuracy and PePR-E (energy) of two seeds" in report.seeds_caption(["test_acc", "pepr_e"])
     seeds = report.seeds_table(pd.DataFrame({"setting": ["s"], "kendall_tau": [0.5], "median_acc_sd": [0.01]}))
     assert set(report.SEEDS_FORMATS) <= set(seeds.columns)
 
@@ -363,3 +364,56 @@ def test_value_range_says_once_what_reads_the_same():
     assert report.value_range([0.921, 0.944]) == "from 0.92 to 0.94"
     assert report.value_range([0.941, 0.944, math.nan]) == "0.94 in every setting"
     assert report.value_range([]) == "not yet computed"
+
+
+def test_seed_means_count_a_model_once_in_the_small_against_large_split():
+    models = [f"m{i}" for i in range(8)]
+    rows = pd.DataFrame(fake_rows("sm", models=models))
+    rows["num_params"] = [10 ** (5 + i / 2) for i in range(8)]
+    rows["test_acc"] = [0.35, 0.4, 0.45, 0.5, 0.75, 0.8, 0.85, 0.9]  # the large half is better
+    smallest = pd.DataFrame(fake_rows("sm", models=models[:1], seeds=(1, 2))).assign(
+        num_params=rows["num_params"].iloc[0], test_acc=0.35)
+    once = results.typed(rows)
+    thrice = results.typed(pd.concat([rows, smallest], ignore_index=True))
+    means = report.seed_means(thrice)
+    assert len(means) == 8 and means.set_index("model").loc["m0", "test_acc"] == pytest.approx(0.35)
+    for frame in (once, thrice):  # m0's extra seeds neither take top places nor move the medians
+        table = report.small_large_by_setting(frame, "test_acc", "num_params")
+        assert table[["top-5 small", "median acc. small"]].iloc[0].tolist() == pytest.approx([1, 0.425])
+    assert (report.small_large_split(thrice, "test_acc", "num_params")["share of all runs small"]
+            == pytest.approx(0.5))
+
+
+def test_seed_agreements_rank_by_each_score_and_say_both_ranges():
+    rows = pd.DataFrame(fake_rows("sa", seeds=(0, 1)))
+    first = rows["seed"] == 0
+    accuracies = np.linspace(0.5, 0.9, len(MODELS))
+    rows.loc[first, "test_acc"] = accuracies
+    rows.loc[~first, "test_acc"] = accuracies[::-1]  # the ranking by accuracy reversed
+    scored = score.add_pepr(results.typed(rows))
+    agreement = report.seed_agreements(scored, ["pepr_e", "test_acc"])
+    assert agreement["ranked by"].tolist() == ["PePR-E (energy)", "test accuracy"]
+    by_acc = agreement.set_index("ranked by").loc["test accuracy", "kendall_tau"]
+    assert by_acc == pytest.approx(-1.0)
+    sentence = report.seed_sentence(agreement)
+    assert "by test accuracy -1.00 in every setting" in sentence and "(1 pair of seeds)" in sentence
+    assert report.seed_agreements(scored, []).empty
+
+
+def test_repeated_runs_pair_runs_of_the_same_protocol_across_studies():
+    earlier = results.typed(pd.DataFrame(fake_rows("then", seed=1)).assign(hardware="old CPU"))
+    now = pd.DataFrame(fake_rows("now", models=MODELS[1:], seed=2))
+    now.loc[now["model"] == MODELS[-1], "epochs"] = 3  # another protocol: not a repeat
+    now["train_time_s"] = now["model"].map(earlier.set_index("model")["train_time_s"]) / 2
+    pairs = report.repeated_runs(results.typed(now), earlier)
+    assert pairs["model"].tolist() == MODELS[1:-1]  # MODELS[0] was not run again
+    assert pairs["time_ratio"].tolist() == pytest.approx([0.5] * 3)
+    truth = earlier.set_index("model")["test_acc"]
+    assert pairs["acc_change"].tolist() == pytest.approx(
+        (now.set_index("model")["test_acc"] - truth).loc[MODELS[1:-1]].tolist())
+    sentence = report.repeated_sentence(pairs, "the pilot")
+    assert sentence.startswith("3 runs of the pilot were trained again") and "0.50 times" in sentence
+    assert "old CPU then, test CPU now" in sentence
+    assert "hardware_now" not in report.repeated_table(pairs)
+    assert set(report.REPEATED_FORMATS) <= set(report.repeated_table(pairs).columns)
+    assert report.repeated_sentence(pairs.iloc[:0], "the pilot") == "None of the pilot's runs has been trained again yet."
