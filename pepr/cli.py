@@ -474,6 +474,12 @@ def show_data_warnings_in_one_line() -> None:
     warnings.showwarning = show
 
 
+#: What a user should know after interrupting a command (Ctrl-C, or SIGTERM for ``sweep``).
+INTERRUPT_HINTS: dict[str, str] = {
+    "sweep": "its runs were stopped; the finished ones are saved, and the same command resumes the rest",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -484,7 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pepr {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print(f"pepr {args.command}: interrupted", file=sys.stderr)
+        hint = INTERRUPT_HINTS.get(args.command)
+        print(f"pepr {args.command}: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
 
 

@@ -16,8 +16,11 @@ import datetime as dt
 import itertools
 import math
 import os
-from collections.abc import Iterable, Mapping
+import signal
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -466,7 +469,8 @@ def run_sweep(spec_path: Path | str, results_dir: Path | str = results.DEFAULT_R
     job = dict(results_dir=str(Path(results_dir).resolve()),
                outputs_dir=str(Path(outputs_dir).resolve()), figures=bool(figures))
     runner = {"inline": _run_inline, "processes": _run_processes, "dask": _run_dask}[executor]
-    statuses = runner(todo, job, workers, scheduler, progress)
+    with terminate_as_interrupt():
+        statuses = runner(todo, job, workers, scheduler, progress)
     ok = sum(status == "ok" for status in statuses)
     return SweepSummary(total=len(cells), skipped=skipped, ok=ok, failed=len(statuses) - ok,
                         over_size=len(capped))
@@ -507,14 +511,72 @@ def _log(bar, cell: Mapping[str, object], status: str) -> None:
               f"seed={cell['seed']}: {status}")
 
 
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (what ``kill`` and most schedulers send) raises
+    KeyboardInterrupt, as Ctrl-C does, so that a sweep stopped either way ends its runs
+    (:func:`end_runs`) instead of dying at once and leaving its workers to train on. Only the
+    main thread can set a signal handler; elsewhere the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def end_runs(grace_s: float = 5.0) -> int:
+    """End every process this one started (sweep workers and the notebook kernels under them):
+    SIGTERM, then SIGKILL for any still alive after ``grace_s``. A run that was stopped writes no
+    row, so the next sweep trains it again; without this, orphaned workers would finish their
+    runs and queued ones unseen, beside the next sweep (two rows for one run id, and runs that
+    share cores time slower). Returns how many processes were ended."""
+    import psutil
+
+    children = [child for child in psutil.Process().children(recursive=True) if not _is_tracker(child)]
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return len(children)
+
+
+def _is_tracker(process) -> bool:
+    """Whether ``process`` is multiprocessing's resource tracker: it runs no training and exits
+    with the sweep; ending it first makes it print a traceback for every semaphore it held."""
+    import psutil
+
+    try:
+        return any("multiprocessing.resource_tracker" in part for part in process.cmdline())
+    except psutil.Error:
+        return False
+
+
 def _run_inline(todo, job, workers, scheduler, progress) -> list[str]:
     statuses = []
     with _bar(len(todo), progress) as bar:
-        for cell in todo:
-            bar.set_postfix_str(str(cell["model"]))
-            statuses.append(execute_cell(cell, **job))
-            _log(bar, cell, statuses[-1])
-            bar.update()
+        try:
+            for cell in todo:
+                bar.set_postfix_str(str(cell["model"]))
+                statuses.append(execute_cell(cell, **job))
+                _log(bar, cell, statuses[-1])
+                bar.update()
+        except KeyboardInterrupt:
+            end_runs()  # the running notebook's kernel
+            raise
     return statuses
 
 
@@ -526,10 +588,16 @@ def _run_processes(todo, job, workers, scheduler, progress) -> list[str]:
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool, \
             _bar(len(todo), progress) as bar:
         futures = {pool.submit(execute_cell, cell, **job): cell for cell in todo}
-        for future in as_completed(futures):
-            statuses.append(future.result())
-            _log(bar, futures[future], statuses[-1])
-            bar.update()
+        try:
+            for future in as_completed(futures):
+                statuses.append(future.result())
+                _log(bar, futures[future], statuses[-1])
+                bar.update()
+        except KeyboardInterrupt:
+            # before the pool's exit, which would wait for the running and queued runs
+            pool.shutdown(wait=False, cancel_futures=True)
+            end_runs()
+            raise
     return statuses
 
 
@@ -552,6 +620,10 @@ def _run_dask(todo, job, workers, scheduler, progress) -> list[str]:
                 statuses.append(future.result())
                 _log(bar, cells[future.key], statuses[-1])
                 bar.update()
+    except KeyboardInterrupt:
+        if cluster is not None:  # a remote scheduler's workers are not ours to end
+            end_runs()
+        raise
     finally:
         client.close()
         if cluster is not None:

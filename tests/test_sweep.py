@@ -303,3 +303,56 @@ def test_in_process_runs_skip_what_is_ok_and_start_nothing_past_the_deadline(tmp
     late = sweep.train_in_process(cells, results_dir, device="cpu", deadline_s=10, progress=False)
     assert late["ok"] == [] and late["not started"] == [cells[1]["run_id"]]  # 0 left: skipped
     assert _ok_rows(results_dir) == [cells[0]["run_id"]]
+
+
+def test_sigterm_inside_the_block_is_an_interrupt_and_the_handler_comes_back():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with sweep.terminate_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_end_runs_ends_every_child_and_grandchild():
+    import psutil
+
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+                              "'import time; time.sleep(60)']); time.sleep(60)"])
+    deadline = time.monotonic() + 30
+    while len(psutil.Process(child.pid).children()) < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    family = [psutil.Process(child.pid), *psutil.Process(child.pid).children()]
+    assert len(family) == 2
+    assert sweep.end_runs(grace_s=5) >= 2
+    child.wait(timeout=10)
+    gone, alive = psutil.wait_procs(family, timeout=5)
+    assert not alive
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["processes", "inline"])
+def test_a_terminated_sweep_leaves_no_run_training(tmp_path: Path, executor: str):
+    import psutil
+
+    spec = write_spec(tmp_path, epochs=30)  # runs long enough to be stopped mid-way
+    results_dir = tmp_path / "results"
+    process = subprocess.Popen(_sweep_command(spec, results_dir, "--executor", executor, "--workers", "1"),
+                               cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sweep_process = psutil.Process(process.pid)
+    deadline = time.monotonic() + 120
+    kernels: list = []
+    while not kernels and time.monotonic() < deadline:  # until a notebook kernel trains
+        time.sleep(0.2)
+        kernels = [p for p in sweep_process.children(recursive=True)
+                   if "ipykernel_launcher" in " ".join(p.cmdline())]
+    assert kernels, "no kernel started"
+    family = sweep_process.children(recursive=True)
+    process.send_signal(signal.SIGTERM)  # as `kill PID` does: to the sweep alone
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "the same command resumes the rest" in stderr
+    _, alive = psutil.wait_procs(family, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
+    assert not _ok_rows(results_dir)  # the stopped run wrote no row, so a resume trains it
