@@ -599,6 +599,14 @@ def measurement_table(checks: pd.DataFrame) -> pd.DataFrame:
         "rho_memory_params": "ρ memory, parameters", "above_memory_params": f"memory {above}"})
 
 
+def models_in_every_setting(runs: pd.DataFrame, settings: Sequence[str]) -> list[str]:
+    """The models with a row in each of ``settings`` (of whatever status ``runs`` holds), sorted:
+    how much of a study's grid is complete across its settings, not only within each."""
+    shown = runs[runs["setting"].isin(settings)]
+    per_model = shown.groupby("model")["setting"].nunique()
+    return sorted(per_model.index[per_model == len(set(settings))])
+
+
 def progress_by_setting(all_runs: pd.DataFrame, planned: Sequence[Mapping[str, object]] = ()
                         ) -> pd.DataFrame:
     """Per setting and seed: runs planned (the study file's grid cells), finished ``ok``,

@@ -417,3 +417,12 @@ def test_repeated_runs_pair_runs_of_the_same_protocol_across_studies():
     assert "hardware_now" not in report.repeated_table(pairs)
     assert set(report.REPEATED_FORMATS) <= set(report.repeated_table(pairs).columns)
     assert report.repeated_sentence(pairs.iloc[:0], "the pilot") == "None of the pilot's runs has been trained again yet."
+
+
+def test_models_in_every_setting_need_a_row_in_each():
+    rows = results.typed(pd.DataFrame(fake_rows("e", fractions=(0.1, 1.0))))
+    settings = sorted(rows["setting"].unique())
+    assert report.models_in_every_setting(rows, settings) == sorted(MODELS)
+    partial = rows[~((rows["model"] == MODELS[0]) & (rows["data_fraction"] == 0.1))]
+    assert report.models_in_every_setting(partial, settings) == sorted(MODELS[1:])
+    assert report.models_in_every_setting(partial, ["synthetic"]) == sorted(MODELS)  # the 100 % one
