@@ -469,8 +469,9 @@ def run_sweep(spec_path: Path | str, results_dir: Path | str = results.DEFAULT_R
     job = dict(results_dir=str(Path(results_dir).resolve()),
                outputs_dir=str(Path(outputs_dir).resolve()), figures=bool(figures))
     runner = {"inline": _run_inline, "processes": _run_processes, "dask": _run_dask}[executor]
+    spare = child_pids()  # processes that were there before: not the sweep's to end
     with terminate_as_interrupt():
-        statuses = runner(todo, job, workers, scheduler, progress)
+        statuses = runner(todo, job, workers, scheduler, progress, spare)
     ok = sum(status == "ok" for status in statuses)
     return SweepSummary(total=len(cells), skipped=skipped, ok=ok, failed=len(statuses) - ok,
                         over_size=len(capped))
@@ -531,15 +532,24 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def end_runs(grace_s: float = 5.0) -> int:
-    """End every process this one started (sweep workers and the notebook kernels under them):
-    SIGTERM, then SIGKILL for any still alive after ``grace_s``. A run that was stopped writes no
-    row, so the next sweep trains it again; without this, orphaned workers would finish their
-    runs and queued ones unseen, beside the next sweep (two rows for one run id, and runs that
-    share cores time slower). Returns how many processes were ended."""
+def child_pids() -> frozenset[int]:
+    """The process ids of this process's children and their descendants, now."""
     import psutil
 
-    children = [child for child in psutil.Process().children(recursive=True) if not _is_tracker(child)]
+    return frozenset(child.pid for child in psutil.Process().children(recursive=True))
+
+
+def end_runs(spare: frozenset[int] = frozenset(), grace_s: float = 5.0) -> int:
+    """End every process this one started (sweep workers and the notebook kernels under them)
+    except those in ``spare`` (:func:`child_pids` before the sweep began): SIGTERM, then SIGKILL
+    for any still alive after ``grace_s``. A run that was stopped writes no row, so the next
+    sweep trains it again; without this, orphaned workers would finish their runs and queued
+    ones unseen, beside the next sweep (two rows for one run id, and runs that share cores time
+    slower). Returns how many processes were ended."""
+    import psutil
+
+    children = [child for child in psutil.Process().children(recursive=True)
+                if child.pid not in spare and not _is_tracker(child)]
     for child in children:
         try:
             child.terminate()
@@ -565,7 +575,7 @@ def _is_tracker(process) -> bool:
         return False
 
 
-def _run_inline(todo, job, workers, scheduler, progress) -> list[str]:
+def _run_inline(todo, job, workers, scheduler, progress, spare) -> list[str]:
     statuses = []
     with _bar(len(todo), progress) as bar:
         try:
@@ -575,12 +585,12 @@ def _run_inline(todo, job, workers, scheduler, progress) -> list[str]:
                 _log(bar, cell, statuses[-1])
                 bar.update()
         except KeyboardInterrupt:
-            end_runs()  # the running notebook's kernel
+            end_runs(spare)  # the running notebook's kernel
             raise
     return statuses
 
 
-def _run_processes(todo, job, workers, scheduler, progress) -> list[str]:
+def _run_processes(todo, job, workers, scheduler, progress, spare) -> list[str]:
     import multiprocessing
 
     statuses = []
@@ -596,12 +606,12 @@ def _run_processes(todo, job, workers, scheduler, progress) -> list[str]:
         except KeyboardInterrupt:
             # before the pool's exit, which would wait for the running and queued runs
             pool.shutdown(wait=False, cancel_futures=True)
-            end_runs()
+            end_runs(spare)
             raise
     return statuses
 
 
-def _run_dask(todo, job, workers, scheduler, progress) -> list[str]:
+def _run_dask(todo, job, workers, scheduler, progress, spare) -> list[str]:
     from distributed import Client, LocalCluster, as_completed as dask_completed
 
     cluster = None
@@ -622,7 +632,7 @@ def _run_dask(todo, job, workers, scheduler, progress) -> list[str]:
                 bar.update()
     except KeyboardInterrupt:
         if cluster is not None:  # a remote scheduler's workers are not ours to end
-            end_runs()
+            end_runs(spare)
         raise
     finally:
         client.close()

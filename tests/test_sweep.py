@@ -314,9 +314,12 @@ def test_sigterm_inside_the_block_is_an_interrupt_and_the_handler_comes_back():
     assert signal.getsignal(signal.SIGTERM) == before
 
 
-def test_end_runs_ends_every_child_and_grandchild():
+def test_end_runs_ends_every_child_and_grandchild_but_spares_older_ones():
     import psutil
 
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    spare = sweep.child_pids()  # what was there before the "sweep" (the bystander among them)
+    assert bystander.pid in spare
     child = subprocess.Popen([sys.executable, "-c",
                               "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
                               "'import time; time.sleep(60)']); time.sleep(60)"])
@@ -325,10 +328,13 @@ def test_end_runs_ends_every_child_and_grandchild():
         time.sleep(0.1)
     family = [psutil.Process(child.pid), *psutil.Process(child.pid).children()]
     assert len(family) == 2
-    assert sweep.end_runs(grace_s=5) >= 2
+    assert sweep.end_runs(spare, grace_s=5) == 2
     child.wait(timeout=10)
-    gone, alive = psutil.wait_procs(family, timeout=5)
+    _, alive = psutil.wait_procs(family, timeout=5)
     assert not alive
+    assert bystander.poll() is None  # not the sweep's to end
+    bystander.kill()
+    bystander.wait()
 
 
 @pytest.mark.slow
