@@ -170,8 +170,9 @@ def test_template_on_seeds_and_fractions(tmp_path: Path):
     for row in fake_rows("grid", seeds=(0, 1), fractions=(0.5, 1.0)):
         results.append_run(row, tmp_path)
     text = render(tmp_path, "grid", results_dir=str(tmp_path), studies_dir=str(tmp_path),
-                  rank_by="test_acc")
+                  rank_by="pepr_t")
     assert "20 runs" in text and "Kendall" in text and "training fraction" in text
+    assert "by test accuracy" in text and "by PePR-T (training time)" in text  # both rankings of the seeds
 
 
 @pytest.mark.slow
