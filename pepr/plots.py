@@ -422,7 +422,8 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
 
 def labelled_agreement(frame: pd.DataFrame, x: str, y: str, label: str = "model",
                        xlabel: str | None = None, ylabel: str | None = None) -> plt.Figure:
-    """One point per row, ``y`` against ``x``, each named by ``label``, over the line ``y = x``.
+    """One point per row, ``y`` against ``x``, named by ``label`` (only the
+    :data:`CROWDED_LABELS` farthest from the line where there are more than :data:`AGREEMENT_LABELS`), over the line ``y = x``.
 
     For two measurements of the same models (our rerun against the release): points on the
     dotted line agree, and their order along each axis shows whether the rankings do.
@@ -451,12 +452,50 @@ def agreement_panels(frames: Mapping[str, pd.DataFrame], x: str, y: str, label: 
     return fig
 
 
+#: An agreement panel names every point up to this many; a more crowded one names only the
+#: :data:`CROWDED_LABELS` farthest from ``y = x``.
+AGREEMENT_LABELS = 20
+CROWDED_LABELS = 12
+
+
+def farthest_from_diagonal(frame: pd.DataFrame, x: str, y: str, limit: int = AGREEMENT_LABELS,
+                           crowded: int = CROWDED_LABELS) -> pd.DataFrame:
+    """The rows to name in an agreement panel: all of them up to ``limit``, else the ``crowded``
+    where ``y`` and ``x`` differ most (the disagreements a reader looks for); names of a hundred
+    points overlap into an unreadable block at the page's width."""
+    if len(frame) <= limit:
+        return frame
+    return frame.loc[(frame[y] - frame[x]).abs().nlargest(crowded).index]
+
+
+def label_sides(xs: pd.Series, ys: pd.Series, near: float = 0.04) -> list[bool]:
+    """For labels at points (``xs``, ``ys``), in order: whether each goes to the left of its
+    point. A label goes left when a label already placed to the right sits within ``near`` (a
+    share of each axis's range) of its point, and that side is free; it halves the overlaps
+    of names in a cluster without moving any point."""
+    span_x = float(xs.max() - xs.min()) or 1.0
+    span_y = float(ys.max() - ys.min()) or 1.0
+    placed: list[tuple[float, float, bool]] = []
+    sides = []
+    for px, py in zip(xs, ys):
+        def crowded(left: bool) -> bool:
+            return any(side == left and abs(px - qx) / span_x < 3 * near and abs(py - qy) / span_y < near
+                       for qx, qy, side in placed)
+        left = crowded(False) and not crowded(True)
+        placed.append((px, py, left))
+        sides.append(left)
+    return sides
+
+
 def _agreement_panel(ax: plt.Axes, frame: pd.DataFrame, x: str, y: str, label: str,
                      xlabel: str | None, ylabel: str | None) -> None:
-    """Draw one agreement panel (points named by ``label`` over the dotted ``y = x``) on ``ax``."""
+    """Draw one agreement panel (points over the dotted ``y = x``, named by ``label`` as
+    :func:`farthest_from_diagonal` picks them) on ``ax``."""
     ax.scatter(frame[x], frame[y], s=25)
-    for _, row in frame.iterrows():
-        ax.annotate(row[label], (row[x], row[y]), fontsize=8, xytext=(3, 2), textcoords="offset points")
+    named = farthest_from_diagonal(frame, x, y)
+    for (_, row), left in zip(named.iterrows(), label_sides(named[x], named[y])):
+        ax.annotate(row[label], (row[x], row[y]), fontsize=8, xytext=(-3 if left else 3, 2),
+                    textcoords="offset points", ha="right" if left else "left")
     low = min(frame[x].min(), frame[y].min()) - 0.02
     ax.plot([low, 1], [low, 1], color="0.5", linewidth=0.8, linestyle=":")
     ax.set_xlabel(xlabel or x)

@@ -374,3 +374,20 @@ def test_seed_spread_draws_only_models_with_several_seeds_one_panel_per_setting(
     assert [text.get_text() for text in figure.legends[0].get_texts()] == ["0", "1", "2"]
     with pytest.raises(BadParameterError, match="more than one seed"):
         plots.seed_spread(frame[frame["seed"] == 0], "num_params", "parameters")
+
+
+def test_a_crowded_agreement_panel_names_only_the_largest_disagreements():
+    x = np.linspace(0.5, 0.9, 30)
+    frame = pd.DataFrame({"model": [f"m{i}" for i in range(30)], "ours": x, "theirs": x})
+    frame.loc[[3, 17], "ours"] += [0.2, -0.3]  # the two that disagree
+    named = plots.farthest_from_diagonal(frame, "theirs", "ours", limit=20, crowded=2)
+    assert sorted(named["model"]) == ["m17", "m3"]
+    assert len(plots.farthest_from_diagonal(frame.head(20), "theirs", "ours", limit=20, crowded=2)) == 20
+    fig = plots.labelled_agreement(frame, "theirs", "ours")
+    assert len(fig.axes[0].texts) == plots.CROWDED_LABELS
+
+
+def test_labels_of_neighbouring_points_go_to_opposite_sides():
+    xs = pd.Series([0.50, 0.51, 0.90, 0.505])
+    ys = pd.Series([0.70, 0.705, 0.30, 0.70])
+    assert plots.label_sides(xs, ys) == [False, True, False, False]  # the third neighbour has no free side
