@@ -475,16 +475,12 @@ def label_sides(xs: pd.Series, ys: pd.Series, near: float = 0.04) -> list[bool]:
     of names in a cluster without moving any point."""
     span_x = float(xs.max() - xs.min()) or 1.0
     span_y = float(ys.max() - ys.min()) or 1.0
-    placed: list[tuple[float, float, bool]] = []
-    sides = []
+    placed: list[tuple[float, float, bool]] = []  # x, y, left of each label so far
     for px, py in zip(xs, ys):
-        def crowded(left: bool) -> bool:
-            return any(side == left and abs(px - qx) / span_x < 3 * near and abs(py - qy) / span_y < near
-                       for qx, qy, side in placed)
-        left = crowded(False) and not crowded(True)
-        placed.append((px, py, left))
-        sides.append(left)
-    return sides
+        taken = {left for qx, qy, left in placed
+                 if abs(px - qx) / span_x < 3 * near and abs(py - qy) / span_y < near}
+        placed.append((px, py, False in taken and True not in taken))
+    return [left for _, _, left in placed]
 
 
 def _agreement_panel(ax: plt.Axes, frame: pd.DataFrame, x: str, y: str, label: str,

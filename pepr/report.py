@@ -333,12 +333,11 @@ def seed_sentence(agreement: pd.DataFrame) -> str:
     if "ranked by" in usable:
         ranges = ", ".join(f"by {name} {value_range(group['kendall_tau'])}"
                            for name, group in usable.groupby("ranked by", sort=False))
-        pairs = len(usable.drop_duplicates(["setting", "seeds"]))
-        tau = f"Kendall's tau between two seeds' rankings: {ranges} ({plural(pairs, 'pair')} of seeds)"
     else:
-        tau = (f"Kendall's tau of the rankings ranges from {usable['kendall_tau'].min():.2f} to "
-               f"{usable['kendall_tau'].max():.2f} over {plural(len(usable), 'pair')} of seeds")
-    return (f"Between seeds, {tau}; the median standard deviation of a model's "
+        ranges = value_range(usable["kendall_tau"])
+    pairs = len(usable.drop_duplicates(["setting", "seeds"]))
+    return (f"Between seeds, Kendall's tau between two seeds' rankings: {ranges} "
+            f"({plural(pairs, 'pair')} of seeds); the median standard deviation of a model's "
             f"test accuracy across seeds is {usable['median_acc_sd'].median():.3f}.")
 
 
