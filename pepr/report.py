@@ -458,6 +458,16 @@ def repeated_sentence(pairs: pd.DataFrame, earlier: str) -> str:
     return text
 
 
+def repeated_finding(pairs: pd.DataFrame, earlier_runs: int) -> str:
+    """:func:`repeated_runs` as a short key finding: how many of ``earlier_runs`` were repeated,
+    the median change of test accuracy and the median time ratio; ``not yet`` without pairs."""
+    if pairs.empty:
+        return "not yet"
+    return (f"{len(pairs)} of {earlier_runs} so far; test accuracy moved by a median of "
+            f"{pairs['acc_change'].abs().median():.3f}, and training took a median "
+            f"{pairs['time_ratio'].median():.2f} times the earlier time")
+
+
 #: The headers of :func:`repeated_table`.
 REPEATED_HEADERS: dict[str, str] = {
     "img_size": "px", "test_acc_earlier": "acc. then", "test_acc_now": "acc. now",
