@@ -3,7 +3,7 @@
 Each run is ``notebooks/train.ipynb`` executed by papermill (an executed copy goes to
 ``outputs/<study>/``); the notebook appends the run's epochs and row. A run whose notebook fails
 before writing its row gets a ``failed`` row from here, and the sweep goes on. Executors:
-``inline`` (one after another in this process), ``processes`` (a local process pool) and
+``inline`` (one after another in this process), ``processes`` (a local worker process per run) and
 ``dask`` (a ``dask.distributed`` cluster: a :class:`~distributed.LocalCluster` of ``workers``
 processes, or an existing one at ``scheduler``). Rows are appended with
 :func:`pepr.results.append_rows` (locked, one write per row), so concurrent workers and killed
@@ -19,7 +19,6 @@ import os
 import signal
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,7 +326,7 @@ def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.D
     os.environ.update(thread_environment(int(cell.get("threads") or runspec.DEFAULT_THREADS)))
     target = output_notebook(cell, outputs_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    started = _now()
     try:
         papermill.execute_notebook(
             str(notebook), str(target), parameters=notebook_parameters(cell, results_dir, figures),
@@ -486,7 +485,7 @@ def record_over_size(cells: list[Mapping[str, object]], max_img_size: int,
     table = results.study_dir(str(cells[0]["study"]), results_dir) / "runs.csv"
     runs = results.read_table(table, results.RUN_COLUMNS)
     recorded = set(runs.loc[runs["status"].isin(["skipped", "ok"]), "run_id"])
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    started = _now()
     rows = []
     for cell in cells:
         if cell["run_id"] in recorded:
@@ -591,24 +590,89 @@ def _run_inline(todo, job, workers, scheduler, progress, spare) -> list[str]:
 
 
 def _run_processes(todo, job, workers, scheduler, progress, spare) -> list[str]:
-    import multiprocessing
+    """Each run in a worker process of its own, at most ``workers`` at a time, in the order of
+    ``todo``. A run's status is read from its row once its worker has ended, so a worker that
+    dies without one (killed, out of memory) costs only its run: that run gets a ``failed`` row
+    that names how the worker ended (:func:`worker_ended`) and the sweep goes on. No pool and no
+    queue threads stand between the sweep and its workers, so a stop ends them at once
+    (:func:`end_runs`) and nothing is left to join when the sweep exits."""
+    from multiprocessing.connection import wait
 
+    context = worker_context()
+    waiting, running = list(todo), {}
     statuses = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool, \
-            _bar(len(todo), progress) as bar:
-        futures = {pool.submit(execute_cell, cell, **job): cell for cell in todo}
+    with _bar(len(todo), progress) as bar:
         try:
-            for future in as_completed(futures):
-                statuses.append(future.result())
-                _log(bar, futures[future], statuses[-1])
-                bar.update()
+            while waiting or running:
+                while waiting and len(running) < workers:
+                    cell = waiting.pop(0)
+                    started = _now()
+                    worker = context.Process(target=_work, args=(cell, job), daemon=True)
+                    worker.start()
+                    running[worker.sentinel] = (worker, cell, started)
+                for sentinel in wait(list(running)):
+                    worker, cell, started = running.pop(sentinel)
+                    worker.join()
+                    statuses.append(worker_ended(worker.exitcode, cell, job["results_dir"], started))
+                    _log(bar, cell, statuses[-1])
+                    bar.update()
         except KeyboardInterrupt:
-            # before the pool's exit, which would wait for the running and queued runs
-            pool.shutdown(wait=False, cancel_futures=True)
             end_runs(spare)
             raise
     return statuses
+
+
+#: Signals that stop a sweep's worker on purpose (``kill``, Ctrl-C, a batch scheduler): its run
+#: is stopped, not failed, and the sweep stops with it.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def worker_context():
+    """Where workers come from: forked from the sweep on Linux, so a worker starts in
+    milliseconds and its exit status is the sweep's to read (a signal that ended it shows as
+    such); spawned elsewhere (macOS and Windows, where forking is unsafe or absent). A worker
+    only drives papermill: the run itself trains in the fresh kernel papermill starts."""
+    import multiprocessing
+    import sys
+
+    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+
+
+def _work(cell: Mapping[str, object], job: Mapping[str, object]) -> None:
+    """A worker's whole life: one run. Ctrl-C reaches the terminal's whole process group; the
+    sweep alone answers it (ending this worker), so the worker ignores it. SIGTERM ends the
+    worker at once and without a traceback (a forked worker would inherit the sweep's handler
+    from :func:`terminate_as_interrupt`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    execute_cell(cell, **job)
+
+
+def worker_ended(exitcode: int | None, cell: Mapping[str, object], results_dir: Path | str,
+                 started: str) -> str:
+    """The status of a run whose worker has ended: its row's, or, with no row, ``failed`` with a
+    row that says how the worker ended. A worker stopped by a signal in :data:`STOP_SIGNALS`
+    (``pkill`` reaching the workers before the sweep) stops the sweep instead."""
+    status = last_status(cell, results_dir, since=started)
+    if status is not None:
+        return status
+    if exitcode is not None and -exitcode in STOP_SIGNALS:
+        raise KeyboardInterrupt(f"a worker was stopped by {signal.Signals(-exitcode).name}")
+    write_failed_row(cell, describe_exit(exitcode), results_dir, started)
+    return "failed"
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """Why a worker ended before its run wrote a row, for the ``error`` column."""
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        why = " (what the out-of-memory killer sends)" if -exitcode == signal.SIGKILL else ""
+        return f"WorkerDied: the run's worker was ended by {name}{why} before the run wrote a row"
+    return f"WorkerDied: the run's worker exited with code {exitcode} before the run wrote a row"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _run_dask(todo, job, workers, scheduler, progress, spare) -> list[str]:

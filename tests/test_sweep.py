@@ -337,28 +337,75 @@ def test_end_runs_ends_every_child_and_grandchild_but_spares_older_ones():
     bystander.wait()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("executor", ["processes", "inline"])
-def test_a_terminated_sweep_leaves_no_run_training(tmp_path: Path, executor: str):
+def _training_sweep(tmp_path: Path, executor: str, seeds: list[int]):
+    """A sweep (started as a command) of runs long enough to be stopped mid-way, once one of its
+    notebook kernels trains: the process, and its kernels then."""
     import psutil
 
-    spec = write_spec(tmp_path, epochs=30)  # runs long enough to be stopped mid-way
-    results_dir = tmp_path / "results"
-    process = subprocess.Popen(_sweep_command(spec, results_dir, "--executor", executor, "--workers", "1"),
-                               cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    sweep_process = psutil.Process(process.pid)
+    spec = write_spec(tmp_path, epochs=30, seeds=seeds)
+    command = _sweep_command(spec, tmp_path / "results", "--executor", executor, "--workers", "1")
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     kernels: list = []
-    while not kernels and time.monotonic() < deadline:  # until a notebook kernel trains
+    while not kernels and time.monotonic() < deadline:
         time.sleep(0.2)
-        kernels = [p for p in sweep_process.children(recursive=True)
+        kernels = [p for p in psutil.Process(process.pid).children(recursive=True)
                    if "ipykernel_launcher" in " ".join(p.cmdline())]
     assert kernels, "no kernel started"
-    family = sweep_process.children(recursive=True)
-    process.send_signal(signal.SIGTERM)  # as `kill PID` does: to the sweep alone
+    return process, kernels
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor, whom", [("processes", "sweep"), ("inline", "sweep"),
+                                            ("processes", "family")])
+def test_a_terminated_sweep_leaves_no_run_training(tmp_path: Path, executor: str, whom: str):
+    """``kill PID`` reaches the sweep alone; ``pkill`` reaches the sweep, its workers and their
+    kernels at once, and whichever dies first, the sweep ends the same way."""
+    import psutil
+
+    process, _ = _training_sweep(tmp_path, executor, seeds=[0, 1, 2])
+    family = psutil.Process(process.pid).children(recursive=True)
+    process.send_signal(signal.SIGTERM)
+    if whom == "family":
+        for member in family:
+            member.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert "the same command resumes the rest" in stderr
+    assert "the same command resumes the rest" in stderr and "Traceback" not in stderr
     _, alive = psutil.wait_procs(family, timeout=10)
     assert not alive, [p.cmdline() for p in alive]
-    assert not _ok_rows(results_dir)  # the stopped run wrote no row, so a resume trains it
+    assert not (tmp_path / "results" / "tiny" / "runs.csv").exists()  # no row: a resume trains it
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_fails_that_run_alone(tmp_path: Path):
+    import psutil
+
+    process, kernels = _training_sweep(tmp_path, "processes", seeds=[0, 1])
+    worker = kernels[0].parent()
+    worker.kill()  # as the out-of-memory killer would
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1, stderr[-2000:]  # a failed run, and the sweep went on
+    assert "1 ok, 1 failed" in stdout
+    runs = results.read_table(tmp_path / "results" / "tiny" / "runs.csv", results.RUN_COLUMNS)
+    assert runs["status"].tolist() == ["failed", "ok"]
+    assert "SIGKILL" in runs["error"].iloc[0]
+    _, alive = psutil.wait_procs(kernels, timeout=10)  # the orphaned kernel went too
+    assert not alive
+
+
+def test_a_worker_that_ended_without_a_row_fails_its_run_unless_it_was_stopped(tmp_path: Path):
+    cell = sweep.expand(sweep.load_spec(write_spec(tmp_path)))[0]
+    since = sweep._now()
+    with pytest.raises(KeyboardInterrupt):  # stopped with the sweep: no row, a resume trains it
+        sweep.worker_ended(-signal.SIGTERM, cell, tmp_path, since)
+    assert not (tmp_path / "tiny" / "runs.csv").exists()
+    assert sweep.worker_ended(-signal.SIGKILL, cell, tmp_path, since) == "failed"
+    runs = results.read_table(tmp_path / "tiny" / "runs.csv", results.RUN_COLUMNS)
+    assert runs["run_id"].tolist() == [cell["run_id"]]
+    assert "SIGKILL" in runs["error"].iloc[0] and "out-of-memory" in runs["error"].iloc[0]
+    assert "exited with code 1" in sweep.describe_exit(1)
+    results.append_run({**{k: cell[k] for k in results.RUN_COLUMNS if k in cell},
+                        "status": "ok", "started_at": sweep._now()}, tmp_path)
+    assert sweep.worker_ended(-signal.SIGTERM, cell, tmp_path, since) == "ok"  # its row counts
