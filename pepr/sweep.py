@@ -334,11 +334,8 @@ def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.D
             shutdown_kernel="immediate",  # every cell has run: a graceful stop only waits (~3 s)
         )
     except Exception as error:  # the notebook raised, or the kernel died
-        status = last_status(cell, results_dir, since=started)
-        if status is not None:
-            return status
-        write_failed_row(cell, describe_error(error), results_dir, started)
-        return "failed"
+        return (last_status(cell, results_dir, since=started)
+                or write_failed_row(cell, describe_error(error), results_dir, started))
     return last_status(cell, results_dir, since=started) or "failed"
 
 
@@ -422,11 +419,12 @@ def last_status(cell: Mapping[str, object], results_dir: Path | str, since: str)
 
 
 def write_failed_row(cell: Mapping[str, object], error: str, results_dir: Path | str,
-                     started_at: str) -> None:
-    """A ``failed`` row for a run that could not record itself."""
+                     started_at: str) -> str:
+    """A ``failed`` row for a run that could not record itself; returns that status."""
     row = {key: cell.get(key) for key in results.RUN_COLUMNS if key in cell}
     row.update(status="failed", error=error, started_at=started_at)
     results.append_run(row, results_dir)
+    return "failed"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -654,12 +652,9 @@ def worker_ended(exitcode: int | None, cell: Mapping[str, object], results_dir: 
     row that says how the worker ended. A worker stopped by a signal in :data:`STOP_SIGNALS`
     (``pkill`` reaching the workers before the sweep) stops the sweep instead."""
     status = last_status(cell, results_dir, since=started)
-    if status is not None:
-        return status
-    if exitcode is not None and -exitcode in STOP_SIGNALS:
+    if status is None and exitcode is not None and -exitcode in STOP_SIGNALS:
         raise KeyboardInterrupt(f"a worker was stopped by {signal.Signals(-exitcode).name}")
-    write_failed_row(cell, describe_exit(exitcode), results_dir, started)
-    return "failed"
+    return status or write_failed_row(cell, describe_exit(exitcode), results_dir, started)
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -686,13 +681,21 @@ def _run_dask(todo, job, workers, scheduler, progress, spare) -> list[str]:
                                dashboard_address=None)
         client = Client(cluster)
     statuses = []
+    started = _now()
     try:
         futures = client.map(execute_cell, todo, pure=False, **job)
         cells = {future.key: cell for future, cell in zip(futures, todo)}
         with _bar(len(todo), progress) as bar:
             for future in dask_completed(futures):
-                statuses.append(future.result())
-                _log(bar, cells[future.key], statuses[-1])
+                cell = cells[future.key]
+                try:
+                    statuses.append(future.result())
+                except Exception as error:  # every worker that tried the run died (KilledWorker)
+                    statuses.append(last_status(cell, job["results_dir"], since=started)
+                                    or write_failed_row(cell, describe_error(error),
+                                                        job["results_dir"], started))
+                future.release()  # else a worker that dies later takes the result with it
+                _log(bar, cell, statuses[-1])  # and Dask trains the finished run again
                 bar.update()
     except KeyboardInterrupt:
         if cluster is not None:  # a remote scheduler's workers are not ours to end

@@ -409,3 +409,29 @@ def test_a_worker_that_ended_without_a_row_fails_its_run_unless_it_was_stopped(t
     results.append_run({**{k: cell[k] for k in results.RUN_COLUMNS if k in cell},
                         "status": "ok", "started_at": sweep._now()}, tmp_path)
     assert sweep.worker_ended(-signal.SIGTERM, cell, tmp_path, since) == "ok"  # its row counts
+
+
+@pytest.mark.slow
+def test_a_dask_run_whose_workers_all_die_fails_alone(tmp_path: Path):
+    """A run that kills every Dask worker that tries it (as one too large for memory would) ends
+    as ``KilledWorker``; it gets a ``failed`` row that says so and the other runs finish."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell("import os, signal\n"
+                                                "if seed == 1: os.kill(os.getppid(), signal.SIGKILL)\n"
+                                                "raise SystemError('no row')")]
+    path = tmp_path / "kills.ipynb"
+    nbformat.write(notebook, path)
+    cells = sweep.expand(sweep.load_spec(write_spec(tmp_path, seeds=[0, 1])))
+    job = dict(results_dir=str(tmp_path / "results"), outputs_dir=str(tmp_path / "outputs"),
+               notebook=str(path))
+    statuses = sweep._run_dask(cells, job, workers=1, scheduler=None, progress=False,
+                               spare=sweep.child_pids())
+    assert statuses == ["failed", "failed"]
+    runs = results.read_table(tmp_path / "results" / "tiny" / "runs.csv", results.RUN_COLUMNS)
+    assert sorted(runs["seed"]) == [0, 1]  # one row each: the finished run is not run again
+    errors = dict(zip(runs["seed"], runs["error"]))
+    assert errors[0].startswith("SystemError: no row")
+    assert errors[1].startswith("KilledWorker")
