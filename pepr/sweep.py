@@ -596,6 +596,8 @@ def _run_processes(todo, job, workers, scheduler, progress, spare) -> list[str]:
     (:func:`end_runs`) and nothing is left to join when the sweep exits."""
     from multiprocessing.connection import wait
 
+    import papermill  # noqa: F401  imported once here: a forked worker starts with it (~0.2 s a run)
+
     context = worker_context()
     waiting, running = list(todo), {}
     statuses = []
