@@ -696,8 +696,9 @@ def _run_dask(todo, job, workers, scheduler, progress, spare) -> list[str]:
                     statuses.append(last_status(cell, job["results_dir"], since=started)
                                     or write_failed_row(cell, describe_error(error),
                                                         job["results_dir"], started))
-                future.release()  # else a worker that dies later takes the result with it
-                _log(bar, cell, statuses[-1])  # and Dask trains the finished run again
+                # held, a result dies with its worker, and Dask trains the finished run again
+                future.release()
+                _log(bar, cell, statuses[-1])
                 bar.update()
     except KeyboardInterrupt:
         if cluster is not None:  # a remote scheduler's workers are not ours to end
