@@ -17,6 +17,7 @@ files; :func:`paper_comparisons_cached` alone keeps its result on disk (``output
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,17 +364,26 @@ def _spearman_statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndar
 
 
 def spearman_ci(x: pd.Series | np.ndarray, y: pd.Series | np.ndarray, n_resamples: int = 4999, seed: int = 0) -> dict[str, float]:
-    """Spearman's rho with its p-value and a paired percentile-bootstrap 95 % CI."""
+    """Spearman's rho with its p-value and a paired percentile-bootstrap 95 % CI.
+
+    In a resample where one side is constant, rho is undefined; that happens when few pairs
+    share many tied values (models that all predict the majority class score the same). The
+    percentile of a distribution with undefined members is undefined too, so the interval is
+    then NaN, quietly: a caller says "no interval" (:func:`pepr.report.rho_text`) rather than
+    scipy's warnings reaching a page."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     keep = ~(np.isnan(x) | np.isnan(y))
     x, y = x[keep], y[keep]
     if len(x) < 4:
         raise BadParameterError("need at least four pairs for a rank correlation with an interval")
-    result = stats.spearmanr(x, y)
-    interval = stats.bootstrap((x, y), _spearman_statistic, paired=True, vectorized=True,
-                               n_resamples=n_resamples, method="percentile",
-                               random_state=np.random.default_rng(seed)).confidence_interval
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)  # rho is NaN: one side constant
+        result = stats.spearmanr(x, y)
+        interval = stats.bootstrap((x, y), _spearman_statistic, paired=True, vectorized=True,
+                                   n_resamples=n_resamples, method="percentile",
+                                   random_state=np.random.default_rng(seed)).confidence_interval
     return {"n": int(len(x)), "rho": float(result.statistic), "p": float(result.pvalue),
             "ci_low": float(interval.low), "ci_high": float(interval.high)}
 

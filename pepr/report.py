@@ -502,6 +502,19 @@ def protocol_differences(runs: pd.DataFrame, release_setting: str) -> str:
     return "; ".join(differences)
 
 
+def rho_text(row: Mapping[str, object]) -> str:
+    """A row of :func:`paper_agreement` in words: rho, its interval, and over how many models;
+    or why there is no rho, or no interval (:func:`pepr.analysis.spearman_ci`)."""
+    models = plural(int(row["models"]), "model")
+    if pd.isna(row["rho"]):
+        return f"no Spearman's rho over {models}: one side's test accuracies are all equal"
+    if pd.isna(row["ci_low"]):
+        return (f"Spearman's rho {row['rho']:.2f} over {models} (no bootstrap interval: with so "
+                f"many tied accuracies, some resamples have one side constant)")
+    return (f"Spearman's rho {row['rho']:.2f} (95 % interval {row['ci_low']:.2f} to "
+            f"{row['ci_high']:.2f}) over {models}")
+
+
 def agreement_sentence(agreement: pd.DataFrame, runs: pd.DataFrame) -> str:
     if agreement.empty:
         return ("No setting of this study shares a dataset and a training fraction with one of "
@@ -509,13 +522,11 @@ def agreement_sentence(agreement: pd.DataFrame, runs: pd.DataFrame) -> str:
     parts = []
     for _, row in agreement.iterrows():
         where = f"`{row['our setting']}` against the release's `{row['release setting']}`"
-        if row["models"] < MIN_PAIRS or "rho" not in row or pd.isna(row.get("rho")):
+        if row["models"] < MIN_PAIRS or "rho" not in row:
             parts.append(f"{where}: {plural(int(row['models']), 'shared model')}, too few for a "
                          f"correlation")
         else:
-            parts.append(f"{where}: Spearman's rho {row['rho']:.2f} (95 % interval "
-                         f"{row['ci_low']:.2f} to {row['ci_high']:.2f}) over {int(row['models'])} models; "
-                         f"protocols differ: "
+            parts.append(f"{where}: {rho_text(row)}; protocols differ: "
                          + protocol_differences(runs[runs["setting"] == row["our setting"]],
                                                 row["release setting"]))
     return "Test accuracy beside the release: " + ". ".join(parts) + "."
@@ -771,8 +782,7 @@ def key_findings(summary: Mapping[str, object], table: pd.DataFrame, rank_by: st
     for _, row in agreement.iterrows():
         if pd.notna(row.get("rho")):
             items.append(f"Test accuracy of `{row['our setting']}` beside the release's "
-                         f"`{row['release setting']}`: Spearman's rho {row['rho']:.2f} (95 % interval "
-                         f"{row['ci_low']:.2f} to {row['ci_high']:.2f}, {int(row['models'])} models).")
+                         f"`{row['release setting']}`: {rho_text(row)}.")
     return items
 
 

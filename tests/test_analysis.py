@@ -589,3 +589,16 @@ def test_top_table_notes_can_leave_repeated_rows_to_a_mark():
 def test_size_thresholds_refuse_sizes_they_cannot_place(sizes):
     with pytest.raises(BadParameterError):
         analysis.size_thresholds(pd.Series(sizes, dtype=float))
+
+
+def test_spearman_ci_without_an_interval_when_ties_leave_resamples_constant():
+    import warnings
+
+    x = np.array([0.625, 0.625, 0.625, 0.625, 0.70, 0.80])  # four models at the majority rate
+    y = np.array([0.50, 0.61, 0.55, 0.58, 0.70, 0.66])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing may reach a page's stderr
+        out = analysis.spearman_ci(x, y, n_resamples=999)
+        flat = analysis.spearman_ci(np.full(6, 0.625), y, n_resamples=999)
+    assert np.isfinite(out["rho"]) and np.isnan(out["ci_low"]) and np.isnan(out["ci_high"])
+    assert np.isnan(flat["rho"])

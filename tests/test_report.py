@@ -139,6 +139,15 @@ def test_agreement_pairs_are_the_models_both_ran_and_feed_the_correlation():
     assert report.agreement_pairs(rows, None) == {} and report.paper_agreement(rows, None).empty
 
 
+def test_rho_text_says_when_there_is_no_rho_or_no_interval():
+    nan = float("nan")
+    full = {"models": 20, "rho": 0.456, "ci_low": 0.1, "ci_high": 0.7}
+    assert report.rho_text(full) == "Spearman's rho 0.46 (95 % interval 0.10 to 0.70) over 20 models"
+    tied = report.rho_text({**full, "models": 6, "ci_low": nan, "ci_high": nan})
+    assert tied.startswith("Spearman's rho 0.46 over 6 models (no bootstrap interval")
+    assert report.rho_text({**full, "rho": nan, "ci_low": nan}).startswith("no Spearman's rho over 20 models")
+
+
 def test_arms_and_seeds_captions_name_what_they_pair_and_rank_by():
     assert report.arms_caption().startswith("Paired over the models trained in both arms: ")
     assert report.arms_caption("both fractions").startswith("Paired over both fractions: ")
