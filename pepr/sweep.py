@@ -669,6 +669,7 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 def _now() -> str:
+    """The time now, as rows record ``started_at`` (UTC, to the second)."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
