@@ -429,6 +429,7 @@ def test_repeated_runs_pair_runs_of_the_same_protocol_across_studies():
     assert report.repeated_sentence(pairs.iloc[:0], "the pilot") == "None of the pilot's runs has been trained again yet."
     assert report.repeated_finding(pairs, 5).startswith("3 of 5 so far;") and "0.50 times" in report.repeated_finding(pairs, 5)
     assert report.repeated_finding(pairs.iloc[:0], 5) == "not yet"
+    assert report.repeated_finding(pairs, 3).startswith("3 of 3;")  # all repeated: no "so far"
 
 
 def test_models_in_every_setting_need_a_row_in_each():
