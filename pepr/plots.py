@@ -423,7 +423,8 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
 def labelled_agreement(frame: pd.DataFrame, x: str, y: str, label: str = "model",
                        xlabel: str | None = None, ylabel: str | None = None) -> plt.Figure:
     """One point per row, ``y`` against ``x``, named by ``label`` (only the
-    :data:`CROWDED_LABELS` farthest from the line where there are more than :data:`AGREEMENT_LABELS`), over the line ``y = x``.
+    :data:`CROWDED_LABELS` farthest from the line where there are more than
+    :data:`AGREEMENT_LABELS`), over the line ``y = x``.
 
     For two measurements of the same models (our rerun against the release): points on the
     dotted line agree, and their order along each axis shows whether the rankings do.

@@ -516,6 +516,14 @@ def rho_text(row: Mapping[str, object]) -> str:
             f"{row['ci_high']:.2f}) over {models}")
 
 
+def agreement_finding(agreement: pd.DataFrame) -> str:
+    """:func:`paper_agreement` as a short key finding: :func:`rho_text` for each shared setting
+    with at least :data:`MIN_PAIRS` models, naming the two settings."""
+    rhos = [f"{rho_text(row)} ({row['our setting']} against {row['release setting']})"
+            for _, row in agreement.iterrows() if row["models"] >= MIN_PAIRS]
+    return "; ".join(rhos) or "not yet enough shared models for a correlation"
+
+
 def agreement_sentence(agreement: pd.DataFrame, runs: pd.DataFrame) -> str:
     if agreement.empty:
         return ("No setting of this study shares a dataset and a training fraction with one of "

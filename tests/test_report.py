@@ -146,6 +146,11 @@ def test_rho_text_says_when_there_is_no_rho_or_no_interval():
     tied = report.rho_text({**full, "models": 6, "ci_low": nan, "ci_high": nan})
     assert tied.startswith("Spearman's rho 0.46 over 6 models (no bootstrap interval")
     assert report.rho_text({**full, "rho": nan, "ci_low": nan}).startswith("no Spearman's rho over 20 models")
+    agreement = pd.DataFrame([{**full, "our setting": "a", "release setting": "b"},
+                              {**full, "models": report.MIN_PAIRS - 1, "our setting": "c",
+                               "release setting": "d"}])
+    assert report.agreement_finding(agreement) == report.rho_text(full) + " (a against b)"
+    assert report.agreement_finding(agreement.iloc[1:]).startswith("not yet enough")
 
 
 def test_arms_and_seeds_captions_name_what_they_pair_and_rank_by():
@@ -427,7 +432,8 @@ def test_repeated_runs_pair_runs_of_the_same_protocol_across_studies():
     assert "hardware_now" not in report.repeated_table(pairs)
     assert set(report.REPEATED_FORMATS) <= set(report.repeated_table(pairs).columns)
     assert report.repeated_sentence(pairs.iloc[:0], "the pilot") == "None of the pilot's runs has been trained again yet."
-    assert report.repeated_finding(pairs, 5).startswith("3 of 5 so far;") and "0.50 times" in report.repeated_finding(pairs, 5)
+    finding = report.repeated_finding(pairs, 5)
+    assert finding.startswith("3 of 5 so far;") and "0.50 times" in finding
     assert report.repeated_finding(pairs.iloc[:0], 5) == "not yet"
     assert report.repeated_finding(pairs, 3).startswith("3 of 3;")  # all repeated: no "so far"
 
