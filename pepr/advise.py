@@ -9,7 +9,8 @@ Five steps, each a function (the fifth optional):
    the user's data shape, and a fit of this machine's time per image against the reference's
    (``log t_here = a + b log t_ref``: a slope, not a constant factor, since a machine with more
    cores speeds up large models more than small ones). The energy meter runs over the same
-   steps, so energy per second is this machine's (a TDP estimate where nothing is measurable).
+   steps, so energy per second is this machine's (an estimate from the CPU time and memory used
+   where nothing is measurable, :mod:`pepr.energy`).
 3. :func:`predict_costs` - each zoo model's full run (epochs x the training split, plus
    evaluation passes) in time, energy and memory on this machine.
 4. :func:`expected_accuracy` - each model's accuracy relative to the other models in the

@@ -28,7 +28,7 @@ from scipy import stats
 
 from pepr import release
 from pepr.errors import BadParameterError, UnknownModelError
-from pepr.meters import JOULES_PER_KWH
+from pepr.energy import JOULES_PER_KWH
 from pepr.results import repeated_resource_groups
 from pepr.score import RESOURCES, add_pepr, top_k
 

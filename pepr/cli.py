@@ -205,7 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if status == "ok":
         print(f"{spec.run_id} ok: test_acc={row['test_acc']:.4f} "
               f"train_time_s={row['train_time_s']:.1f} energy_kwh={row['energy_kwh']:.3g} "
-              f"({row['energy_method']}) -> {table}")
+              f"({row['energy_method']}, {row['energy_scope']}) -> {table}")
         return 0
     print(f"{spec.run_id} failed: {row['error']}", file=sys.stderr)
     return 1

@@ -83,6 +83,10 @@ class ResultsNotWritableError(PeprError, PermissionError):
     """A results (or outputs) folder where rows cannot be written: found before training."""
 
 
+class StudyBusyError(PeprError, RuntimeError):
+    """A sweep of a study that another sweep is running (:func:`pepr.locks.study_lock`)."""
+
+
 class MissingDependencyError(PeprError, ImportError):
     """A part of the training side (training, sweeps, advice, measuring the zoo, a model name
     outside the zoo) asked for in an install without it: the message names what is missing and

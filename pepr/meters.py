@@ -12,9 +12,17 @@ component table):
    file; ``psys`` (the whole platform, packages included) only when no package domain can be
    read; never ``core`` or ``uncore``, which are parts of their package (summing them with it
    would count the same joules twice). A domain counts only once its counter has been read;
-4. ``tdp-estimate`` - nothing measurable: the CPU's thermal design power at 50 % utilisation
-   for the whole wall time (carbontracker's own generic-CPU rule, same TDP table), an ESTIMATE
-   that is proportional to wall time, so energy ranks exactly like time.
+4. ``green-algorithms-estimate`` - nothing measurable: an ESTIMATE from what the run used,
+   its CPU time times the processor's power per core plus its memory times a power per GB
+   (the Green Algorithms method, :mod:`pepr.energy`).
+
+Whose energy a figure is goes in ``energy_scope`` (:data:`pepr.energy.ENERGY_SCOPES`): the
+estimate is the run's own (``process``); RAPL and a CPU-only carbontracker read device-wide
+counters, which are split by the run's share of the machine's busy CPU time
+(``process-share``), so runs side by side are not each charged the whole machine; NVML is split
+by the GPU's busy time where other processes computed on it (``gpu-share``), else ``device``.
+Every meter records the run's CPU time (``cpu_time_s``: the process's and its children's user +
+system time).
 
 Every energy figure includes the data-centre PUE (as carbontracker's do) and says so in
 ``pue``; CO2 is energy times a carbon intensity whose source is recorded. Nothing here touches
@@ -44,7 +52,6 @@ Memory, two figures:
 from __future__ import annotations
 
 import contextlib
-import csv
 import importlib.util
 import io
 import os
@@ -59,16 +66,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from pepr import energy
+
 #: carbontracker 2.4's data-centre power usage effectiveness (``constants.PUE_2023``).
-DEFAULT_PUE = 1.58
+DEFAULT_PUE = energy.DEFAULT_PUE
 #: carbontracker's world-average carbon intensity (gCO2/kWh), its fallback when offline.
 DEFAULT_INTENSITY_G_PER_KWH = 445.0
 DEFAULT_INTENSITY_SOURCE = (f"world average {DEFAULT_INTENSITY_G_PER_KWH:g} g/kWh "
                             "(carbontracker's offline default)")
-#: TDP used when the CPU matches nothing in carbontracker's table and the table is unavailable.
-FALLBACK_CPU_TDP_W = 120.0
-#: carbontracker's generic-CPU rule: a CPU is assumed to draw half its TDP.
-ASSUMED_CPU_UTILISATION = 0.5
 #: Where the kernel exposes its power-capping zones (one flat folder per RAPL domain).
 POWERCAP_ROOT = Path("/sys/class/powercap")
 #: RAPL domains by folder name: ``intel-rapl:N`` (top level) and ``intel-rapl:N:M`` (its parts).
@@ -82,12 +87,13 @@ RAPL_DOMAIN_PATTERN = re.compile(r"intel-rapl:\d+(:\d+)?")
 RAPL_DOMAIN_ROLES: dict[str, str] = {
     "package": "summed", "dram": "summed", "psys": "platform", "core": "part", "uncore": "part",
 }
-JOULES_PER_KWH = 3.6e6
+JOULES_PER_KWH = energy.JOULES_PER_KWH
 
 
 @dataclass
 class EnergyReading:
-    """Energy of a measured span and how it was obtained (``method``, ``detail``)."""
+    """Energy of a measured span, how it was obtained (``method``, ``detail``) and whose it is
+    (``scope``, one of :data:`pepr.energy.ENERGY_SCOPES`)."""
 
     energy_kwh: float
     method: str
@@ -95,6 +101,24 @@ class EnergyReading:
     pue: float
     co2_g: float | None = None  # when the strategy also reports CO2 (carbontracker)
     intensity_source: str | None = None
+    scope: str = "device"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the run used over the measured span: wall time, its own CPU time (the process's and
+    its children's user + system time), the CPU time the whole machine was busy for (every
+    process; NaN where unknown) and the process's peak memory (GB)."""
+
+    wall_time_s: float
+    cpu_time_s: float
+    machine_busy_s: float
+    memory_gb: float
+
+    @property
+    def cpu_share(self) -> float:
+        """The run's share of the machine's busy CPU time (:func:`pepr.energy.cpu_time_share`)."""
+        return energy.cpu_time_share(self.cpu_time_s, self.machine_busy_s)
 
 
 class EnergyMeter(Protocol):
@@ -106,7 +130,27 @@ class EnergyMeter(Protocol):
 
     def start(self) -> None: ...
 
-    def stop(self) -> EnergyReading: ...
+    def stop(self, usage: Usage) -> EnergyReading: ...
+
+
+def process_cpu_time_s() -> float:
+    """This process's and its waited-for children's user + system CPU time so far (s)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def machine_busy_cpu_s() -> float:
+    """CPU time the whole machine has been busy so far, all CPUs and processes (s): every
+    state but idle and iowait (NaN without psutil)."""
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    times = psutil.cpu_times()
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    fields = [value for name, value in times._asdict().items()
+              if name not in ("guest", "guest_nice")]  # guest time is counted in user already
+    return sum(fields) - idle
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,16 +252,19 @@ class RaplMeter:
     def start(self) -> None:
         self._start = self._read(counted_rapl_domains(self.root))
 
-    def stop(self) -> EnergyReading:
+    def stop(self, usage: Usage) -> EnergyReading:
+        """The counters' joules over the span times the run's share of the busy CPU time."""
         end = self._read(list(self._start))
         joules = sum(_rapl_delta_uj(domain, before, end.get(domain, before))
                      for domain, before in self._start.items()) / 1e6
         lost = [domain.label for domain in self._start if domain not in end]
+        share = usage.cpu_share
         detail = (f"RAPL {' + '.join(d.label for d in self._start) or 'no domain'}"
-                  f" x PUE {self.pue}")
+                  f" x the run's share of busy CPU time {share:.3f} x PUE {self.pue}")
         if lost:
             detail += f"; unreadable at the end, counted as 0: {', '.join(lost)}"
-        return EnergyReading(joules * self.pue / JOULES_PER_KWH, self.name, detail, self.pue)
+        return EnergyReading(joules * share * self.pue / JOULES_PER_KWH, self.name, detail,
+                             self.pue, scope="process-share")
 
 
 def _rapl_delta_uj(domain: RaplDomain, before: int, after: int) -> int:
@@ -235,6 +282,7 @@ class NvmlMeter:
     def __init__(self, pue: float = DEFAULT_PUE) -> None:
         self.pue = pue
         self._start: list[int] = []
+        self._started_us = 0
 
     def available(self) -> bool:
         """Whether every visible GPU has an energy counter; NVML is shut down after probing."""
@@ -271,18 +319,48 @@ class NvmlMeter:
 
         pynvml.nvmlInit()
         self._start = self._read()
+        self._started_us = int(time.time() * 1e6)
 
-    def stop(self) -> EnergyReading:
+    def stop(self, usage: Usage) -> EnergyReading:
+        """The counters' energy over the span; where other processes computed on the GPUs too,
+        times this process's share of their busy time (:func:`gpu_time_share`)."""
         import pynvml
 
         try:
             end = self._read()
+            share, how = gpu_time_share(self._handles(), os.getpid(), self._started_us)
         finally:
             pynvml.nvmlShutdown()
         millijoules = sum(after - before for before, after in zip(self._start, end))
-        return EnergyReading(millijoules / 1e3 * self.pue / JOULES_PER_KWH, self.name,
-                             f"NVML energy counter, {len(self._start)} GPU(s) x PUE {self.pue}",
-                             self.pue)
+        scope = "device" if share is None else "gpu-share"
+        return EnergyReading(millijoules / 1e3 * (share or 1.0) * self.pue / JOULES_PER_KWH,
+                             self.name, f"NVML energy counter, {len(self._start)} GPU(s){how} "
+                                        f"x PUE {self.pue}", self.pue, scope=scope)
+
+
+def gpu_time_share(handles: list, pid: int, since_us: int) -> tuple[float | None, str]:
+    """This process's share of the GPUs' busy time since ``since_us`` (NVML's clock, µs), and
+    a phrase saying how it was found; None when no other process computed on them (the whole
+    counter is the run's). The share is the sum of this process's SM-utilisation samples over
+    everyone's (``nvmlDeviceGetProcessUtilization``); where NVML cannot say, the counter stays
+    whole and the phrase says so."""
+    import pynvml
+
+    others = {proc.pid for handle in handles
+              for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle)} - {pid}
+    if not others:
+        return None, ""
+    try:
+        samples = [sample for handle in handles
+                   for sample in pynvml.nvmlDeviceGetProcessUtilization(handle, since_us)]
+    except Exception:  # not supported on this GPU or driver
+        return None, (f"; {len(others)} other process(es) computed on the GPU(s) and NVML "
+                      f"could not split their use: the whole counter is charged")
+    total = sum(sample.smUtil for sample in samples)
+    mine = sum(sample.smUtil for sample in samples if sample.pid == pid)
+    share = mine / total if total > 0 else 1.0
+    return share, (f" x the run's share of SM time {share:.3f} (beside {len(others)} other "
+                   f"process(es))")
 
 
 def _carbontracker_rapl_dir() -> Path | None:
@@ -361,7 +439,10 @@ class CarbontrackerMeter:
             )
             self._tracker.epoch_start()
 
-    def stop(self) -> EnergyReading:
+    def stop(self, usage: Usage) -> EnergyReading:
+        """carbontracker's figure; where it read the CPU's counters alone (RAPL, device-wide),
+        times the run's share of the busy CPU time. A reading that includes a GPU stays whole
+        (``device``), as do simulated components (nothing else draws from them)."""
         from carbontracker import parser
 
         assert self._tracker is not None and self._log_dir is not None
@@ -374,15 +455,21 @@ class CarbontrackerMeter:
             actual = logs[0]["actual"] if logs else None
             if not actual:
                 raise RuntimeError(f"carbontracker wrote no consumption to {self._log_dir}")
-            energy = float(actual["energy (kWh)"])
+            kwh = float(actual["energy (kWh)"])
             co2 = actual.get("co2eq (g)")
         finally:
             shutil.rmtree(self._log_dir, ignore_errors=True)
-        return EnergyReading(energy, self.name,
-                             f"carbontracker components {self._components} (includes its PUE)",
-                             self.pue, co2_g=None if co2 is None else float(co2),
+        simulated = "sim_cpu" in self.tracker_kwargs or "sim_gpu" in self.tracker_kwargs
+        share, scope, how = 1.0, "device", ""
+        if self._components == ["cpu"] and not simulated:
+            share, scope = usage.cpu_share, "process-share"
+            how = f" x the run's share of busy CPU time {share:.3f}"
+        return EnergyReading(kwh * share, self.name,
+                             f"carbontracker components {self._components}{how} "
+                             f"(includes its PUE)",
+                             self.pue, co2_g=None if co2 is None else float(co2) * share,
                              intensity_source="carbontracker (its live intensity, or its default "
-                                              "world average when offline)")
+                                              "world average when offline)", scope=scope)
 
 
 def cpu_model_name() -> str:
@@ -396,76 +483,37 @@ def cpu_model_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def carbontracker_cpu_tdp(brand: str) -> tuple[float, str]:
-    """The TDP (W) that carbontracker's generic-CPU handler would assume for ``brand``.
+class UsageEstimateMeter:
+    """ESTIMATE from what the run used: its CPU time and memory (:mod:`pepr.energy`, the
+    Green Algorithms method), for a machine without readable counters."""
 
-    Same table (carbontracker's ``data/cpu_power.csv``) and matching rule (exact name, then the
-    name without its frequency as a substring), read here without constructing carbontracker.
-    Returns the TDP and where it came from.
-    """
-    try:
-        import carbontracker
+    name = energy.ESTIMATE_METHOD
 
-        table_path = Path(carbontracker.__file__).parent / "data" / "cpu_power.csv"
-        with open(table_path) as handle:
-            table = {row["Name"]: _parse_tdp(row["TDP"]) for row in csv.DictReader(handle)}
-        table = {name: tdp for name, tdp in table.items() if tdp is not None}
-    except Exception:
-        return FALLBACK_CPU_TDP_W, f"default {FALLBACK_CPU_TDP_W:g} W (no TDP table)"
-    if brand in table:
-        return table[brand], f"{brand} {table[brand]:g} W"
-    stem = brand.split("@")[0].strip()
-    for name, tdp in table.items():
-        if stem and stem in name:
-            return tdp, f"{name} {tdp:g} W"
-    average = sum(table.values()) / len(table)
-    return average, f"average of carbontracker's table {average:.1f} W"
-
-
-def _parse_tdp(text: str) -> float | None:
-    """carbontracker's TDP field: ``95``, ``12.5`` or a range written ``33.34.8``."""
-    parts = text.split(".")
-    try:
-        if len(parts) == 3:
-            return (float(f"{parts[0]}.{parts[1]}") + float(f"{parts[0]}.{parts[2]}")) / 2
-        return float(text)
-    except ValueError:
-        return None
-
-
-class TdpEstimateMeter:
-    """ESTIMATE: CPU TDP x 50 % x wall time x PUE (carbontracker's generic-CPU rule)."""
-
-    name = "tdp-estimate"
-
-    def __init__(self, pue: float = DEFAULT_PUE, tdp_w: float | None = None) -> None:
+    def __init__(self, pue: float = DEFAULT_PUE, watts_per_core: float | None = None) -> None:
+        """``watts_per_core``: the processor's TDP per core (default :func:`pepr.energy.cpu_power`
+        of this machine's processor)."""
         self.pue = pue
-        if tdp_w is None:
-            tdp_w, source = carbontracker_cpu_tdp(cpu_model_name())
+        if watts_per_core is None:
+            self.power = energy.cpu_power(cpu_model_name())
         else:
-            source = f"given {tdp_w:g} W"
-        self.tdp_w = tdp_w
-        self.tdp_source = source
-        self._start = 0.0
+            self.power = energy.CpuPower(watts_per_core, f"given {watts_per_core:g} W per core")
 
     def available(self) -> bool:
         return True
 
     def start(self) -> None:
-        self._start = time.perf_counter()
+        pass
 
-    def stop(self) -> EnergyReading:
-        seconds = time.perf_counter() - self._start
-        watts = self.tdp_w * ASSUMED_CPU_UTILISATION
-        energy = watts * seconds * self.pue / JOULES_PER_KWH
-        detail = (f"estimate, nothing measurable: TDP {self.tdp_source} x "
-                  f"{ASSUMED_CPU_UTILISATION:.0%} = {watts:g} W x wall time x PUE {self.pue}")
-        return EnergyReading(energy, self.name, detail, self.pue)
+    def stop(self, usage: Usage) -> EnergyReading:
+        kwh = energy.estimate_energy_kwh(usage.cpu_time_s, usage.wall_time_s, usage.memory_gb,
+                                         self.power.watts_per_core, self.pue)
+        return EnergyReading(kwh, self.name, energy.estimate_detail(self.power, self.pue),
+                             self.pue, scope="process")
 
 
 #: The fallback chain, first available wins. Add a meter by adding an entry.
 ENERGY_METERS: list[Callable[[], EnergyMeter]] = [
-    CarbontrackerMeter, NvmlMeter, RaplMeter, TdpEstimateMeter,
+    CarbontrackerMeter, NvmlMeter, RaplMeter, UsageEstimateMeter,
 ]
 
 
@@ -562,8 +610,11 @@ class RunMeter:
     method: str | None = None
     chain: list[Callable[[], EnergyMeter]] | None = None
     clock: Callable[[], float] = field(default=time.perf_counter, repr=False)
+    cpu_clock: Callable[[], float] = field(default=process_cpu_time_s, repr=False)
+    machine_clock: Callable[[], float] = field(default=machine_busy_cpu_s, repr=False)
     energy: EnergyReading | None = None
     wall_time_s: float = float("nan")
+    cpu_time_s: float = float("nan")
     epoch_times_s: list[float] = field(default_factory=list)
     infer_time_s: float = float("nan")
     overhead_s: float = 0.0
@@ -607,13 +658,16 @@ class RunMeter:
 
                 torch.cuda.reset_peak_memory_stats()
             strategy.start()
-        start = self.clock()
+        start, cpu_start, busy_start = self.clock(), self.cpu_clock(), self.machine_clock()
         try:
             yield self
         finally:
             self.wall_time_s = self.clock() - start
             with self._own_time():
-                self.energy = strategy.stop()
+                self.cpu_time_s = self.cpu_clock() - cpu_start
+                usage = Usage(self.wall_time_s, self.cpu_time_s,
+                              self.machine_clock() - busy_start, peak_rss_gb())
+                self.energy = strategy.stop(usage)
 
     def epoch_started(self) -> None:
         self._epoch_t0 = self.clock()
@@ -664,22 +718,24 @@ class RunMeter:
         if self.energy is None:
             raise RuntimeError("summary() before the metered session ended")
         memory, kind = peak_memory_gb(self.device)
-        energy = self.energy.energy_kwh
-        if self.energy.co2_g is not None and energy > 0:  # the strategy's own CO2 and intensity
-            co2, intensity = self.energy.co2_g, self.energy.co2_g / energy
+        kwh = self.energy.energy_kwh
+        if self.energy.co2_g is not None and kwh > 0:  # the strategy's own CO2 and intensity
+            co2, intensity = self.energy.co2_g, self.energy.co2_g / kwh
             source = self.energy.intensity_source or self.energy.method
         else:
-            co2, intensity = energy * self.intensity_g_per_kwh, self.intensity_g_per_kwh
+            co2, intensity = kwh * self.intensity_g_per_kwh, self.intensity_g_per_kwh
             source = self.intensity_source
         return {
-            "energy_kwh": energy,
+            "energy_kwh": kwh,
             "energy_method": self.energy.method,
+            "energy_scope": self.energy.scope,
             "co2_g": co2,
             "carbon_intensity_g_per_kwh": intensity,
             "intensity_source": source,
             "pue": self.energy.pue,
             "train_time_s": self.wall_time_s,
             "train_time_scope": "run",
+            "cpu_time_s": self.cpu_time_s,
             "infer_time_s": self.infer_time_s,
             "peak_mem_gb": memory,
             "mem_kind": kind,

@@ -28,10 +28,13 @@ RANK_SCORES: dict[str, str] = {
 }
 #: What each energy method means for the reader of a PePR-E.
 ENERGY_METHODS: dict[str, str] = {
-    "tdp-estimate": ("an estimate, not a measurement: the processor's rated power at half load "
-                     "for the whole wall time, times a data-centre PUE, so energy (and CO2) rank "
-                     "the runs exactly as training time does and PePR-E adds nothing to PePR-T"),
-    "rapl": "measured by the CPU's RAPL counters (package and DRAM), times a data-centre PUE",
+    "green-algorithms-estimate": (
+        "an estimate, not a measurement: the run's own CPU time at the processor's power per "
+        "core plus its memory at 0.3725 W/GB, times a data-centre PUE (the Green Algorithms "
+        "method); with one busy core per run it is nearly proportional to wall time, so energy "
+        "(and CO2) rank the runs almost as training time does"),
+    "rapl": ("measured by the CPU's RAPL counters (package and DRAM), times the run's share of "
+             "the machine's busy CPU time and a data-centre PUE"),
     "nvml": "measured by the GPU's NVML energy counter, times a data-centre PUE",
     "carbontracker": "measured by carbontracker from the hardware's counters (its PUE included)",
     "imported": "as the official release recorded it (carbontracker on a GPU)",

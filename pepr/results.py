@@ -27,7 +27,7 @@ import pandas as pd
 
 from pepr import paths, release
 from pepr.datasets import read_paper_table
-from pepr.errors import CorruptDataError, ResultsNotWritableError, UnknownStudyError
+from pepr.errors import CorruptDataError, DataWarning, ResultsNotWritableError, UnknownStudyError
 
 PAPER_STUDY = "paper"
 DEFAULT_RESULTS_DIR = paths.RESULTS_DIR
@@ -45,8 +45,9 @@ RUN_COLUMNS = [
     "num_params", "num_params_trained", "flops_per_image",
     "test_acc", "test_auc", "test_balanced_acc", "val_metric", "val_best", "selected_epoch",
     "test_acc_selected", "train_acc",
-    "energy_kwh", "energy_method", "co2_g", "carbon_intensity_g_per_kwh", "intensity_source", "pue",
-    "train_time_s", "train_time_scope", "infer_time_s", "peak_mem_gb", "run_mem_gb", "mem_kind",
+    "energy_kwh", "energy_method", "energy_scope", "co2_g", "carbon_intensity_g_per_kwh",
+    "intensity_source", "pue", "train_time_s", "train_time_scope", "cpu_time_s", "infer_time_s",
+    "peak_mem_gb", "run_mem_gb", "mem_kind",
     "data_summary", "device", "hardware", "torch_version", "timm_version", "pepr_version",
     "git_sha", "started_at", "status", "error",
 ]
@@ -65,6 +66,9 @@ COLUMN_NOTES: dict[str, str] = {
     "peak_mem_gb": "peak memory of the process (cpu-rss: includes the interpreter's baseline)",
     "run_mem_gb": "peak memory of the run itself (cpu-rss: peak minus the pre-run baseline)",
     "data_summary": "the data the run trained on: classes, counts per split, channels, sizes",
+    "energy_scope": "whose energy energy_kwh is (pepr.energy.ENERGY_SCOPES): the run's own, "
+                    "its share of a device-wide counter, or the whole device",
+    "cpu_time_s": "user + system CPU time of the run's process and its children over the run",
 }
 
 #: Column types of the results tables. Ids, names, labels and paths are text whatever they
@@ -77,7 +81,7 @@ INTEGER_COLUMNS = frozenset({
 FLOAT_COLUMNS = frozenset({
     "data_fraction", "lr", "test_acc", "test_auc", "test_balanced_acc", "val_best",
     "test_acc_selected", "train_acc", "energy_kwh", "co2_g", "carbon_intensity_g_per_kwh", "pue",
-    "train_time_s", "infer_time_s", "peak_mem_gb", "run_mem_gb", "value",
+    "train_time_s", "cpu_time_s", "infer_time_s", "peak_mem_gb", "run_mem_gb", "value",
 })
 
 EPOCH_COLUMNS = ["run_id", "study", "model", "setting", "epoch", "split", "metric", "value"]
@@ -134,6 +138,8 @@ def _cell_text(column: str, value: object) -> object:
     """A value as the CSV holds it: empty when missing, integers without a decimal point."""
     if _missing(value):
         return ""
+    if isinstance(value, str) and ("\n" in value or "\r" in value):
+        return " ".join(value.split())  # one line per record: what lets a reader skip a tear
     if column in INTEGER_COLUMNS and isinstance(value, (float, np.floating)) and float(value).is_integer():
         return int(value)
     return value
@@ -210,28 +216,60 @@ def _ends_with_newline(path: Path) -> bool:
 def read_table(path: Path | str, columns: list[str]) -> pd.DataFrame:
     """Read a results CSV with the schema's types (:func:`typed`).
 
-    Lines whose field count is wrong (torn writes) are dropped with a warning. A table written
-    under an older schema (:func:`upgrade_frame`) is read into the current one.
+    Torn lines (a writer killed mid-row, also inside a quoted field) are dropped with a warning
+    that names their line and run, and every complete row after them is kept
+    (:func:`split_records`). A table written under an older schema (:func:`upgrade_frame`) is
+    read into the current one.
     """
     path = Path(path)
-    header, body = _read_records(path)
+    header, body, torn = _read_records(path)
     if header is None:
         return typed(pd.DataFrame(columns=columns))
-    good = [record for record in body if len(record) == len(header)]
-    if len(good) != len(body):
-        warnings.warn(f"{path}: dropped {len(body) - len(good)} incomplete line(s)", stacklevel=2)
-    frame = pd.DataFrame(good, columns=header, dtype=object).replace("", np.nan)
+    if torn:
+        warnings.warn(f"{path}: dropped {len(torn)} incomplete line(s): "
+                      f"{'; '.join(describe_torn_line(n, text) for n, text in torn)}",
+                      DataWarning, stacklevel=2)
+    frame = pd.DataFrame(body, columns=header, dtype=object).replace("", np.nan)
     if header != columns:
         frame = upgrade_frame(frame, columns, source=str(path))
     return typed(frame, source=str(path))
 
 
-def _read_records(path: Path) -> tuple[list[str] | None, list[list[str]]]:
+def describe_torn_line(number: int, text: str) -> str:
+    """``line 45 (run fd6f4fbc75ef)``: where a dropped line was, and whose row it began."""
+    first = text.split(",", 1)[0].strip()
+    return f"line {number}" + (f" (run {first})" if first else "")
+
+
+def _read_records(path: Path) -> tuple[list[str] | None, list[list[str]], list[tuple[int, str]]]:
     if not path.exists():
-        return None, []
+        return None, [], []
     with open(path, newline="") as handle:
-        records = list(csv.reader(handle))
-    return (records[0], records[1:]) if records else (None, [])
+        return split_records(handle.read())
+
+
+def split_records(text: str) -> tuple[list[str] | None, list[list[str]], list[tuple[int, str]]]:
+    """The header, the complete records and the torn lines (line number, text) of a CSV text.
+
+    Every record is one line (:func:`append_rows` writes no line break inside a field and
+    starts each append on a fresh line), so a line that is not a complete record on its own
+    (cut short, or opening a quoted field that never closes) is torn: it is dropped alone, and
+    a tear swallows none of the rows after it. Blank lines are skipped.
+    """
+    header: list[str] | None = None
+    records: list[list[str]] = []
+    torn: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parsed = [] if line.count('"') % 2 else list(csv.reader([line]))
+        if header is None and len(parsed) == 1:
+            header = parsed[0]
+        elif header is not None and len(parsed) == 1 and len(parsed[0]) == len(header):
+            records.append(parsed[0])
+        else:
+            torn.append((number, line))
+    return header, records, torn
 
 
 #: Columns renamed between schema versions: old name -> new name, applied when a table lacks
@@ -299,7 +337,7 @@ def upgrade_file(path: Path | str, columns: list[str]) -> bool:
 
 
 def _upgrade_unlocked(path: Path, columns: list[str]) -> bool:
-    header, _ = _read_records(path)
+    header, _, _ = _read_records(path)
     if header is None or header == columns:
         return False
     frame = read_table(path, columns)
@@ -336,8 +374,9 @@ def completed_run_ids(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR)
 def load(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR, include_failed: bool = False) -> pd.DataFrame:
     """The runs of a study in the run schema; ``paper`` is the official release.
 
-    For our own studies the last ``ok`` row of each run id wins (a rerun replaces an earlier one);
-    failed rows are kept only with ``include_failed``.
+    For our own studies the last ``ok`` row of each run id wins (a rerun replaces an earlier one).
+    With ``include_failed`` a run without any ``ok`` row is there too, as its last row (failed
+    or skipped); a run that has an ``ok`` row is always that row, whatever came after it.
     """
     if study == PAPER_STUDY:
         return import_paper()
@@ -348,9 +387,13 @@ def load(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR, include_fail
             f"no results for study {study!r} under {results_dir} (have: {', '.join([PAPER_STUDY, *available])})"
         )
     runs = read_table(path, RUN_COLUMNS)
+    ok = runs["status"] == "ok"
     if not include_failed:
-        runs = runs[runs["status"] == "ok"]
-    return runs.drop_duplicates("run_id", keep="last").reset_index(drop=True)
+        runs = runs[ok]
+    else:  # each run's ok rows after its other rows, so keep="last" prefers an ok row
+        runs = runs.assign(_ok=ok).sort_values("_ok", kind="stable").drop(columns="_ok")
+    runs = runs.drop_duplicates("run_id", keep="last")
+    return runs.sort_index().reset_index(drop=True)
 
 
 def load_epochs(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR) -> pd.DataFrame:
@@ -422,12 +465,14 @@ def import_paper(raw: pd.DataFrame | None = None) -> pd.DataFrame:
         train_acc=raw["tr_acc"],
         energy_kwh=raw["energy"],
         energy_method="imported",
+        energy_scope="imported",
         co2_g=raw["co2"],
         carbon_intensity_g_per_kwh=raw["co2"] / raw["energy"],
         intensity_source="imported (implied: co2_g / energy_kwh)",
         pue=np.nan,
         train_time_s=raw["train_time"],
         train_time_scope="last-epoch",
+        cpu_time_s=np.nan,
         infer_time_s=raw["inf_time"],
         peak_mem_gb=raw["memR"],
         run_mem_gb=np.nan,

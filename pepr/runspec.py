@@ -17,8 +17,9 @@ ids when it is rerun on another machine.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,47 @@ RUN_DEFAULTS: dict[str, object] = {
     "select_metric": "acc",
     "threads": DEFAULT_THREADS,
 }
+
+
+#: The training notebook's parameters beyond a run's: where rows go, the device, whether rows
+#: are written and figures drawn. With :data:`RUN_DEFAULTS` and a required model and dataset
+#: they are the notebook's ``parameters`` cell (a test keeps the two equal).
+NOTEBOOK_PARAMETERS: dict[str, object] = {
+    "results_dir": None,  # None: the repository's data/results
+    "device": None,  # None: CUDA when available, else the CPU
+    "write_results": True,
+    "figures": True,
+}
+#: Parameters without a default: a run names them.
+REQUIRED_PARAMETERS = ("model", "dataset")
+
+
+def notebook_defaults() -> dict[str, object]:
+    """The training notebook's parameters and their defaults: ``pepr run``'s (the required
+    ``model`` and ``dataset`` are None), then :data:`NOTEBOOK_PARAMETERS`."""
+    return {**dict.fromkeys(REQUIRED_PARAMETERS), **RUN_DEFAULTS, **NOTEBOOK_PARAMETERS}
+
+
+def check_notebook_parameters(defined: Iterable[str], values: Mapping[str, object]) -> None:
+    """Refuse what papermill lets through: an injected name that is no parameter (papermill
+    only warns, and the run would train with the defaults), or a required one left unset.
+
+    ``defined`` are the names the notebook's namespace gained from its parameters cell and
+    papermill's injected one (names starting with ``_`` are IPython's own); ``values`` the
+    namespace. Raises one :class:`BadParameterError` naming the nearest known parameter.
+    """
+    known = notebook_defaults()
+    unknown = sorted(name for name in defined if not name.startswith("_") and name not in known)
+    problems = []
+    for name in unknown:
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        problems.append(f"unknown parameter {name!r}{hint}")
+    missing = [name for name in REQUIRED_PARAMETERS if values.get(name) is None]
+    problems += [f"{name!r} is required (papermill ... -p {name} NAME)" for name in missing]
+    if problems:
+        raise BadParameterError(f"notebook: {'; '.join(problems)}; known parameters: "
+                                f"{', '.join(known)}")
 
 
 def validate_parameters(params: Mapping[str, object], source: str = "run") -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from pepr import paths, results, runspec
+from pepr import locks, paths, results, runspec
 from pepr.errors import BadParameterError, IncompatibleInputError, StudySpecError
 
 NOTEBOOK = paths.TRAIN_NOTEBOOK
@@ -309,10 +309,24 @@ def thread_environment(threads: int) -> dict[str, str]:
     return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
+#: The status of a run that a sweep found ``ok`` just before it would have trained it (another
+#: process finished it meanwhile): counted as already done, and nothing is written.
+DONE = "done"
+
+
+def has_ok_row(cell: Mapping[str, object], results_dir: Path | str) -> bool:
+    """Whether the cell's run has an ``ok`` row in its study's table now."""
+    return cell["run_id"] in results.completed_run_ids(str(cell["study"]), results_dir)
+
+
 def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.DEFAULT_RESULTS_DIR,
                  outputs_dir: Path | str = DEFAULT_OUTPUTS_DIR,
-                 notebook: Path | str = NOTEBOOK, figures: bool = True) -> str:
-    """Execute the training notebook for one cell; returns the run's status (``ok``/``failed``).
+                 notebook: Path | str = NOTEBOOK, figures: bool = True,
+                 skip_done: bool = False) -> str:
+    """Execute the training notebook for one cell; returns the run's status (``ok``/``failed``,
+    or :data:`DONE` when ``skip_done`` and the run has an ``ok`` row when it would start: a
+    sweep checks again just before each run trains, so a run finished meanwhile by another
+    process is not trained twice).
 
     ``figures=False`` leaves out the notebook's figures (learning curves, confusion matrix, epoch
     times), which cost a run the import of matplotlib and their drawing; the rows are the same,
@@ -323,6 +337,8 @@ def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.D
     """
     import papermill
 
+    if skip_done and has_ok_row(cell, results_dir):
+        return DONE
     os.environ.update(thread_environment(int(cell.get("threads") or runspec.DEFAULT_THREADS)))
     target = output_notebook(cell, outputs_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -453,8 +469,18 @@ def run_sweep(spec_path: Path | str, results_dir: Path | str = results.DEFAULT_R
     if workers < 1:
         raise BadParameterError(f"workers must be >= 1 (got {workers})")
     spec = load_spec(spec_path)
-    results.check_writable(results_dir, str(spec["study"]))
-    results.check_writable(outputs_dir, str(spec["study"]))
+    study = str(spec["study"])
+    results.check_writable(results_dir, study)
+    results.check_writable(outputs_dir, study)
+    with locks.study_lock(study, results.study_dir(study, results_dir)):
+        return _sweep_locked(spec, results_dir, executor, workers, scheduler, outputs_dir,
+                             progress, figures)
+
+
+def _sweep_locked(spec: Mapping[str, object], results_dir: Path | str, executor: str,
+                  workers: int, scheduler: str | None, outputs_dir: Path | str, progress: bool,
+                  figures: bool) -> SweepSummary:
+    """:func:`run_sweep` once it holds the study's lock."""
     cells = expand(spec)
     capped = [cell for cell in cells if over_size(cell, spec["max_img_size"])]
     runnable = [cell for cell in cells if not over_size(cell, spec["max_img_size"])]
@@ -464,13 +490,15 @@ def run_sweep(spec_path: Path | str, results_dir: Path | str = results.DEFAULT_R
     record_over_size(capped, int(spec["max_img_size"] or 0), results_dir)
     todo, skipped = pending_cells(runnable, str(spec["study"]), results_dir)
     job = dict(results_dir=str(Path(results_dir).resolve()),
-               outputs_dir=str(Path(outputs_dir).resolve()), figures=bool(figures))
+               outputs_dir=str(Path(outputs_dir).resolve()), figures=bool(figures),
+               skip_done=True)
     runner = {"inline": _run_inline, "processes": _run_processes, "dask": _run_dask}[executor]
     spare = child_pids()  # processes that were there before: not the sweep's to end
     with terminate_as_interrupt():
         statuses = runner(todo, job, workers, scheduler, progress, spare)
-    ok = sum(status == "ok" for status in statuses)
-    return SweepSummary(total=len(cells), skipped=skipped, ok=ok, failed=len(statuses) - ok,
+    ok = statuses.count("ok")
+    return SweepSummary(total=len(cells), skipped=skipped + statuses.count(DONE), ok=ok,
+                        failed=len(statuses) - ok - statuses.count(DONE),
                         over_size=len(capped))
 
 
@@ -654,6 +682,8 @@ def worker_ended(exitcode: int | None, cell: Mapping[str, object], results_dir: 
     row that says how the worker ended. A worker stopped by a signal in :data:`STOP_SIGNALS`
     (``pkill`` reaching the workers before the sweep) stops the sweep instead."""
     status = last_status(cell, results_dir, since=started)
+    if status is None and exitcode == 0 and has_ok_row(cell, results_dir):
+        return DONE  # the worker found the run done by another process and trained nothing
     if status is None and exitcode is not None and -exitcode in STOP_SIGNALS:
         raise KeyboardInterrupt(f"a worker was stopped by {signal.Signals(-exitcode).name}")
     return status or write_failed_row(cell, describe_exit(exitcode), results_dir, started)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pepr import meters
+from pepr import energy, meters
 
 
 class _Unavailable:
@@ -21,7 +21,8 @@ class _Unavailable:
 
 
 def test_chain_is_data_in_order_of_preference():
-    assert meters.list_energy_meters() == ["carbontracker", "nvml", "rapl", "tdp-estimate"]
+    assert meters.list_energy_meters() == ["carbontracker", "nvml", "rapl",
+                                           "green-algorithms-estimate"]
 
 
 def test_defaults_are_carbontrackers_constants():
@@ -33,32 +34,65 @@ def test_defaults_are_carbontrackers_constants():
 
 
 def test_first_available_strategy_wins():
-    chosen = meters.select_energy_meter([_Unavailable, meters.TdpEstimateMeter])
-    assert chosen.name == "tdp-estimate"
+    chosen = meters.select_energy_meter([_Unavailable, meters.UsageEstimateMeter])
+    assert chosen.name == "green-algorithms-estimate"
     with pytest.raises(RuntimeError, match="no available energy meter"):
         meters.select_energy_meter([_Unavailable])
 
 
-def test_tdp_estimate_is_labelled_and_never_zero():
-    meter = meters.RunMeter(chain=[_Unavailable, lambda: meters.TdpEstimateMeter(tdp_w=100.0)])
+class _Clock:
+    """A clock that moves only when told: time accounted exactly, without sleeping."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _metered(watts_per_core: float, wall_s: float, cpu_s: float, busy_s: float,
+             chain: list | None = None, peak_gb: float = 2.0, monkeypatch=None) -> dict:
+    """One metered session whose wall, process CPU and machine busy times are given."""
+    wall, cpu, busy = _Clock(), _Clock(), _Clock()
+    chain = chain or [lambda: meters.UsageEstimateMeter(watts_per_core=watts_per_core)]
+    meter = meters.RunMeter(chain=chain, clock=wall, cpu_clock=cpu, machine_clock=busy)
     with meter.session():
-        time.sleep(0.2)
-    row = meter.summary()
-    assert row["energy_method"] == "tdp-estimate"
-    expected = (100.0 * meters.ASSUMED_CPU_UTILISATION * meter.wall_time_s * meters.DEFAULT_PUE
-                / meters.JOULES_PER_KWH)
-    assert row["energy_kwh"] == pytest.approx(expected, rel=0.05)
-    assert row["energy_kwh"] > 0
+        wall.now += wall_s
+        cpu.now += cpu_s
+        busy.now += busy_s
+    return meter.report()
+
+
+def test_estimate_is_the_runs_cpu_time_and_memory_labelled(monkeypatch):
+    monkeypatch.setattr(meters, "peak_rss_gb", lambda: 2.0)
+    row = _metered(watts_per_core=15.0, wall_s=100.0, cpu_s=90.0, busy_s=180.0)
+    assert row["energy_method"] == "green-algorithms-estimate"
+    assert row["energy_scope"] == "process" and row["cpu_time_s"] == 90.0
+    joules = 90.0 * 15.0 + 100.0 * 2.0 * energy.MEMORY_W_PER_GB
+    assert row["energy_kwh"] == pytest.approx(joules * meters.DEFAULT_PUE / meters.JOULES_PER_KWH)
     assert row["co2_g"] == pytest.approx(row["energy_kwh"] * row["carbon_intensity_g_per_kwh"])
-    assert row["intensity_source"] and row["pue"] == meters.DEFAULT_PUE
-    assert row["mem_kind"] == "cpu-rss" and row["peak_mem_gb"] > 0.01
-    assert row["train_time_scope"] == "run"
-    assert "estimate" in meter.report()["energy_detail"]
+    assert row["pue"] == meters.DEFAULT_PUE and row["train_time_scope"] == "run"
+    assert "estimate" in row["energy_detail"] and "0.3725 W/GB" in row["energy_detail"]
 
 
-def test_carbontracker_tdp_table_matches_epyc_like_carbontracker():
-    tdp, source = meters.carbontracker_cpu_tdp("AMD EPYC")
-    assert tdp == 120.0 and "EPYC" in source
+def test_runs_side_by_side_are_charged_what_each_used(monkeypatch):
+    """Two single-thread runs on two cores against one two-thread run alone: per second, each
+    of the first is charged about half (was: all three the same, the whole machine's rule)."""
+    monkeypatch.setattr(meters, "peak_rss_gb", lambda: 1.2)
+    side_by_side = _metered(15.0, wall_s=100.0, cpu_s=99.0, busy_s=200.0)
+    alone_two_threads = _metered(15.0, wall_s=60.0, cpu_s=114.0, busy_s=116.0)
+    per_second = [row["energy_kwh"] / row["train_time_s"]
+                  for row in (side_by_side, alone_two_threads)]
+    assert per_second[0] / per_second[1] < 0.6
+
+
+def test_a_real_session_records_cpu_time_and_is_never_zero():
+    meter = meters.RunMeter(chain=[_Unavailable, meters.UsageEstimateMeter])
+    with meter.session():
+        sum(i * i for i in range(2_000_000))  # keeps the CPU busy
+    row = meter.summary()
+    assert 0 < row["cpu_time_s"] < 10 * row["train_time_s"] + 1
+    assert row["energy_kwh"] > 0 and row["mem_kind"] == "cpu-rss" and row["peak_mem_gb"] > 0.01
 
 
 def _domain(root: Path, folder: str, name: str, energy_uj: int | None,
@@ -115,12 +149,28 @@ def test_rapl_sums_packages_and_dram_only_once(powercap: dict[str, Path]):
     _advance(powercap["core"], 300_000_000)  # parts of the package and the platform: never
     _advance(powercap["uncore"], 30_000_000)
     _advance(powercap["psys"], 500_000_000)
-    reading = rapl.stop()
-    assert reading.method == "rapl"
+    reading = rapl.stop(meters.Usage(10.0, cpu_time_s=10.0, machine_busy_s=10.0, memory_gb=1.0))
+    assert reading.method == "rapl" and reading.scope == "process-share"
     assert reading.energy_kwh == pytest.approx((360.0 + 20.0) * 1.5 / meters.JOULES_PER_KWH)
     assert "intel-rapl:0 (package-0) + intel-rapl:0:2 (dram)" in reading.detail
     for left_out in ("core", "uncore", "psys", "package-1"):
         assert left_out not in reading.detail
+
+
+def test_rapl_charges_the_runs_share_of_the_busy_cpu_time(powercap: dict[str, Path]):
+    rapl = meters.RaplMeter(pue=1.0)
+    rapl.start()
+    _advance(powercap["package"], 400_000_000)  # 400 J over the span, two runs side by side
+    reading = rapl.stop(meters.Usage(100.0, cpu_time_s=95.0, machine_busy_s=190.0, memory_gb=1.0))
+    assert reading.energy_kwh == pytest.approx(200.0 / meters.JOULES_PER_KWH)
+    assert "share of busy CPU time 0.500" in reading.detail
+
+
+def test_cpu_share_is_whole_for_a_run_alone_and_bounded():
+    assert energy.cpu_time_share(10.0, 10.0) == 1.0
+    assert energy.cpu_time_share(10.0, 9.0) == 1.0  # counters too coarse: the run alone
+    assert energy.cpu_time_share(10.0, float("nan")) == 1.0
+    assert energy.cpu_time_share(10.0, 40.0) == 0.25
 
 
 def test_rapl_uses_psys_alone_without_a_readable_package(tmp_path: Path, monkeypatch):
@@ -206,6 +256,14 @@ class _FakeNvml(types.ModuleType):
         self.energy_mj += 1000
         return self.energy_mj
 
+    processes: tuple[tuple[int, int], ...] = ()  # (pid, SM utilisation) of other processes
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: str) -> list:
+        return [types.SimpleNamespace(pid=pid) for pid, _ in self.processes]
+
+    def nvmlDeviceGetProcessUtilization(self, handle: str, since_us: int) -> list:
+        return [types.SimpleNamespace(pid=pid, smUtil=sm) for pid, sm in self.processes]
+
 
 @pytest.mark.parametrize("counter_fails", [False, True])
 def test_nvml_probe_shuts_nvml_down(monkeypatch, counter_fails: bool):
@@ -228,9 +286,23 @@ def test_nvml_measures_after_its_probe_and_closes(monkeypatch):
     nvml = meters.NvmlMeter(pue=2.0)
     assert nvml.available()
     nvml.start()
-    reading = nvml.stop()
+    reading = nvml.stop(meters.Usage(1.0, 1.0, 1.0, 1.0))
     assert reading.energy_kwh == pytest.approx(1.0 * 2.0 / meters.JOULES_PER_KWH)  # 1000 mJ
+    assert reading.scope == "device"
     assert fake.open == 0 and fake.inits == fake.shutdowns == 2
+
+
+def test_nvml_splits_by_sm_time_when_another_process_computes(monkeypatch):
+    import os
+
+    fake = _FakeNvml()
+    fake.processes = ((os.getpid(), 30), (4242, 90))
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    nvml = meters.NvmlMeter(pue=1.0)
+    nvml.start()
+    reading = nvml.stop(meters.Usage(1.0, 1.0, 1.0, 1.0))
+    assert reading.scope == "gpu-share"
+    assert reading.energy_kwh == pytest.approx(1.0 * 0.25 / meters.JOULES_PER_KWH)
 
 
 def test_chain_on_this_machine_never_gives_silent_zero():
@@ -239,17 +311,10 @@ def test_chain_on_this_machine_never_gives_silent_zero():
         time.sleep(0.1)
     row = meter.summary()
     assert row["energy_method"] in meters.list_energy_meters()
-    assert row["energy_kwh"] > 0
+    assert row["energy_kwh"] > 0 and row["energy_scope"] in energy.ENERGY_SCOPES
 
 
-class _FakeClock:
-    """A clock that moves only when told: time accounted exactly, without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+_FakeClock = _Clock
 
 
 class _SlowStrategy:
@@ -266,7 +331,7 @@ class _SlowStrategy:
     def start(self) -> None:
         self.clock.now += 2.0
 
-    def stop(self) -> meters.EnergyReading:
+    def stop(self, usage: meters.Usage) -> meters.EnergyReading:
         self.clock.now += 3.0
         return meters.EnergyReading(1e-3, self.name, "fake", 1.0)
 
@@ -287,7 +352,7 @@ def test_overhead_is_accounted_and_reported():
 
 
 def test_overhead_is_a_reported_number_on_a_real_clock():
-    meter = meters.RunMeter(chain=[meters.TdpEstimateMeter])
+    meter = meters.RunMeter(chain=[meters.UsageEstimateMeter])
     with meter.session():
         meter.epoch_started()
         meter.epoch_ended()
@@ -298,7 +363,8 @@ def test_overhead_is_a_reported_number_on_a_real_clock():
 
 
 def _tdp_meter(**kwargs) -> meters.RunMeter:
-    return meters.RunMeter(chain=[lambda: meters.TdpEstimateMeter(tdp_w=100.0)], **kwargs)
+    return meters.RunMeter(chain=[lambda: meters.UsageEstimateMeter(watts_per_core=10.0)],
+                           **kwargs)
 
 
 def test_run_memory_is_peak_rss_above_the_marked_baseline(monkeypatch):
@@ -367,10 +433,11 @@ def test_carbontracker_strategy_reads_its_log_quietly(capfd):
     row = meter.summary()
     assert row["energy_method"] == "carbontracker"
     # carbontracker's simulated CPU draws half of 100 W; its figure includes its PUE
-    watts = 100 * meters.ASSUMED_CPU_UTILISATION
+    watts = 100 * 0.5
     assert row["energy_kwh"] == pytest.approx(
         watts * meter.wall_time_s * meters.DEFAULT_PUE / meters.JOULES_PER_KWH, rel=0.3)
     assert row["co2_g"] > 0 and "carbontracker" in row["intensity_source"]
+    assert row["energy_scope"] == "device"  # a simulated component is nobody else's
     time.sleep(0.5)
     out, err = capfd.readouterr()
     assert "CarbonTracker" not in out + err and "ipinfo" not in out + err

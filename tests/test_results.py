@@ -141,6 +141,57 @@ def test_a_torn_last_line_is_dropped_and_the_next_append_is_clean(tmp_path: Path
     assert runs["run_id"].tolist() == ["r0", "r1"]
 
 
+def _real_rows(count: int) -> list[dict]:
+    """The first ``count`` ok rows of the CPU study's table (real quoting)."""
+    runs = results.read_table(results.DEFAULT_RESULTS_DIR / "cpu-rerun" / "runs.csv",
+                              results.RUN_COLUMNS)
+    runs = runs[runs["status"] == "ok"].head(count)
+    return runs.astype(object).where(runs.notna(), None).to_dict("records")
+
+
+def test_a_tear_inside_a_quoted_field_loses_no_later_row(tmp_path: Path) -> None:
+    first, second, torn, new = _real_rows(4)
+    path = results.append_run(first, tmp_path)
+    results.append_run(second, tmp_path)
+    line = results._format_row(torn, results.RUN_COLUMNS)
+    assert '"' in line
+    cut = line.index('"', line.index("breastmnist: ")) + 20  # inside the quoted data_summary
+    with open(path, "a") as handle:
+        handle.write(line[:cut])  # the writer died here
+    results.append_run(new, tmp_path)  # the next run's row
+    with pytest.warns(UserWarning, match=f"line 4 \\(run {torn['run_id']}\\)"):
+        runs = results.load(str(first["study"]), tmp_path)
+    assert runs["run_id"].tolist() == [first["run_id"], second["run_id"], new["run_id"]]
+    assert runs["data_summary"].iloc[-1] == new["data_summary"]
+
+
+def test_records_resume_after_each_tear() -> None:
+    text = ('a,b\n1,"x\n'        # torn inside a quoted field
+            '2,"two, quoted"\n'
+            '3\n'                 # torn: too few fields
+            '\n'                  # blank
+            '4,"y ""quoted"""\n')
+    header, records, torn = results.split_records(text)
+    assert header == ["a", "b"]
+    assert records == [["2", "two, quoted"], ["4", 'y "quoted"']]
+    assert [number for number, _ in torn] == [2, 4]
+
+
+def test_a_line_break_inside_a_value_is_written_as_a_space(tmp_path: Path) -> None:
+    results.append_run({**row(0), "error": "Traceback\nValueError: bad"}, tmp_path)
+    results.append_run(row(1), tmp_path)
+    runs = results.load("demo", tmp_path)
+    assert runs["error"].iloc[0] == "Traceback ValueError: bad" and len(runs) == 2
+
+
+def test_load_prefers_a_runs_ok_row_over_a_later_failure(tmp_path: Path) -> None:
+    results.append_run(row(0), tmp_path)
+    results.append_run(row(0, status="failed"), tmp_path)  # a second attempt that failed
+    results.append_run(row(1, status="skipped"), tmp_path)
+    runs = results.load("demo", tmp_path, include_failed=True)
+    assert runs.set_index("run_id")["status"].to_dict() == {"r0": "ok", "r1": "skipped"}
+
+
 def _append_many(args: tuple[str, int]) -> None:
     directory, worker = args
     for i in range(40):

@@ -70,3 +70,41 @@ def test_cell_rebuilds_the_spec():
     fields = runspec.RunSpec.__dataclass_fields__
     assert runspec.RunSpec(**{k: spec.cell()[k] for k in fields}) == spec
     assert spec.cell()["run_id"] == results.run_id(spec.cell())
+
+
+def test_the_training_notebooks_defaults_are_pepr_runs():
+    import ast
+
+    import papermill
+
+    from pepr import paths
+
+    declared = papermill.inspect_notebook(str(paths.TRAIN_NOTEBOOK))
+    defaults = {name: ast.literal_eval(info["default"]) for name, info in declared.items()}
+    assert defaults == runspec.notebook_defaults()
+
+
+def test_a_mistyped_or_missing_notebook_parameter_is_refused_by_name():
+    given = {**runspec.notebook_defaults(), "model": "test_resnet", "dataset": "synthetic"}
+    with pytest.raises(BadParameterError, match="unknown parameter 'epoch' \\(did you mean 'epochs'\\?\\)"):
+        runspec.check_notebook_parameters([*given, "epoch", "_i3"], {**given, "epoch": 2})
+    with pytest.raises(BadParameterError, match="'model' is required"):
+        runspec.check_notebook_parameters(given, {**given, "model": None})
+    runspec.check_notebook_parameters([*given, "_", "_i1"], given)  # IPython's own names pass
+
+
+@pytest.mark.slow
+def test_papermill_with_a_mistyped_parameter_stops_before_training(tmp_path):
+    import subprocess
+    import sys
+
+    from pepr import paths
+
+    command = [sys.executable, "-m", "papermill", str(paths.TRAIN_NOTEBOOK),
+               str(tmp_path / "out.ipynb"), "-p", "model", "test_resnet", "-p", "dataset",
+               "synthetic", "-p", "epoch", "2", "-p", "results_dir", str(tmp_path), "-k", "python3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          cwd=paths.REPO_ROOT)
+    assert done.returncode != 0
+    assert "unknown parameter 'epoch' (did you mean 'epochs'?)" in done.stderr
+    assert not list(tmp_path.glob("*/runs.csv"))  # nothing trained, nothing written

@@ -435,3 +435,60 @@ def test_a_dask_run_whose_workers_all_die_fails_alone(tmp_path: Path):
     errors = dict(zip(runs["seed"], runs["error"]))
     assert errors[0].startswith("SystemError: no row")
     assert errors[1].startswith("KilledWorker")
+
+
+def test_a_second_sweep_of_a_locked_study_refuses_in_one_line(tmp_path: Path, capsys):
+    from pepr import cli, locks
+    from pepr.errors import StudyBusyError
+
+    spec = write_spec(tmp_path)
+    results_dir = tmp_path / "results"
+    with locks.study_lock("tiny", results_dir / "tiny"):
+        with pytest.raises(StudyBusyError, match=f"pid {os.getpid()}"):
+            sweep.run_sweep(spec, results_dir=results_dir, outputs_dir=tmp_path / "outputs",
+                            progress=False)
+        code = cli.main(["sweep", str(spec), "--results-dir", str(results_dir),
+                         "--outputs-dir", str(tmp_path / "outputs"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "already being swept" in err
+    assert not (results_dir / "tiny" / "runs.csv").exists()  # nothing trained
+    with locks.study_lock("tiny", results_dir / "tiny"):  # released: it can be taken again
+        pass
+    assert not (results_dir / "tiny" / locks.HOLDER_NAME).exists()
+
+
+def test_a_run_found_ok_just_before_it_trains_is_not_trained_again(tmp_path: Path):
+    cell = sweep.expand(sweep.load_spec(write_spec(tmp_path)))[0]
+    results.append_run({**{k: cell[k] for k in results.RUN_COLUMNS if k in cell},
+                        "status": "ok", "started_at": "2026-01-01T00:00:00+00:00"},
+                       tmp_path / "results")  # finished by another process before this one
+    since = sweep._now()
+    status = sweep.execute_cell(cell, tmp_path / "results", tmp_path / "outputs",
+                                notebook=tmp_path / "never-opened.ipynb", skip_done=True)
+    assert status == sweep.DONE
+    assert sweep.worker_ended(0, cell, tmp_path / "results", since) == sweep.DONE
+    runs = results.read_table(tmp_path / "results" / "tiny" / "runs.csv", results.RUN_COLUMNS)
+    assert len(runs) == 1
+
+
+@pytest.mark.slow
+def test_two_sweeps_started_together_train_each_run_once(tmp_path: Path):
+    spec = write_spec(tmp_path)
+    results_dir = tmp_path / "results"
+    first = subprocess.Popen(_sweep_command(spec, results_dir), cwd=REPO_ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    holder = results_dir / "tiny" / "sweep.lock.json"
+    deadline = time.monotonic() + 60
+    while not holder.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = time.monotonic()
+    second = subprocess.run(_sweep_command(spec, results_dir), cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    waited = time.monotonic() - started
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert second.stderr.count("\n") == 1 and f"pid {first.pid}" in second.stderr
+    assert waited < 30  # it refused at once, not after the first sweep's runs
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr[-2000:]
+    expected = {c["run_id"] for c in sweep.expand(sweep.load_spec(spec))}
+    assert sorted(_ok_rows(results_dir)) == sorted(expected)  # one ok row per run
