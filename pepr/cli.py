@@ -58,28 +58,51 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score a study the paper's way, rank the runs within each pool by ``--by`` and write one
     row per run: CSV to ``-o FILE`` (or ``-o -``: stdout), else an aligned table on a terminal
     and CSV when stdout is a pipe."""
-    from pepr import results, score
+    from pepr import results, score, verdicts
 
     fill_owned_defaults(args)
     check_rank_score(args.by)
-    runs = results.load(args.study, args.results_dir)
+    runs = verdicts.with_verdicts(results.load(args.study, args.results_dir), args.study)
     scored = score.add_pepr(runs, performance=args.performance, pool=args.pool)
-    ranked = score.rank_within(scored, args.by, args.pool, top=args.top)
-    columns = ["rank", "model", "setting", *args.pool, args.performance, args.by,
+    kept, aside = (verdicts.keep_above_baseline(scored) if args.above_baseline
+                   else (scored, {}))
+    ranked = score.rank_within(kept, args.by, args.pool, top=args.top)
+    columns = ["rank", "model", "setting", *args.pool, "test_acc", "test_acc_low", "test_acc_high",
+               "baseline_acc", "above_baseline", args.performance, args.by,
                *[f"{k.upper()}_n" for k in score.RESOURCES], *[f"pepr_{k}" for k in score.RESOURCES]]
-    extra = [c for c in ("run_id", "dataset", "pretrained", "data_fraction", "seed", "num_params")
-             if c in ranked.columns]
+    extra = [c for c in ("run_id", "dataset", "pretrained", "data_fraction", "seed", "num_params",
+                         "test_n", "above_baseline_p", "baseline_source") if c in ranked.columns]
     out = ranked[list(dict.fromkeys([*columns, *extra]))]
     if args.output == "-" or (args.output is None and not sys.stdout.isatty()):
         out.to_csv(sys.stdout, index=False)
     elif args.output is None:
-        sizes = scored.groupby(list(args.pool), dropna=False).size() if args.pool else len(scored)
-        print(score_table_text(out, args.pool, sizes))
+        sizes = kept.groupby(list(args.pool), dropna=False).size() if args.pool else len(kept)
+        shown = out.drop(columns=["above_baseline_p", "baseline_source", "test_n"])
+        shown = shown.assign(above_baseline=shown["above_baseline"].map(
+            {True: "yes", False: "NO"}).fillna("?"))
+        print(score_table_text(shown, args.pool, sizes))
+        print(verdict_note(aside, args.above_baseline))
     else:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         out.to_csv(args.output, index=False)
         print(f"wrote {len(out)} rows to {args.output}", file=sys.stderr)
     return 0
+
+
+def verdict_note(aside: dict[str, int], filtered: bool) -> str:
+    """The line under a terminal ranking that says what ``above_baseline`` means and, with
+    ``--above-baseline``, how many runs were set aside."""
+    from pepr import verdicts
+
+    meaning = (f"above_baseline: a one-sided exact binomial test (alpha {verdicts.ALPHA:g}) "
+               f"against the majority-class rate on the test split ('NO': the run does no "
+               f"better than a constant classifier; '?': no baseline); test_acc_low/high: "
+               f"{verdicts.CONFIDENCE:.0%} {verdicts.INTERVAL_METHOD.capitalize()} interval")
+    if not filtered:
+        return meaning + "; --above-baseline ranks only the runs that beat it."
+    said = verdicts.set_aside_text(aside)
+    return meaning + (f"; {said} (PePR values are those of the whole pool)." if said else
+                      "; no run was set aside.")
 
 
 def check_rank_score(name: str) -> None:
@@ -372,7 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
                               help="CSV file to write ('-': CSV on stdout; default: a table on a "
                                    "terminal, CSV into a pipe)")
     score_parser.add_argument("--results-dir", default=None, help="where studies live")
-    score_parser.add_argument("--performance", default="test_acc", help="performance column P")
+    score_parser.add_argument("--performance", default="test_acc",
+                              help="performance column P: test_acc (default), or skill, the "
+                                   "accuracy above the majority-class baseline, (acc - b) / (1 - b) "
+                                   "clipped at 0, which scores a constant classifier 0")
+    score_parser.add_argument("--above-baseline", action="store_true",
+                              help="rank only the runs whose test accuracy beats the majority-class "
+                                   "baseline (one-sided exact binomial test, alpha 0.05); their "
+                                   "PePR values stay those of the whole pool")
     score_parser.add_argument("--pool", nargs="*", default=["setting"],
                               help="columns whose groups are normalised and ranked apart "
                                    "(default: setting; none: all runs together)")

@@ -189,9 +189,11 @@ def test_score_on_a_terminal_is_an_aligned_table_per_pool(tiny_study, monkeypatc
     assert not any("," in line for line in lines if not line.startswith("setting"))
     header = next(line for line in lines if line.lstrip().startswith("rank"))
     assert "setting" not in header.split()  # the pool is the block's title, not a column
-    row = lines[lines.index(header) + 1]
+    row = dict(zip(header.split(), lines[lines.index(header) + 1].split()))
     # model_0 is the cheaper of setting a: R = 0, PePR-E = P = 0.7, shown to three decimals
-    assert row.split()[:4] == ["1", "model_0", "0.700", "0.700"]
+    assert (row["rank"], row["model"], row["test_acc"], row["pepr_e"]) == ("1", "model_0", "0.700", "0.700")
+    assert row["above_baseline"] in ("yes", "NO", "?")
+    assert any(line.startswith("above_baseline: a one-sided exact binomial test") for line in lines)
 
 
 def test_score_refuses_an_unknown_ranking_score(tiny_study, capsys: pytest.CaptureFixture[str]) -> None:
@@ -205,3 +207,27 @@ def test_the_help_lists_every_ranking_score() -> None:
 
     assert all(name in cli.RANK_SCORES_HELP for name in score.RANK_SCORES)
     assert len(cli.RANK_SCORES_HELP.replace(" or ", ", ").split(", ")) == len(score.RANK_SCORES)
+
+
+def test_score_above_baseline_ranks_no_constant_classifier(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score", "cpu-rerun", "--top", "5", "--above-baseline", "-o", "-"]) == 0
+    shown = _scores_csv(capsys.readouterr().out)
+    for column in ("baseline_acc", "above_baseline", "test_acc_low", "test_acc_high"):
+        assert column in shown.columns
+    assert shown["above_baseline"].all() and (shown["test_acc"] > shown["baseline_acc"]).all()
+    assert (shown["test_acc_low"] < shown["test_acc"]).all()
+    assert (shown["test_acc"] < shown["test_acc_high"]).all()
+
+
+def test_score_paper_marks_derma_smallests_constant_guessers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score", "paper", "--top", "5", "-o", "-"]) == 0
+    shown = _scores_csv(capsys.readouterr().out)
+    smallest = shown[shown["setting"] == "derma_smallest"]
+    at_rate = smallest[np.isclose(smallest["test_acc"], smallest["baseline_acc"])]
+    assert len(at_rate) >= 3 and (~at_rate["above_baseline"]).all()
+
+
+def test_score_with_skill_as_performance(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score", "cpu-rerun", "--performance", "skill", "--top", "1", "-o", "-"]) == 0
+    shown = _scores_csv(capsys.readouterr().out)
+    assert (shown["skill"] > 0).all()  # no setting's best by skill is a constant classifier

@@ -1,0 +1,241 @@
+"""Verdicts that survive chance: each run against what a constant classifier scores, with an
+interval on its accuracy.
+
+PePR = P / (1 + R) rewards a model that learned nothing if it is cheap: on a small, unbalanced
+test split a model that always predicts the majority class scores the majority rate, and a
+cheap one then tops a ranking by PePR. So every run gets, beside its test accuracy:
+
+- ``baseline_acc``: its setting's majority-class rate on the test split it was scored on (the
+  best any constant classifier can do there), with ``baseline_source`` saying how it is known;
+- ``test_n``: how many test images the accuracy was measured on;
+- ``above_baseline``: whether the accuracy beats the baseline by a one-sided exact binomial test
+  at :data:`ALPHA` (``scipy.stats.binomtest``, ``alternative="greater"``), NA where the baseline
+  is unknown;
+- ``test_acc_low``, ``test_acc_high``: the :data:`CONFIDENCE` Wilson score interval of the test
+  accuracy (:data:`INTERVAL_METHOD`);
+- ``skill``: the chance-corrected accuracy (acc - baseline) / (1 - baseline), clipped at 0 (a
+  constant classifier scores 0, a perfect one 1), a performance PePR can score instead of raw
+  accuracy (``pepr score --performance skill``).
+
+Baselines come from the test labels (:func:`study_baselines`, :func:`release_baselines`). The
+release evaluated full batches of 32 only, so its test split is the first
+:func:`inferred_test_size` images of the MedMNIST test file; where that file is not on disk, the
+accuracy that at least :data:`TIED_MIN_RUNS` runs of the dataset share exactly stands in for it
+(models that learned nothing score exactly the constant classifier's accuracy, whatever their
+architecture), and the source says so.
+
+The arithmetic (:func:`add_verdicts` and the interval and test functions) is pure; only the
+baseline functions read label files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Significance level of the one-sided test against the baseline.
+ALPHA = 0.05
+#: Coverage of the accuracy interval, and its method (``scipy``'s ``proportion_ci``).
+CONFIDENCE = 0.95
+INTERVAL_METHOD = "wilson"
+#: The fewest runs of one dataset that must share an accuracy exactly for it to be taken as the
+#: constant classifier's, where the test labels are not on disk.
+TIED_MIN_RUNS = 10
+#: The columns :func:`add_verdicts` adds, in order.
+VERDICT_COLUMNS = ["baseline_acc", "baseline_source", "test_n", "above_baseline",
+                   "above_baseline_p", "test_acc_low", "test_acc_high", "skill"]
+#: The release's test loader's batch size; it dropped the last, partial batch.
+RELEASE_TEST_BATCH = 32
+
+
+def correct_count(accuracy: float, n: int) -> int:
+    """How many of ``n`` test images an accuracy stands for (the nearest whole number)."""
+    return int(round(float(accuracy) * int(n)))
+
+
+def wilson_interval(accuracy: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of an accuracy measured on ``n`` images (NaN, NaN without one)."""
+    from scipy.stats import binomtest
+
+    if not (n and n > 0) or not math.isfinite(accuracy):
+        return math.nan, math.nan
+    interval = binomtest(correct_count(accuracy, n), int(n)).proportion_ci(
+        confidence_level=confidence, method=INTERVAL_METHOD)
+    return float(interval.low), float(interval.high)
+
+
+def above_baseline_p(accuracy: float, n: int, baseline: float) -> float:
+    """p-value of the one-sided exact binomial test that the accuracy beats ``baseline``."""
+    from scipy.stats import binomtest
+
+    if not (n and n > 0) or not (math.isfinite(accuracy) and math.isfinite(baseline)):
+        return math.nan
+    if baseline >= 1:
+        return 1.0
+    return float(binomtest(correct_count(accuracy, n), int(n), float(baseline),
+                           alternative="greater").pvalue)
+
+
+def skill(accuracy: pd.Series, baseline: pd.Series) -> pd.Series:
+    """(accuracy - baseline) / (1 - baseline), clipped to [0, 1]: 0 for a constant classifier."""
+    gain = (accuracy - baseline) / (1 - baseline)
+    return gain.clip(lower=0.0, upper=1.0).where(baseline < 1)
+
+
+def add_verdicts(runs: pd.DataFrame, baselines: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """``runs`` with :data:`VERDICT_COLUMNS`, from ``baselines`` (one row per ``setting``:
+    ``baseline_acc``, ``test_n``, ``baseline_source``). A setting without a row, or with an
+    unknown baseline, gets NaN baselines and NA verdicts; intervals need only ``test_n``."""
+    out = runs.drop(columns=[c for c in VERDICT_COLUMNS if c in runs.columns])
+    known = baselines.set_index("setting")[["baseline_acc", "baseline_source", "test_n"]]
+    out = out.join(known, on="setting")
+    out["baseline_source"] = out["baseline_source"].fillna("no baseline for this setting")
+    accuracy = pd.to_numeric(out["test_acc"], errors="coerce")
+    n = pd.to_numeric(out["test_n"], errors="coerce")
+    baseline = pd.to_numeric(out["baseline_acc"], errors="coerce")
+    p_values = [above_baseline_p(a, m, b) if math.isfinite(m) else math.nan
+                for a, m, b in zip(accuracy, n.fillna(0), baseline)]
+    out["above_baseline_p"] = p_values
+    above = pd.Series(pd.array([None if math.isnan(p) else p < alpha for p in p_values],
+                               dtype="boolean"), index=out.index)
+    out["above_baseline"] = above
+    bounds = [wilson_interval(a, int(m)) if m > 0 else (math.nan, math.nan)
+              for a, m in zip(accuracy, n.fillna(0))]
+    out["test_acc_low"] = [low for low, _ in bounds]
+    out["test_acc_high"] = [high for _, high in bounds]
+    out["skill"] = skill(accuracy, baseline)
+    out["test_n"] = n.astype("Int64")
+    return out
+
+
+def keep_above_baseline(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The runs that beat their baseline, and how many were set aside: ``at_baseline`` (did not
+    beat it) and ``unknown`` (no baseline to beat)."""
+    above = runs["above_baseline"]
+    aside = {"at_baseline": int((above == False).sum()),  # noqa: E712 (nullable boolean)
+             "unknown": int(above.isna().sum())}
+    return runs[above.fillna(False).astype(bool)].copy(), aside
+
+
+def set_aside_text(aside: dict[str, int]) -> str:
+    """``12 runs set aside: 11 at or below the baseline, 1 without a baseline`` (empty: none)."""
+    parts = []
+    if aside.get("at_baseline"):
+        parts.append(f"{aside['at_baseline']} not above the majority-class baseline")
+    if aside.get("unknown"):
+        parts.append(f"{aside['unknown']} without a known baseline")
+    total = sum(aside.values())
+    if not total:
+        return ""
+    return f"{total} run{'s' if total != 1 else ''} set aside: " + ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines from the labels
+# ---------------------------------------------------------------------------------------------
+
+def majority_rate(labels: np.ndarray) -> float:
+    """The share of the most common class (NaN for multi-label indicators or no labels)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not len(labels):
+        return math.nan
+    return float(np.bincount(labels.astype(np.int64)).max() / len(labels))
+
+
+def test_labels(dataset: str) -> np.ndarray | None:
+    """The test split's labels of a dataset on disk (nothing is downloaded), or None."""
+    from pepr import datasets
+    from pepr.errors import PeprError
+
+    try:
+        return datasets.split_labels(dataset, allow_download=False)["test"]
+    except (PeprError, OSError, KeyError, ValueError, RuntimeError):
+        return None
+
+
+def study_baselines(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting of one of our studies: the majority rate of its dataset's test split
+    (every run is scored on the whole test split), its size and where it came from."""
+    rows = []
+    for setting, dataset in runs.drop_duplicates("setting")[["setting", "dataset"]].itertuples(index=False):
+        labels = test_labels(str(dataset))
+        if labels is None:
+            rows.append({"setting": setting, "baseline_acc": math.nan, "test_n": math.nan,
+                         "baseline_source": f"the test labels of {dataset} are not on disk"})
+            continue
+        rate = majority_rate(labels)
+        source = (f"majority class of the {len(labels)} test labels" if math.isfinite(rate)
+                  else "multi-label: no single majority class")
+        rows.append({"setting": setting, "baseline_acc": rate, "test_n": len(labels),
+                     "baseline_source": source})
+    return pd.DataFrame(rows, columns=["setting", "baseline_acc", "test_n", "baseline_source"])
+
+
+def inferred_test_size(accuracies: Sequence[float], max_n: int = 10_000, share: float = 0.95) -> int | None:
+    """The smallest number of test images of which (at least ``share`` of) the accuracies are
+    whole multiples: how many images a table that records only accuracies was scored on."""
+    values = np.asarray([a for a in accuracies if math.isfinite(a)], dtype=float)
+    if not len(values):
+        return None
+    for n in range(2, max_n + 1):
+        scaled = values * n
+        if np.mean(np.abs(scaled - np.round(scaled)) < 1e-6 * n + 1e-9) >= share:
+            return n
+    return None
+
+
+def tied_accuracy(accuracies: pd.Series, n: int, min_runs: int = TIED_MIN_RUNS) -> tuple[float, int]:
+    """The accuracy that the most of ``accuracies`` share exactly (as a count of ``n``), and how
+    many share it; NaN when fewer than ``min_runs`` do."""
+    counts = accuracies.dropna().map(lambda a: correct_count(a, n)).value_counts()
+    if counts.empty or counts.iloc[0] < min_runs:
+        return math.nan, int(counts.iloc[0]) if len(counts) else 0
+    return counts.index[0] / n, int(counts.iloc[0])
+
+
+def release_baselines(paper: pd.DataFrame) -> pd.DataFrame:
+    """One row per release setting: its test size (:func:`inferred_test_size` over every epoch's
+    accuracy of the dataset's settings) and the majority rate of the first ``test_n`` test
+    labels (the release dropped the last, partial batch of :data:`RELEASE_TEST_BATCH`); without
+    the label file, the dataset's tied accuracy (:func:`tied_accuracy`); else unknown."""
+    from pepr import release
+
+    epoch_columns = [c for c in paper.columns if c.startswith("paper_test_")] or ["test_acc"]
+    rows = []
+    for dataset, group in paper.groupby("dataset", sort=False):
+        n = inferred_test_size(group[epoch_columns].to_numpy().ravel())
+        labels = test_labels(str(dataset))
+        if n is not None and labels is not None and n <= len(labels):
+            rate = majority_rate(labels[:n])
+            source = (f"majority class of the first {n} of the {len(labels)} test labels (the "
+                      f"release scored full batches of {RELEASE_TEST_BATCH} only)")
+        elif n is not None:
+            rate, shared = tied_accuracy(group["test_acc"], n)
+            source = (f"{shared} runs of {dataset} score exactly {correct_count(rate, n)}/{n}, "
+                      f"a constant classifier's accuracy ({dataset}'s test labels are not on disk)"
+                      if math.isfinite(rate) else
+                      f"unknown: {dataset}'s test labels are not on disk and no accuracy is "
+                      f"shared by {TIED_MIN_RUNS} or more of its runs")
+        else:
+            rate, source = math.nan, "unknown: the test split's size cannot be inferred"
+        for setting in group["setting"].unique():
+            rows.append({"setting": setting, "baseline_acc": rate,
+                         "test_n": math.nan if n is None else n, "baseline_source": source})
+    order = {setting: i for i, setting in enumerate(release.SETTINGS)}
+    frame = pd.DataFrame(rows, columns=["setting", "baseline_acc", "test_n", "baseline_source"])
+    return frame.sort_values("setting", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def baselines_for(runs: pd.DataFrame, study: str) -> pd.DataFrame:
+    """The baselines of a study's settings: the release's (``paper``) or one of ours."""
+    from pepr.results import PAPER_STUDY
+
+    return release_baselines(runs) if study == PAPER_STUDY else study_baselines(runs)
+
+
+def with_verdicts(runs: pd.DataFrame, study: str) -> pd.DataFrame:
+    """``runs`` of ``study`` with :data:`VERDICT_COLUMNS` (:func:`add_verdicts`)."""
+    return add_verdicts(runs, baselines_for(runs, study))
