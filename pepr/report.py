@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pepr import analysis, paths, results, score
+from pepr import analysis, paths, results, score, verdicts
 from pepr.errors import PeprError
 
 #: Scores a report may rank by, and how the report names each.
@@ -178,65 +178,45 @@ def paper_totals() -> dict[str, float] | None:
 # Baselines and rankings
 # ---------------------------------------------------------------------------------------------
 
-def label_baselines(dataset: str) -> dict[str, float] | None:
-    """What a model must beat on ``dataset``'s test split: always predicting the training
-    split's majority class (accuracy), and any constant guess (balanced accuracy 1/K, AUC 0.5).
-    Multi-label: per label, averaged. None where the labels cannot be read."""
-    from pepr import datasets
-
-    try:
-        labels = datasets.split_labels(dataset)
-    except PeprError:
-        return None
-    train, test = labels["train"], labels["test"]
-    if train.ndim == 2:  # multi-label: the majority value of each label
-        majority = (train.mean(axis=0) >= 0.5).astype(int)
-        accuracy = float(np.mean(test == majority))
-        classes = 2
-    else:
-        classes = int(max(train.max(), test.max())) + 1
-        accuracy = float(np.mean(test == np.bincount(train).argmax()))
-    return {"majority_acc": accuracy, "constant_balanced_acc": 1 / classes,
-            "constant_auc": 0.5, "classes": classes, "test_images": int(len(test))}
-
-
-def baselines_by_dataset(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset of the study: its baselines (:func:`label_baselines`)."""
-    rows = []
-    for dataset in sorted(runs["dataset"].unique()):
-        found = label_baselines(dataset)
-        rows.append({"dataset": dataset, **(found or {"majority_acc": math.nan,
-                                                      "constant_balanced_acc": math.nan,
-                                                      "constant_auc": 0.5})})
-    return pd.DataFrame(rows)
-
-
 def ranked(scored: pd.DataFrame, rank_by: str, pool: Sequence[str],
-           baselines: pd.DataFrame) -> pd.DataFrame:
-    """Runs ranked within each pool by ``rank_by`` (1 = best), with whether each beats the
-    majority class (accuracy) and a constant guess (balanced accuracy)."""
-    frame = scored.merge(baselines[["dataset", "majority_acc", "constant_balanced_acc"]],
-                         on="dataset", how="left")
-    frame = score.rank_within(frame, rank_by, pool)
-    frame["beats_majority"] = frame["test_acc"] > frame["majority_acc"]
-    frame["beats_constant"] = frame["test_balanced_acc"] > frame["constant_balanced_acc"]
-    return frame
+           baselines: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Runs ranked within each pool by ``rank_by`` (1 = best), with their verdicts against the
+    majority-class baseline (:mod:`pepr.verdicts`: ``baseline_acc``, ``above_baseline``, the
+    accuracy's interval). ``baselines`` (one row per setting, as
+    :func:`pepr.verdicts.study_baselines` gives) replaces the verdicts ``scored`` carries; without
+    either, they come from the test labels."""
+    if baselines is not None:
+        scored = verdicts.add_verdicts(scored, baselines)
+    elif "above_baseline" not in scored.columns:
+        scored = verdicts.add_verdicts(scored, verdicts.study_baselines(scored))
+    return score.rank_within(scored, rank_by, pool)
+
+
+def best_above_baseline(table: pd.DataFrame, rank_by: str, pool: Sequence[str]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The best run of each pool by ``rank_by`` among the runs that beat their baseline (one
+    per pool), and how many runs were set aside (:func:`pepr.verdicts.keep_above_baseline`)."""
+    kept, aside = verdicts.keep_above_baseline(table)
+    if kept.empty:
+        return kept, aside
+    best = score.rank_within(kept, rank_by, pool, top=1)
+    return best.drop_duplicates(list(pool) or ["rank"]), aside
 
 
 def baseline_sentence(table: pd.DataFrame) -> str:
-    """How many runs beat the baselines, per setting."""
+    """How many runs of each setting beat the majority-class baseline (the exact test)."""
     parts = []
     for setting, group in table.groupby("setting"):
-        majority = group["majority_acc"].iloc[0]
-        if math.isnan(majority):
-            parts.append(f"in `{setting}` the test labels could not be read, so no baseline")
+        baseline = group["baseline_acc"].iloc[0]
+        if pd.isna(baseline):
+            parts.append(f"in `{setting}` no baseline ({group['baseline_source'].iloc[0]})")
             continue
-        parts.append(
-            f"in `{setting}` {int(group['beats_majority'].sum())} of {len(group)} beat the "
-            f"majority class ({majority:.3f}) in accuracy and "
-            f"{int(group['beats_constant'].sum())} beat a constant guess "
-            f"({group['constant_balanced_acc'].iloc[0]:.3f}) in balanced accuracy")
-    return ("Against the baselines: " + "; ".join(parts) + ".") if parts else ""
+        above = int(group["above_baseline"].fillna(False).sum())
+        parts.append(f"in `{setting}` {above} of {plural(len(group), 'run')} beat "
+                     f"{baseline:.3f} ({int(group['test_n'].iloc[0])} test images)")
+    if not parts:
+        return ""
+    return (f"Against always predicting the test split's majority class, by a one-sided exact "
+            f"binomial test (α = {verdicts.ALPHA:g}): " + "; ".join(parts) + ".")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,32 +231,54 @@ def size_column(runs: pd.DataFrame) -> tuple[str, str]:
     return "num_params_trained", "parameters, as trained"
 
 
-def small_large_split(scored: pd.DataFrame, rank_by: str, size: str) -> pd.Series | None:
-    """The paper's claim on this study: models split at the median size (``threshold``); the
-    share of each setting's top-5 (by ``rank_by``) that is small, and each group's median
-    accuracy (:func:`pepr.analysis.small_large_sweep`). None with fewer than ``2 * MIN_PAIRS``
-    models."""
-    per_model = scored.drop_duplicates("model")
-    if per_model["model"].nunique() < 2 * MIN_PAIRS:
+def small_large_split(scored: pd.DataFrame, rank_by: str, size: str, k: int = 5) -> pd.Series | None:
+    """The paper's claim on this study, among the runs that beat their baseline: models split
+    at their setting's median size; the share of the settings' top-``k`` places (by
+    ``rank_by``; a model's seeds averaged) that small models hold, with a 95 % interval from a
+    bootstrap of the test split (:func:`pepr.verdicts.top_k_small_share`), the share of small
+    models among all, and each half's median accuracy. None with fewer than ``2 * MIN_PAIRS``
+    such models in every setting."""
+    if "above_baseline" not in scored.columns:
+        scored = verdicts.add_verdicts(scored, verdicts.study_baselines(scored))
+    kept, aside = verdicts.keep_above_baseline(scored)
+    kept = kept.reset_index(drop=True)
+    observed = verdicts.top_k_small_share(kept, kept[rank_by].to_numpy(dtype=float)[None, :],
+                                          size, k, 2 * MIN_PAIRS)[0] if len(kept) else math.nan
+    if not np.isfinite(observed):
         return None
-    threshold = float(per_model[size].median())
-    means = seed_means(scored)
-    frame = means.assign(num_params=means[size])
-    return analysis.small_large_sweep(frame, [threshold], rank_by, k=5).iloc[0]
+    draws = verdicts.top_k_small_share(kept, verdicts.resampled_scores(kept, rank_by), size, k,
+                                       2 * MIN_PAIRS)
+    low, high = verdicts.percentile_interval(draws)
+    means = seed_means(kept)
+    medians = means.groupby("setting")[size].transform("median")
+    small = means[size] <= medians
+    counted = means.groupby("setting")["model"].transform("nunique") >= 2 * MIN_PAIRS
+    return pd.Series({"share of top-k small": observed, "share low": low, "share high": high,
+                      "share of all runs small": float(small[counted].mean()),
+                      "median P small": float(means.loc[small & counted, "test_acc"].median()),
+                      "median P large": float(means.loc[~small & counted, "test_acc"].median()),
+                      "settings": int(means.loc[counted, "setting"].nunique()),
+                      "set aside": int(sum(aside.values())), "runs kept": len(kept)})
 
 
 def small_vs_large(scored: pd.DataFrame, rank_by: str, size: str) -> str:
     """:func:`small_large_split` in one sentence."""
     row = small_large_split(scored, rank_by, size)
     if row is None:
-        return (f"The small-against-large comparison needs at least {2 * MIN_PAIRS} models; "
-                f"this study has {scored['model'].nunique()}.")
-    threshold = row["threshold"]
-    return (f"Split at the median size ({threshold / 1e6:.1f} M parameters), small models hold "
-            f"{row['share of top-k small']:.0%} of the top-5 places by {RANK_SCORES[rank_by]} "
-            f"across the settings, against {row['share of all runs small']:.0%} of all runs; "
-            f"their median accuracy is {row['median P small']:.3f}, the large models' "
-            f"{row['median P large']:.3f}.")
+        return (f"The small-against-large comparison needs at least {2 * MIN_PAIRS} models that "
+                f"beat their baseline in a setting; this study has none such.")
+    return (f"Among the {plural(int(row['runs kept']), 'run')} that beat their baseline "
+            f"({int(row['set aside'])} set aside), split at each setting's median size, small "
+            f"models hold {share_text(row)} of the top-5 places by {RANK_SCORES[rank_by]} in "
+            f"{plural(int(row['settings']), 'setting')}, against "
+            f"{row['share of all runs small']:.0%} of the models; their median accuracy is "
+            f"{row['median P small']:.3f}, the large models' {row['median P large']:.3f}.")
+
+
+def share_text(row: Mapping[str, float]) -> str:
+    """``88 % (95 % interval 80-92 %)``: a share and its bootstrap interval."""
+    return (f"{row['share of top-k small']:.0%} (95 % interval {row['share low']:.0%}–"
+            f"{row['share high']:.0%})")
 
 
 def seed_means(scored: pd.DataFrame) -> pd.DataFrame:
@@ -716,7 +718,8 @@ def label(kind: str, study: str, what: str) -> str:
 #: The ranking's columns as the report shows them, with short headers so that the table fits
 #: the page's text column (the caption spells them out).
 RANKING_COLUMNS: dict[str, str] = {
-    "rank": "rank", "model": "model", "test_acc": "acc.", "test_balanced_acc": "bal. acc.",
+    "rank": "rank", "model": "model", "seed": "seed", "test_acc": "acc.",
+    "acc_interval": "acc. 95 %", "test_balanced_acc": "bal. acc.",
     "test_auc": "AUC", "beats": "> maj.", "pepr_e": "PePR-E", "pepr_c": "PePR-C", "pepr_t": "PePR-T",
     "pepr_m": "PePR-M", "params_m": "params (M)", "minutes": "train (min)",
 }
@@ -738,8 +741,12 @@ def ranking_tables(table: pd.DataFrame, rank_by: str, pool: Sequence[str],
 
     scores = ["pepr_e", "pepr_t", "pepr_m"] + (["pepr_c"] if rank_by == "pepr_c" else [])
     shown = table.assign(params_m=table[size] / 1e6, minutes=table["train_time_s"] / 60,
-                         beats=yes_no(table["beats_majority"]))
-    columns = [c for c in RANKING_COLUMNS if c in ("rank", "model", "test_acc", "test_balanced_acc",
+                         beats=yes_no(table["above_baseline"].fillna(False).astype(bool)),
+                         acc_interval=[interval_text(low, high) for low, high in
+                                       zip(table["test_acc_low"], table["test_acc_high"])])
+    seeds = ["seed"] if table["seed"].nunique() > 1 else []
+    columns = [c for c in RANKING_COLUMNS if c in ("rank", "model", *seeds, "test_acc",
+                                                     "acc_interval", "test_balanced_acc",
                                                      "test_auc", "beats", "params_m", "minutes")
                or c in scores]
     groups = list(shown.groupby(list(pool), sort=True)) if pool else [(("all runs",), shown)]
@@ -750,6 +757,11 @@ def ranking_tables(table: pd.DataFrame, rank_by: str, pool: Sequence[str],
         frame = group.sort_values(["rank", "model"])[keep].rename(columns=RANKING_COLUMNS)
         tables.append((", ".join(str(k) for k in keys), frame.reset_index(drop=True)))
     return tables
+
+
+def interval_text(low: float, high: float) -> str:
+    """``0.79–0.90``: an interval as a ranking table shows it (a dash where there is none)."""
+    return "–" if pd.isna(low) or pd.isna(high) else f"{low:.2f}–{high:.2f}"
 
 
 def not_ok_table(all_runs: pd.DataFrame) -> pd.DataFrame:
@@ -777,17 +789,23 @@ def key_findings(summary: Mapping[str, object], table: pd.DataFrame, rank_by: st
              + (f", {summary['failed']:,} failed" if summary["failed"] else "")
              + (f", {summary['skipped']:,} skipped" if summary["skipped"] else "") + "."]
     if not table.empty:
-        best = table[table["rank"] == 1].drop_duplicates(list(pool) or ["rank"])
+        best, aside = best_above_baseline(table, rank_by, pool)
         named = [f"`{row.model}`" + (f" in `{row.setting}`" if pool else "") + f" ({getattr(row, rank_by):.3f})"
                  for row in best.itertuples()]
-        items.append(f"Best by {RANK_SCORES[rank_by]}: {listing(named, limit=6)}.")
-        known = table.dropna(subset=["majority_acc"])
+        aside_text = verdicts.set_aside_text(aside)
+        items.append(f"Best by {RANK_SCORES[rank_by]} among the runs that beat their majority-class "
+                     f"baseline: {listing(named, limit=6) if named else 'none'}"
+                     + (f" ({aside_text})" if aside_text else "") + ".")
+        known = table.dropna(subset=["baseline_acc"])
         if len(known):
-            items.append(f"{int(known['beats_majority'].sum())} of {plural(len(known), 'run')} beat "
-                         f"always predicting the majority class in accuracy.")
+            items.append(f"{int(known['above_baseline'].fillna(False).sum())} of "
+                         f"{plural(len(known), 'run')} beat always predicting the test split's "
+                         f"majority class (one-sided exact binomial test, α = {verdicts.ALPHA:g}).")
     if split is not None:
-        items.append(f"Models at or below the median size ({split['threshold'] / 1e6:.1f} M parameters) "
-                     f"hold {split['share of top-k small']:.0%} of the top-5 places by {RANK_SCORES[rank_by]}.")
+        items.append(f"Among the runs that beat their baseline, models at or below their setting's "
+                     f"median size hold {share_text(split)} of the top-5 places by "
+                     f"{RANK_SCORES[rank_by]}, against {split['share of all runs small']:.0%} of "
+                     f"the models.")
     if summary["ok"]:
         items.append(f"Compute: {duration_text(compute['hours'] * 3600)} of training, "
                      f"{compute['kwh']:.3g} kWh ({listing(summary['energy_methods'])}).")

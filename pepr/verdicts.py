@@ -239,3 +239,105 @@ def baselines_for(runs: pd.DataFrame, study: str) -> pd.DataFrame:
 def with_verdicts(runs: pd.DataFrame, study: str) -> pd.DataFrame:
     """``runs`` of ``study`` with :data:`VERDICT_COLUMNS` (:func:`add_verdicts`)."""
     return add_verdicts(runs, baselines_for(runs, study))
+
+
+# ---------------------------------------------------------------------------------------------
+# Uncertainty of rankings: a bootstrap of the test split
+# ---------------------------------------------------------------------------------------------
+
+#: Bootstrap draws for rankings' intervals, and their seed (the book's figures stay the same
+#: from build to build).
+DRAWS = 400
+BOOTSTRAP_SEED = 0
+
+
+def resampled_scores(runs: pd.DataFrame, score: str, draws: int = DRAWS,
+                     seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """``draws`` x runs matrix of ``score`` recomputed on resampled test splits.
+
+    Each run's test split is drawn again with replacement (its correct count is binomial with
+    its ``test_n`` and accuracy; the runs' draws are independent, as the table keeps no
+    per-image predictions); accuracy follows, and a PePR score is the resampled accuracy over
+    ``1 + R`` with the run's resource term ``R`` unchanged (``pepr_e`` uses ``E_n``).
+    """
+    rng = np.random.default_rng(seed)
+    n = pd.to_numeric(runs["test_n"], errors="coerce").to_numpy(dtype=float)
+    accuracy = pd.to_numeric(runs["test_acc"], errors="coerce").to_numpy(dtype=float)
+    valid = np.isfinite(n) & (n > 0) & np.isfinite(accuracy)
+    counts = np.where(valid, n, 1).astype(np.int64)
+    drawn = rng.binomial(counts, np.clip(np.where(valid, accuracy, 0), 0, 1), size=(draws, len(runs)))
+    resampled = np.where(valid, drawn / counts, accuracy)
+    if score == "test_acc":
+        return resampled
+    if score == "skill":
+        baseline = pd.to_numeric(runs["baseline_acc"], errors="coerce").to_numpy(dtype=float)
+        return np.clip((resampled - baseline) / (1 - baseline), 0, 1)
+    resource = pd.to_numeric(runs[f"{score.removeprefix('pepr_').upper()}_n"],
+                             errors="coerce").to_numpy(dtype=float)
+    return resampled / (1 + resource)
+
+
+def percentile_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The central ``confidence`` interval of bootstrap ``values`` (NaN where none is finite)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return math.nan, math.nan
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _model_means(frame: pd.DataFrame, values: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per (setting, model) and the mean of ``values``' columns over its seeds."""
+    keys = frame.groupby(["setting", "model"], sort=False).ngroup().to_numpy()
+    groups = frame.assign(_key=keys).drop_duplicates("_key").sort_values("_key")
+    sums = np.zeros((values.shape[0], keys.max() + 1))
+    np.add.at(sums.T, keys, values.T)
+    return groups.reset_index(drop=True), sums / np.bincount(keys)
+
+
+def top_k_small_share(frame: pd.DataFrame, score_values: np.ndarray, size: str, k: int = 5,
+                      min_models: int = 8) -> np.ndarray:
+    """Per row of ``score_values`` (draws x runs of ``frame``), the share of the top ``k``
+    places of the settings (a model's seeds averaged) held by models at or below their
+    setting's median ``size``; settings with fewer than ``min_models`` models left out."""
+    models, means = _model_means(frame, score_values)
+    placed = np.zeros(len(means))
+    small_placed = np.zeros(len(means))
+    for _, group in models.groupby("setting", sort=False):
+        if len(group) < min_models:
+            continue
+        columns = group.index.to_numpy()
+        small = (group[size] <= group[size].median()).to_numpy()
+        order = np.argsort(-means[:, columns], axis=1, kind="stable")[:, :k]
+        small_placed += small[order].sum(axis=1)
+        placed += order.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return small_placed / placed
+
+
+def top_k_stability(frame: pd.DataFrame, score: str, k: int = 5, draws: int = DRAWS,
+                    seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """Per setting: how many of its top ``k`` by ``score`` stay in the top ``k`` when the test
+    split is drawn again (:func:`resampled_scores`; a model's seeds averaged), on average and
+    the least, and the model of the top ``k`` that stays least often, with its share."""
+    values = resampled_scores(frame, score, draws, seed)
+    models, means = _model_means(frame, values)
+    observed_scores = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=float)
+    _, observed = _model_means(frame, observed_scores[None, :])
+    rows = []
+    for setting, group in models.groupby("setting", sort=False):
+        columns = group.index.to_numpy()
+        if len(columns) <= k:
+            continue
+        top = columns[np.argsort(-observed[0, columns], kind="stable")[:k]]
+        drawn_top = np.argsort(-means[:, columns], axis=1, kind="stable")[:, :k]
+        kept = np.isin(columns[drawn_top], top).sum(axis=1)
+        stays = {c: float(np.mean((columns[drawn_top] == c).any(axis=1))) for c in top}
+        weakest = min(stays, key=stays.get)
+        rows.append({"setting": setting, "models": len(columns),
+                     f"top-{k} kept (mean)": float(kept.mean()), f"top-{k} kept (least)": int(kept.min()),
+                     "least stable of the top": str(models.loc[weakest, "model"]),
+                     "its share in the top": stays[weakest]})
+    return pd.DataFrame(rows)

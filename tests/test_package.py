@@ -117,7 +117,7 @@ for module in pkgutil.iter_modules(pepr.__path__):
 for statement in NOTEBOOK_IMPORTS:
     exec(statement)
 
-from pepr import analysis, cli, datasets, report, sweep, zoo
+from pepr import analysis, cli, datasets, report, sweep, verdicts, zoo
 out = Path(tempfile.mkdtemp()) / "scores.csv"
 assert cli.main(["score", "paper", "-o", str(out)]) == 0
 assert len(pd.read_csv(out)) == len(datasets.read_paper_table("all_results.csv"))
@@ -131,7 +131,7 @@ assert datasets.canonical_dataset("breast") == "breastmnist"
 assert datasets.get_dataset_info("breastmnist").files[28].md5  # checksums without medmnist
 labels = datasets.split_labels("breastmnist")
 assert {k: len(v) for k, v in labels.items()} == datasets.get_dataset_info("breastmnist").n_samples
-assert report.label_baselines("breastmnist")["classes"] == 2
+assert verdicts.study_baselines(pd.DataFrame({"setting": ["b"], "dataset": ["breastmnist"]}))["test_n"].tolist() == [156]
 cells = sweep.expand(sweep.load_spec(Path(pepr.__file__).parents[1] / "data/studies/cpu-rerun.yml"))
 assert cells and all(cell["img_size"] for cell in cells)
 loaded = sorted(name for name in sys.modules if name.split(".")[0] in BLOCKED)

@@ -12,7 +12,7 @@ import papermill
 import pytest
 import yaml
 
-from pepr import paths, report, results, score, sweep
+from pepr import paths, report, results, score, sweep, verdicts
 
 TEMPLATE = paths.NOTEBOOKS_DIR / "report.ipynb"
 MODELS = ["test_resnet", "test_efficientnet", "test_vit", "test_convnext", "test_nfnet"]
@@ -73,21 +73,32 @@ def test_grid_sentence_counts_what_the_rows_hold():
     assert "2 seeds (0 and 1)" in text
 
 
-def test_baselines_of_a_dataset_come_from_its_labels():
-    found = report.label_baselines("synthetic")
-    assert found["classes"] == 2 and found["constant_balanced_acc"] == 0.5
-    assert 0 < found["majority_acc"] < 1
+def _baselines(*settings: str, rate: float = 0.6, n: int = 200) -> pd.DataFrame:
+    return pd.DataFrame({"setting": list(settings), "baseline_acc": rate, "test_n": n,
+                         "baseline_source": "made up"})
 
 
 def test_ranking_flags_runs_that_do_not_beat_the_majority_class():
     runs = results.typed(pd.DataFrame(fake_rows("r")))
     scored = score.add_pepr(runs)
-    baselines = pd.DataFrame({"dataset": ["synthetic"], "majority_acc": [0.6],
-                              "constant_balanced_acc": [0.5]})
-    table = report.ranked(scored, "test_acc", ["setting"], baselines)
+    table = report.ranked(scored, "test_acc", ["setting"], _baselines("synthetic"))
     assert table["rank"].tolist() == [1, 2, 3, 4, 5]
     assert table["test_acc"].is_monotonic_decreasing
-    assert (table["beats_majority"] == (table["test_acc"] > 0.6)).all()
+    expected = [verdicts.above_baseline_p(a, 200, 0.6) < 0.05 for a in table["test_acc"]]
+    assert table["above_baseline"].tolist() == expected
+    labelled = report.ranked(scored, "test_acc", ["setting"])  # from the synthetic test labels
+    assert labelled["baseline_source"].str.startswith("majority class of the").all()
+
+
+def test_the_best_run_named_beats_its_baseline_and_the_rest_are_counted():
+    rows = pd.DataFrame(fake_rows("g"))
+    rows["test_acc"] = [0.61, 0.6, 0.9, 0.62, 0.6]
+    rows["energy_kwh"] = [0.1, 0.1, 5.0, 0.2, 0.1]  # the guessers are cheap
+    table = report.ranked(score.add_pepr(results.typed(rows)), "pepr_e", ["setting"],
+                          _baselines("synthetic"))
+    assert table.iloc[0]["above_baseline"] == False  # noqa: E712  a guesser tops PePR-E
+    best, aside = report.best_above_baseline(table, "pepr_e", ["setting"])
+    assert best["test_acc"].tolist() == [0.9] and aside == {"at_baseline": 4, "unknown": 0}
 
 
 def test_seed_agreement_is_kendalls_tau_between_seed_rankings():
@@ -217,7 +228,8 @@ def test_template_on_a_sweep_of_an_image_folder_with_four_classes(tmp_path: Path
     assert "3 runs" in text and "3 models" in text and "four-class folder made by the test" in text
     for model in ("test_resnet", "test_efficientnet", "test_convnext"):
         assert model in text
-    assert "majority class (0.250)" in text  # 4 balanced test classes
+    assert "majority class, by a one-sided exact binomial test" in text
+    assert "beat 0.250 (16 test images)" in text  # 4 balanced test classes of 4 images
     assert "pilot" not in text and "pneumoniamnist" not in text
 
 
@@ -264,13 +276,14 @@ def test_labels_are_unique_per_study_and_valid_names():
 def test_ranking_tables_one_per_pool_with_short_headers():
     rows = pd.DataFrame(fake_rows("t", fractions=(0.5, 1.0)))
     scored = score.add_pepr(results.typed(rows))
-    baselines = pd.DataFrame({"dataset": ["synthetic"], "majority_acc": [0.6], "constant_balanced_acc": [0.5]})
+    baselines = _baselines("synthetic", "synthetic_f0.5")
     table = report.ranked(scored, "pepr_e", ["setting"], baselines)
     tables = report.ranking_tables(table, "pepr_e", ["setting"], "num_params")
     assert [title for title, _ in tables] == ["synthetic", "synthetic_f0.5"]
     for _, shown in tables:
-        assert list(shown.columns) == ["rank", "model", "acc.", "bal. acc.", "AUC", "> maj.", "PePR-E",
-                                       "PePR-T", "PePR-M", "params (M)", "train (min)"]
+        assert list(shown.columns) == ["rank", "model", "acc.", "acc. 95 %", "bal. acc.", "AUC",
+                                       "> maj.", "PePR-E", "PePR-T", "PePR-M", "params (M)",
+                                       "train (min)"]
         assert shown["rank"].tolist() == [1, 2, 3, 4, 5] and len(shown) == 5
         assert set(shown["> maj."]) <= {"yes", "no"}
     pooled = report.ranked(scored, "pepr_c", [], baselines)
@@ -294,14 +307,13 @@ def test_runs_without_ok_are_one_line_per_reason_naming_every_model():
 def test_key_findings_say_what_ran_and_which_run_is_best():
     rows = pd.DataFrame(fake_rows("k"))
     scored = score.add_pepr(results.typed(rows))
-    baselines = pd.DataFrame({"dataset": ["synthetic"], "majority_acc": [0.6], "constant_balanced_acc": [0.5]})
-    table = report.ranked(scored, "test_acc", ["setting"], baselines)
+    table = report.ranked(scored, "test_acc", ["setting"], _baselines("synthetic", rate=0.3))
     summary = report.grid_summary(scored, planned=8)
     items = report.key_findings(summary, table, "test_acc", ["setting"], None, report.totals(scored), pd.DataFrame())
     best = table.loc[table["test_acc"].idxmax(), "model"]
     assert items[0] == "5 of the 8 planned runs finished."
-    assert f"`{best}` in `synthetic`" in items[1]
-    assert f"{int((table['test_acc'] > 0.6).sum())} of 5 runs beat" in items[2]
+    assert f"`{best}` in `synthetic`" in items[1] and "beat their majority-class baseline" in items[1]
+    assert f"{int(table['above_baseline'].sum())} of 5 runs beat" in items[2]
     box = report.findings_box(items)
     assert box.startswith(":::{admonition} Key findings\n") and box.count("\n- ") == len(items)
 
@@ -395,7 +407,8 @@ def test_seed_means_count_a_model_once_in_the_small_against_large_split():
     for frame in (once, thrice):  # m0's extra seeds neither take top places nor move the medians
         table = report.small_large_by_setting(frame, "test_acc", "num_params")
         assert table[["top-5 small", "median acc. small"]].iloc[0].tolist() == pytest.approx([1, 0.425])
-    assert (report.small_large_split(thrice, "test_acc", "num_params")["share of all runs small"]
+    judged = verdicts.add_verdicts(thrice, _baselines("synthetic", rate=0.1, n=1000))
+    assert (report.small_large_split(judged, "test_acc", "num_params")["share of all runs small"]
             == pytest.approx(0.5))
 
 

@@ -1,0 +1,38 @@
+"""The paper's claims judged from numbers: a verdict follows its interval."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pepr import claims
+
+
+def _split(low: float, high: float, share: float = 0.8) -> pd.Series:
+    return pd.Series({"share of top-k small": share, "share low": low, "share high": high,
+                      "share of all runs small": 0.5, "set aside": 3, "settings": 2,
+                      "runs kept": 40})
+
+
+def test_the_small_models_claim_follows_its_interval():
+    assert ": holds**" in claims.small_models_claim(_split(0.6, 0.9), "pepr_e")
+    assert "cannot be told" in claims.small_models_claim(_split(0.4, 0.9, 0.6), "pepr_e")
+    assert "does not hold" in claims.small_models_claim(_split(0.2, 0.5, 0.3), "pepr_e")
+    assert "cannot be told" in claims.small_models_claim(None, "pepr_e")
+    assert "3 runs set aside" in claims.small_models_claim(_split(0.6, 0.9), "pepr_e")
+
+
+def test_agreement_with_the_release_holds_only_above_zero():
+    row = {"our setting": "a", "release setting": "b", "models": 30}
+    high = pd.DataFrame([{**row, "rho": 0.6, "ci_low": 0.3, "ci_high": 0.8}])
+    straddles = pd.DataFrame([{**row, "rho": 0.1, "ci_low": -0.2, "ci_high": 0.4}])
+    assert ": holds**" in claims.release_agreement_claim(high)
+    assert "not shown" in claims.release_agreement_claim(straddles)
+    assert "-0.20 to 0.40" in claims.release_agreement_claim(straddles)
+
+
+def test_more_data_claim_counts_intervals_above_zero():
+    arms = pd.DataFrame([{"axis": "training fraction", "held fixed": "dataset=x, seed=0",
+                          "models": 9, "mean_diff": d, "mean_diff_ci_low": lo,
+                          "mean_diff_ci_high": hi} for d, lo, hi in ((0.1, 0.05, 0.2), (0.0, -0.1, 0.1))])
+    text = claims.more_data_claim(arms)
+    assert "holds for 1 of 2 datasets" in text and "x +0.100" in text
