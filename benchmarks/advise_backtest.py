@@ -9,8 +9,11 @@ models finished, speeds from the other settings only, the reference machine as "
 (no calibration, nothing timed), expected accuracy from every measured setting of another
 dataset. Prints per setting and rule (``advise``; ``smallest``: train the model with the fewest
 parameters) the Spearman rho of predicted against measured run time and accuracy and of the
-ranking against the measured PePR-E, whether the first 5 hold the measured PePR-E best, and the
-regret in PePR-E of the first choice; then the same per rule over the settings.
+ranking against the measured PePR-E, whether the first 5 hold the measured PePR-E best among the
+runs that beat their majority-class baseline, and the regret in PePR-E of the first choice (a
+choice that does not beat its baseline is a failure: its regret is the whole best PePR-E), with
+a 95 % interval from a bootstrap of the test split; then the same per rule over the settings
+(``judged``: the settings with a run above its baseline).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ def main() -> None:
         print(result.scores.to_string(index=False, **float_format))
         print(f"\nover {len(result.held_out)} held-out settings (rho: median; best_in_top: "
               f"settings with the best in the first {advise.BACKTEST_TOP}):")
-        print(advise.backtest_overall(result.scores).to_string(index=False, **float_format))
+        print(advise.backtest_overall(result.scores, result.predictions)
+              .to_string(index=False, **float_format))
 
 
 if __name__ == "__main__":

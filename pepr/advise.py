@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pepr import meters, paths, results, score
+from pepr import meters, paths, results, score, verdicts
 from pepr.advise_defaults import (
     ACCURACY_INTERVAL,
     ACCURACY_INTERVAL_NAME,
@@ -599,7 +599,7 @@ BACKTEST_METHODS = ("advise", "smallest")
 BACKTEST_PREDICTION_COLUMNS = [
     "setting", "model", "num_params", "source", "predicted_time_s", "train_time_s",
     "expected_acc", "expected_acc_low", "expected_acc_high", "test_acc", "expected_pepr",
-    "pepr_e"]
+    "pepr_e", "above_baseline", "test_n", "E_n"]
 
 
 @dataclass
@@ -664,7 +664,8 @@ def backtest_setting(runs: pd.DataFrame, setting: str, study: str = REFERENCE_ST
     if sources is None:
         sources = accuracy_sources(results_dir)
     accuracy = expected_accuracy(sources, leave_out_dataset=dataset)
-    measured = score.add_pepr(held)[["model", "train_time_s", "test_acc", "pepr_e"]]
+    measured = score.add_pepr(verdicts.with_verdicts(held, study))[
+        ["model", "train_time_s", "test_acc", "pepr_e", "above_baseline", "test_n", "E_n"]]
     table = costs.merge(accuracy, on="model").merge(measured, on="model")
     table["expected_pepr"] = expected_pepr(table, "predicted_energy_kwh")[1]
     table.insert(0, "setting", setting)
@@ -680,48 +681,117 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+def _rankings(group: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series, pd.Series | None]]:
+    """Each method's ranking score, time predictor and accuracy prediction for one setting."""
+    return {"advise": (group["expected_pepr"], group["predicted_time_s"], group["expected_acc"]),
+            "smallest": (-group["num_params"], group["num_params"], None)}
+
+
+def _eligible(group: pd.DataFrame) -> pd.DataFrame:
+    """The runs a choice is judged against: those that beat their majority-class baseline (a
+    cheap constant classifier is never "the best"); all of them where no verdict is known."""
+    if "above_baseline" not in group.columns or group["above_baseline"].isna().all():
+        return group
+    return group[group["above_baseline"].fillna(False).astype(bool)]
+
+
+def regret_draws(group: pd.DataFrame, first: object) -> np.ndarray:
+    """The regret of choosing the run at index ``first`` of ``group`` on resampled test splits
+    (:func:`pepr.verdicts.resampled_scores` of PePR-E): the measured best eligible run's
+    resampled PePR-E minus the choice's (the best is the one measured, so the draws centre on
+    the measured regret rather than on the inflated maximum of noisy values). Empty without the
+    test sizes."""
+    if not {"test_n", "E_n"} <= set(group.columns) or group["test_n"].isna().all():
+        return np.array([])
+    values = verdicts.resampled_scores(group, "pepr_e")
+    positions = {index: i for i, index in enumerate(group.index)}
+    eligible = _eligible(group)
+    best = positions[eligible["pepr_e"].idxmax()]
+    chosen = values[:, positions[first]] if _counts(group, first) else 0.0
+    return values[:, best] - chosen
+
+
+def _counts(group: pd.DataFrame, index: object) -> bool:
+    """Whether a first choice counts: it beat its baseline (or no verdict is known). One that
+    did not is a failure, worth nothing: its regret is the whole best PePR-E."""
+    if "above_baseline" not in group.columns or pd.isna(group.loc[index, "above_baseline"]):
+        return True
+    return bool(group.loc[index, "above_baseline"])
+
+
 def backtest_scores(predictions: pd.DataFrame, top: int = BACKTEST_TOP) -> pd.DataFrame:
     """Per held-out setting and method (:data:`BACKTEST_METHODS`), how the ranking did.
 
     ``advise`` ranks by ``expected_pepr``; ``smallest`` by parameters, fewest first. Columns:
-    ``models``; ``rho_time`` - Spearman's rho of the predicted run time (for ``smallest``: the
-    parameters) against the measured one; ``rho_acc`` - of the expected accuracy against the
-    measured one (NaN for ``smallest``, which predicts no accuracy); ``rho_pepr`` - of the
-    ranking score against the measured PePR-E; ``best_in_top`` - whether the first ``top`` hold
-    the model with the best measured PePR-E; ``regret`` - that best PePR-E minus the first
-    choice's (0: the rule chose the best).
+    ``models``; ``above_baseline`` - how many of them beat their majority-class baseline (the
+    runs the choice is judged against: the best is never a constant classifier); ``rho_time`` -
+    Spearman's rho of the predicted run time (for ``smallest``: the parameters) against the
+    measured one; ``rho_acc`` - of the expected accuracy against the measured one (NaN for
+    ``smallest``, which predicts no accuracy); ``rho_pepr`` - of the ranking score against the
+    measured PePR-E; ``best_in_top`` - whether the first ``top`` hold the model with the best
+    measured PePR-E among those above baseline (NA where none is); ``regret`` - that best
+    PePR-E minus the first choice's (0: the rule chose the best; a first choice that does not
+    beat its baseline is a failure and its regret the whole best PePR-E), with a 95 % interval
+    from a bootstrap of the test split (``regret_low``, ``regret_high``).
     """
     rows = []
     for setting, group in predictions.groupby("setting", sort=True):
-        best_model = group.loc[group["pepr_e"].idxmax(), "model"]
-        best = float(group["pepr_e"].max())
-        rules = {"advise": (group["expected_pepr"], group["predicted_time_s"], group["expected_acc"]),
-                 "smallest": (-group["num_params"], group["num_params"], None)}
+        eligible = _eligible(group)
+        judged = not eligible.empty
+        best_model = eligible.loc[eligible["pepr_e"].idxmax(), "model"] if judged else None
+        best = float(eligible["pepr_e"].max()) if judged else math.nan
         for method in BACKTEST_METHODS:
-            ranking, time_predictor, accuracy = rules[method]
+            ranking, time_predictor, accuracy = _rankings(group)[method]
             order = group.assign(_key=ranking).sort_values("_key", ascending=False, kind="stable")
+            draws = regret_draws(group, order.index[0]) if judged else np.array([])
+            low, high = verdicts.percentile_interval(draws)
             rows.append({
                 "setting": setting, "method": method, "models": len(group),
+                "above_baseline": len(eligible) if "above_baseline" in group else len(group),
                 "rho_time": _spearman(time_predictor, group["train_time_s"]),
                 "rho_acc": math.nan if accuracy is None else _spearman(accuracy, group["test_acc"]),
                 "rho_pepr": _spearman(ranking, group["pepr_e"]),
-                "best_in_top": bool(best_model in set(order["model"].head(top))),
-                "regret": best - float(order["pepr_e"].iloc[0]),
+                "best_in_top": (bool(best_model in set(order["model"].head(top))) if judged
+                                else pd.NA),
+                "regret": (best - (float(order["pepr_e"].iloc[0])
+                                   if _counts(group, order.index[0]) else 0.0))
+                if judged else math.nan,
+                "regret_low": low, "regret_high": high,
             })
-    return pd.DataFrame(rows, columns=["setting", "method", "models", "rho_time", "rho_acc",
-                                       "rho_pepr", "best_in_top", "regret"])
+    return pd.DataFrame(rows, columns=["setting", "method", "models", "above_baseline", "rho_time",
+                                       "rho_acc", "rho_pepr", "best_in_top", "regret",
+                                       "regret_low", "regret_high"])
 
 
-def backtest_overall(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per method over the held-out settings: how many, the median of each rho, how many
-    settings had the best in the short list, and the mean and largest regret."""
-    return (scores.groupby("method", sort=False)
-            .agg(settings=("setting", "nunique"), models=("models", "sum"),
-                 rho_time=("rho_time", "median"), rho_acc=("rho_acc", "median"),
-                 rho_pepr=("rho_pepr", "median"), best_in_top=("best_in_top", "sum"),
-                 regret_mean=("regret", "mean"), regret_max=("regret", "max"))
-            .reindex([m for m in BACKTEST_METHODS if m in set(scores["method"])])
-            .reset_index())
+def backtest_overall(scores: pd.DataFrame, predictions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per method over the held-out settings: how many (and how many judged: with a run above
+    its baseline), the median of each rho, how many settings had the best in the short list,
+    and the mean and largest regret; with ``predictions``, a 95 % interval of the mean regret
+    from a bootstrap of the test splits (``regret_mean_low``, ``regret_mean_high``)."""
+    judged = scores.assign(judged=scores["regret"].notna(),
+                           best_in_top=scores["best_in_top"].astype("boolean"))
+    overall = (judged.groupby("method", sort=False)
+               .agg(settings=("setting", "nunique"), judged=("judged", "sum"),
+                    models=("models", "sum"), rho_time=("rho_time", "median"),
+                    rho_acc=("rho_acc", "median"), rho_pepr=("rho_pepr", "median"),
+                    best_in_top=("best_in_top", "sum"), regret_mean=("regret", "mean"),
+                    regret_max=("regret", "max"))
+               .reindex([m for m in BACKTEST_METHODS if m in set(scores["method"])]))
+    overall["regret_mean_low"] = overall["regret_mean_high"] = math.nan
+    if predictions is not None and not predictions.empty:
+        for method in overall.index:
+            stacked = []
+            for setting, group in predictions.groupby("setting", sort=True):
+                if _eligible(group).empty:
+                    continue
+                ranking = _rankings(group)[method][0]
+                first = group.assign(_key=ranking).sort_values("_key", ascending=False,
+                                                               kind="stable").index[0]
+                stacked.append(regret_draws(group, first))
+            if stacked and all(len(d) for d in stacked):
+                low, high = verdicts.percentile_interval(np.mean(stacked, axis=0))
+                overall.loc[method, ["regret_mean_low", "regret_mean_high"]] = [low, high]
+    return overall.reset_index()
 
 
 def backtest(study: str = REFERENCE_STUDY, results_dir: Path | str | None = None,
@@ -759,7 +829,7 @@ def backtest_summary(result: Backtest) -> dict[str, str]:
     finished = ", ".join(f"{setting} ({count} models)" for setting, count in result.finished.items())
     dash = "\u2013"
     out = {key: dash for key in ("rho_time", "rho_time_smallest", "rho_acc", "hits",
-                                 "hits_smallest", "regret", "regret_smallest")}
+                                 "hits_smallest", "judged", "regret", "regret_smallest")}
     out.update(held_out=str(len(result.held_out)), runs=str(len(result.predictions)),
                models=str(result.predictions["model"].nunique()))
     if not result.held_out:
@@ -768,11 +838,20 @@ def backtest_summary(result: Backtest) -> dict[str, str]:
                          f"with at least {result.min_runs} finished models each, and the study "
                          f"{result.study} has {eligible}: {finished or 'no finished run'}.")
         return out
-    overall = backtest_overall(result.scores).set_index("method")
+    overall = backtest_overall(result.scores, result.predictions).set_index("method")
     advised, smallest = overall.loc["advise"], overall.loc["smallest"]
     out.update(rho_time=f"{advised['rho_time']:.2f}", rho_acc=f"{advised['rho_acc']:.2f}",
                rho_time_smallest=f"{smallest['rho_time']:.2f}",
                hits=str(int(advised["best_in_top"])), hits_smallest=str(int(smallest["best_in_top"])),
-               regret=f"{advised['regret_mean']:.3f}", regret_smallest=f"{smallest['regret_mean']:.3f}",
+               judged=str(int(advised["judged"])),
+               regret=regret_text(advised), regret_smallest=regret_text(smallest),
                status=f"Settings of the study {result.study} with finished runs: {finished}.")
     return out
+
+
+def regret_text(row: pd.Series) -> str:
+    """``0.084 (95 % interval 0.061–0.102)``: a mean regret and its bootstrap interval."""
+    text = f"{row['regret_mean']:.3f}"
+    if pd.notna(row.get("regret_mean_low")):
+        text += f" (95 % interval {row['regret_mean_low']:.3f}–{row['regret_mean_high']:.3f})"
+    return text

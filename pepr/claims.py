@@ -24,9 +24,10 @@ def small_models_claim(split: pd.Series | None, rank_by: str) -> str:
         return (f"**Small models rank first by {score}: cannot be told**: too few models beat "
                 f"their baseline in any setting.")
     share_all = float(split["share of all runs small"])
+    aside = int(split["set aside"])
     evidence = (f"small models hold {share_text(split)} of the top-5 places among the runs that "
                 f"beat their baseline, against {share_all:.0%} of the models "
-                f"({int(split['set aside'])} runs set aside)")
+                f"({plural(aside, 'run') + ' set aside' if aside else 'none set aside'})")
     if split["share low"] > share_all:
         verdict = "holds"
     elif split["share high"] <= share_all:
@@ -48,7 +49,9 @@ def larger_more_accurate_claim(small_large: pd.DataFrame) -> str:
                else f"holds in {larger} of {settings} settings")
     return (f"**Larger models are more accurate: {verdict}**: the larger half's median test "
             f"accuracy is the higher in {larger} of {plural(settings, 'setting')}, by "
-            f"{gaps.min():+.3f} to {gaps.max():+.3f} (differences of medians, no interval: "
+            + (f"{gaps.min():+.3f}" if gaps.min() == gaps.max() else
+               f"{gaps.min():+.3f} to {gaps.max():+.3f}")
+            + " (differences of medians, no interval: "
             f"{', '.join(f'{n} models' for n in small_large['models'])}).")
 
 
@@ -93,9 +96,19 @@ def verdicts_box(items: list[str], protocol: str) -> str:
     return "\n".join([*lines, ":::"])
 
 
+def start_words(pretrained: pd.Series) -> str:
+    """How a study's runs start: ``from scratch``, ``from pretrained weights`` or both."""
+    starts = {value is not False and value not in ("False", "false") for value in pretrained}
+    if starts == {False}:
+        return "from scratch"
+    return "from pretrained weights" if starts == {True} else "both from scratch and from pretrained weights"
+
+
 def protocol_sentence(facts: Mapping[str, str]) -> str:
-    """The study's protocol beside the release's, from the study's own facts (``sizes``,
-    ``device``, ``datasets``, ``energy``)."""
-    return (f"This study differs from the release's protocol: it trains from scratch (the release "
-            f"fine-tuned ImageNet weights in all but one setting), at {facts['sizes']} px, on "
-            f"{facts['device']}, on {facts['datasets']}, with {facts['energy']}.")
+    """The study's protocol beside the release's (ImageNet weights in all but one setting, on a
+    GPU, carbontracker's energy), from the study's own facts: ``start``
+    (:func:`start_words`), ``sizes``, ``device``, ``datasets``, ``energy``."""
+    return (f"The protocol differs from the release's (which fine-tuned ImageNet weights in all but "
+            f"one setting, on a GPU, with carbontracker's energy): this study trains "
+            f"{facts['start']}, at {facts['sizes']} px, on {facts['device']}, on "
+            f"{facts['datasets']}, with {facts['energy']}.")

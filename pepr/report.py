@@ -759,6 +759,15 @@ def ranking_tables(table: pd.DataFrame, rank_by: str, pool: Sequence[str],
     return tables
 
 
+def interval_estimate_text(value: float, low: float, high: float, spec: str = ".3f") -> str:
+    """``0.088 (0.051 to 0.125)``: an estimate with its interval (``–`` where there is none)."""
+    if pd.isna(value):
+        return "–"
+    if pd.isna(low) or pd.isna(high):
+        return format(value, spec)
+    return f"{format(value, spec)} ({format(low, spec)} to {format(high, spec)})"
+
+
 def interval_text(low: float, high: float) -> str:
     """``0.79–0.90``: an interval as a ranking table shows it (a dash where there is none)."""
     return "–" if pd.isna(low) or pd.isna(high) else f"{low:.2f}–{high:.2f}"

@@ -120,6 +120,12 @@ def keep_above_baseline(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int
     return runs[above.fillna(False).astype(bool)].copy(), aside
 
 
+def drop_guessers(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` without those known not to beat their baseline (a run whose baseline is unknown
+    stays): the release's rows as its errata score them."""
+    return runs[runs["above_baseline"].fillna(True).astype(bool)].copy()
+
+
 def set_aside_text(aside: dict[str, int]) -> str:
     """``12 runs set aside: 11 at or below the baseline, 1 without a baseline`` (empty: none)."""
     parts = []
@@ -340,4 +346,60 @@ def top_k_stability(frame: pd.DataFrame, score: str, k: int = 5, draws: int = DR
                      f"top-{k} kept (mean)": float(kept.mean()), f"top-{k} kept (least)": int(kept.min()),
                      "least stable of the top": str(models.loc[weakest, "model"]),
                      "its share in the top": stays[weakest]})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# What setting the guessers aside, or correcting for chance, changes in a ranking
+# ---------------------------------------------------------------------------------------------
+
+def top_k_without_guessers(scored: pd.DataFrame, score: str = "pepr_e", k: int = 5) -> pd.DataFrame:
+    """Per setting: how many of the top ``k`` by ``score`` do not beat their baseline, and the
+    top ``k`` of the runs that do (PePR values unchanged), with the models that enter it."""
+    from pepr.score import rank_within
+
+    rows = []
+    for setting, group in scored.groupby("setting", sort=False):
+        top = rank_within(group, score, top=k).head(k)
+        kept, _ = keep_above_baseline(group)
+        new_top = rank_within(kept, score, top=k).head(k) if len(kept) else kept
+        unknown = top["above_baseline"].isna().all()
+        rows.append({
+            "setting": setting,
+            f"top {k} not above baseline": "no baseline" if unknown
+            else int((top["above_baseline"] == False).sum()),  # noqa: E712
+            f"top {k} above baseline": ("–" if unknown else ", ".join(new_top["model"])
+                                        or "none: no run beats it"),
+            "entered": (", ".join(m for m in new_top["model"] if m not in set(top["model"]))
+                        or "none") if not unknown else "–",
+            "runs above baseline": "–" if unknown else f"{len(kept)} of {len(group)}",
+        })
+    return pd.DataFrame(rows)
+
+
+def skill_agreement(scored: pd.DataFrame, score: str = "pepr_e", k: int = 5) -> pd.DataFrame:
+    """Per setting: how the ranking by ``score`` (PePR on test accuracy) moves when PePR scores
+    the chance-corrected ``skill`` instead: Kendall's tau between the two rankings, the overlap
+    of their top ``k``, and how many of the accuracy top ``k`` do not beat their baseline."""
+    from scipy.stats import kendalltau
+
+    from pepr.score import RESOURCES, add_pepr
+
+    suffix = score.removeprefix("pepr_")
+    by_skill = add_pepr(scored.drop(columns=[c for c in scored.columns if c.startswith("pepr_")
+                                             or c.endswith("_n") and c[:-2].lower() in RESOURCES]),
+                        resources={suffix: RESOURCES[suffix]}, performance="skill")
+    rows = []
+    for setting, group in scored.groupby("setting", sort=False):
+        skilled = by_skill.loc[group.index, score]
+        if skilled.isna().all():
+            rows.append({"setting": setting, "kendall_tau": math.nan, f"top-{k} overlap": math.nan,
+                         f"top-{k} not above baseline": math.nan})
+            continue
+        top_acc = set(group.nlargest(k, score).index)
+        top_skill = set(skilled.nlargest(k).index)
+        rows.append({"setting": setting,
+                     "kendall_tau": float(kendalltau(group[score], skilled).statistic),
+                     f"top-{k} overlap": len(top_acc & top_skill),
+                     f"top-{k} not above baseline": int((group.loc[list(top_acc), "above_baseline"] == False).sum())})  # noqa: E712
     return pd.DataFrame(rows)

@@ -36,3 +36,19 @@ def test_more_data_claim_counts_intervals_above_zero():
                           "mean_diff_ci_high": hi} for d, lo, hi in ((0.1, 0.05, 0.2), (0.0, -0.1, 0.1))])
     text = claims.more_data_claim(arms)
     assert "holds for 1 of 2 datasets" in text and "x +0.100" in text
+
+
+def test_the_protocol_says_how_the_runs_started():
+    assert claims.start_words(pd.Series([False, False])) == "from scratch"
+    assert claims.start_words(pd.Series([True, "/ckpt.pt"])) == "from pretrained weights"
+    facts = {"start": "from scratch", "sizes": "28", "device": "a CPU", "datasets": "x",
+             "energy": "energy estimated"}
+    assert "trains from scratch, at 28 px, on a CPU" in claims.protocol_sentence(facts)
+
+
+def test_larger_more_accurate_is_counted_per_setting_with_the_gaps():
+    table = pd.DataFrame({"median acc. large": [0.6, 0.5], "median acc. small": [0.5, 0.55],
+                          "models": [10, 12]})
+    text = claims.larger_more_accurate_claim(table)
+    assert "holds in 1 of 2 settings" in text and "-0.050 to +0.100" in text
+    assert "cannot be told" in claims.larger_more_accurate_claim(pd.DataFrame())
