@@ -79,8 +79,10 @@ def value_range(values: Sequence[float], spec: str = ".2f") -> str:
 
 
 def listing(values: Sequence[object], limit: int = 8) -> str:
-    """``a, b and c``; long lists end with ``and N more``."""
+    """``a, b and c``; long lists end with ``and N more``; nothing is the empty string."""
     items = [str(v) for v in values]
+    if not items:
+        return ""
     if len(items) > limit:
         items = items[:limit - 1] + [f"{len(values) - limit + 1} more"]
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
@@ -747,7 +749,7 @@ def ranking_tables(table: pd.DataFrame, rank_by: str, pool: Sequence[str],
     seeds = ["seed"] if table["seed"].nunique() > 1 else []
     columns = [c for c in RANKING_COLUMNS if c in ("rank", "model", *seeds, "test_acc",
                                                      "acc_interval", "test_balanced_acc",
-                                                     "test_auc", "beats", "params_m", "minutes")
+                                                     "beats", "params_m", "minutes")
                or c in scores]
     groups = list(shown.groupby(list(pool), sort=True)) if pool else [(("all runs",), shown)]
     tables = []

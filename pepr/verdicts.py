@@ -127,16 +127,17 @@ def drop_guessers(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def set_aside_text(aside: dict[str, int]) -> str:
-    """``12 runs set aside: 11 at or below the baseline, 1 without a baseline`` (empty: none)."""
-    parts = []
-    if aside.get("at_baseline"):
-        parts.append(f"{aside['at_baseline']} not above the majority-class baseline")
-    if aside.get("unknown"):
-        parts.append(f"{aside['unknown']} without a known baseline")
-    total = sum(aside.values())
-    if not total:
-        return ""
-    return f"{total} run{'s' if total != 1 else ''} set aside: " + ", ".join(parts)
+    """``12 runs set aside: 11 no better than the majority class, 1 without a known baseline``
+    (empty: none set aside)."""
+    reasons = {"at_baseline": "no better than the majority class",
+               "unknown": "without a known baseline"}
+    counts = {key: aside.get(key, 0) for key in reasons if aside.get(key)}
+    total = sum(counts.values())
+    runs = f"{total} run{'s' if total != 1 else ''} set aside"
+    if len(counts) == 1:
+        return f"{runs}, {reasons[next(iter(counts))]}"
+    return (f"{runs}: " + ", ".join(f"{n} {reasons[key]}" for key, n in counts.items())
+            if total else "")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pepr import analysis, book, paths, results, score
+from pepr import analysis, book, paths, results, score, verdicts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,9 +153,14 @@ def test_top5_tables_agree_with_pepr_score(built_book: Path):
         rows = [[td.get_text(strip=True) for td in tr.find_all(["td", "th"])] for tr in table.find("tbody").find_all("tr")]
         shown = [dict(zip(header, row)) for row in rows]
         truth = expected[expected["setting"] == setting]
-        assert [r["model"].removesuffix("\u2020").strip() for r in shown] == list(truth["model"]), setting
+        names = [r["model"].removesuffix("\u2021").strip() for r in shown]
+        assert [n.removesuffix("\u2020").strip() for n in names] == list(truth["model"]), setting
         # a dagger marks exactly the rows whose energy repeats another setting's
-        assert [r["model"].endswith("\u2020") for r in shown] == list(truth["flag_stale_resources"]), setting
+        assert [n.endswith("\u2020") for n in names] == list(truth["flag_stale_resources"]), setting
+        # a double dagger exactly the rows no better than the majority class
+        above = verdicts.with_verdicts(results.import_paper(), "paper").set_index("run_id")["above_baseline"]
+        not_above = (above.loc[truth["run_id"]] == False).fillna(False)  # noqa: E712  (NA: no baseline)
+        assert [r["model"].endswith("\u2021") for r in shown] == list(not_above), setting
         assert [r["rank"] for r in shown] == list(truth["row"])
         for row, (_, true) in zip(shown, truth.iterrows()):
             assert float(row["PePR-E"]) == pytest.approx(true["pepr_e"], abs=5e-5)

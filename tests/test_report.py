@@ -281,7 +281,7 @@ def test_ranking_tables_one_per_pool_with_short_headers():
     tables = report.ranking_tables(table, "pepr_e", ["setting"], "num_params")
     assert [title for title, _ in tables] == ["synthetic", "synthetic_f0.5"]
     for _, shown in tables:
-        assert list(shown.columns) == ["rank", "model", "acc.", "acc. 95 %", "bal. acc.", "AUC",
+        assert list(shown.columns) == ["rank", "model", "acc.", "acc. 95 %", "bal. acc.",
                                        "> maj.", "PePR-E", "PePR-T", "PePR-M", "params (M)",
                                        "train (min)"]
         assert shown["rank"].tolist() == [1, 2, 3, 4, 5] and len(shown) == 5

@@ -53,8 +53,11 @@ def test_ranking_above_the_baseline_keeps_pepr_and_says_what_it_set_aside():
     assert kept["model"].tolist() == ["good"]
     assert aside == {"at_baseline": 2, "unknown": 1}
     assert kept["pepr_e"].iloc[0] == scored.set_index("model").loc["good", "pepr_e"]
-    assert verdicts.set_aside_text(aside) == ("3 runs set aside: 2 not above the majority-class "
-                                             "baseline, 1 without a known baseline")
+    assert verdicts.set_aside_text(aside) == ("3 runs set aside: 2 no better than the majority "
+                                             "class, 1 without a known baseline")
+    assert verdicts.set_aside_text({"at_baseline": 1, "unknown": 0}) == (
+        "1 run set aside, no better than the majority class")
+    assert verdicts.set_aside_text({"at_baseline": 0, "unknown": 0}) == ""
 
 
 def test_skill_as_performance_scores_a_guesser_zero():
