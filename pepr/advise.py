@@ -336,19 +336,65 @@ def expected_accuracy(sources: pd.DataFrame, leave_out_dataset: str | None = Non
     return table.reset_index()
 
 
-def accuracy_sources(results_dir: Path | str | None = None) -> pd.DataFrame:
-    """The measured runs accuracy is predicted from: the release's and every study of ours."""
+def expected_accuracy_from_baseline(sources: pd.DataFrame, baseline: float,
+                                    leave_out_dataset: str | None = None,
+                                    low: float = ACCURACY_INTERVAL[0],
+                                    high: float = ACCURACY_INTERVAL[1]) -> pd.DataFrame:
+    """Per model: the accuracy expected on a dataset whose majority-class rate is ``baseline``
+    (known from its labels before anything trains), from the skill the model showed elsewhere.
+
+    Each source run's skill is its accuracy above its own setting's baseline, as a share of
+    what was left to gain, (acc - b) / (1 - b) (:func:`pepr.verdicts.skill`, not clipped, so a
+    model below chance counts as such). A model's expected skill is the median of its skills
+    over the source settings, its interval their ``low``-``high`` quantiles (so the interval
+    carries how much a setting's level moves as well as where the model stands in it); the
+    expected accuracy is ``baseline + (1 - baseline) x skill``, clipped to [0, 1]. Sources
+    without a baseline (``baseline_acc`` NaN) and those of ``leave_out_dataset`` are not
+    used."""
+    if leave_out_dataset is not None:
+        sources = sources[sources["dataset"] != leave_out_dataset]
+    sources = sources.dropna(subset=["baseline_acc"])
+    sources = sources[sources["baseline_acc"] < 1]
+    if sources.empty:
+        raise BadParameterError("no measured runs with a baseline on other datasets to predict "
+                                "accuracy from")
+    skill = (sources["test_acc"] - sources["baseline_acc"]) / (1 - sources["baseline_acc"])
+    frame = sources.assign(skill=skill)
+    grouped = frame.groupby("model")["skill"]
+    as_accuracy = lambda s: (baseline + (1 - baseline) * s).clip(0.0, 1.0)  # noqa: E731
+    table = pd.DataFrame({"expected_acc": as_accuracy(grouped.median()),
+                          "expected_acc_low": as_accuracy(grouped.quantile(low)),
+                          "expected_acc_high": as_accuracy(grouped.quantile(high))})
+    table["settings"] = frame.groupby("model")["setting"].nunique()
+    return table.reset_index()
+
+
+def accuracy_sources(results_dir: Path | str | None = None,
+                     require_release: bool = False) -> pd.DataFrame:
+    """The measured runs accuracy is predicted from: the release's and every study of ours,
+    each with its setting's majority-class baseline (:mod:`pepr.verdicts`). Without the
+    release's table it is left out, or, with ``require_release``, that is an error."""
     results_dir = Path(results_dir) if results_dir is not None else paths.RESULTS_DIR
     frames = []
     try:
-        frames.append(results.import_paper())
+        frames.append(verdicts.with_verdicts(results.import_paper(), results.PAPER_STUDY))
     except PeprError:
-        pass
+        if require_release:
+            raise
     for table in sorted(results_dir.glob("*/runs.csv")):
-        frames.append(results.load(table.parent.name, results_dir))
-    columns = ["study", "setting", "dataset", "model", "test_acc"]
-    frames = [f[columns] for f in frames if len(f)]
+        study = table.parent.name
+        runs = results.load(study, results_dir)
+        frames.append(verdicts.with_verdicts(runs, study) if len(runs) else runs)
+    columns = ["study", "setting", "dataset", "model", "test_acc", "baseline_acc"]
+    frames = [f.reindex(columns=columns) for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def dataset_baseline(dataset: str) -> float:
+    """The majority-class rate of a dataset's test split: what its expected accuracy is
+    anchored to (NaN where the labels cannot be read)."""
+    labels = verdicts.test_labels(dataset)
+    return math.nan if labels is None else verdicts.majority_rate(labels)
 
 
 def advise(dataset: str, budget_hours: float | None = None, budget_kwh: float | None = None,
@@ -373,7 +419,11 @@ def advise(dataset: str, budget_hours: float | None = None, budget_kwh: float | 
     calibration = calibration or calibrate(reference, info.in_chans, info.num_classes,
                                            progress=progress)
     costs = predict_costs(reference, calibration, images, epochs, img_size)
-    accuracy = expected_accuracy(accuracy_sources(results_dir), leave_out_dataset=info.name)
+    baseline = dataset_baseline(info.name)
+    sources = accuracy_sources(results_dir)
+    accuracy = (expected_accuracy_from_baseline(sources, baseline, leave_out_dataset=info.name)
+                if math.isfinite(baseline)
+                else expected_accuracy(sources, leave_out_dataset=info.name))
     table = costs.merge(accuracy, on="model", how="left")
     within = pd.Series(True, index=table.index)
     if budget_hours is not None:
@@ -392,9 +442,13 @@ def advise(dataset: str, budget_hours: float | None = None, budget_kwh: float | 
         f"and parameters",
         f"energy: {calibration.watts:.1f} W over the calibration by the meter "
         f"'{calibration.energy_method}'",
-        "expected accuracy: the model's median accuracy relative to the other models in the "
-        "measured settings (the user's dataset left out), added to the median setting's "
-        f"median; an interval from its {ACCURACY_INTERVAL_NAME}",
+        (f"expected accuracy: anchored to {info.name}'s majority-class rate {baseline:.3f} (from "
+         f"its test labels), plus the skill above chance the model showed in the measured "
+         f"settings of other datasets; an interval from its {ACCURACY_INTERVAL_NAME}"
+         if math.isfinite(baseline) else
+         "expected accuracy: the model's median accuracy relative to the other models in the "
+         "measured settings (the user's dataset left out), added to the median setting's "
+         f"median (no test labels to anchor it); an interval from its {ACCURACY_INTERVAL_NAME}"),
     ]
     return Advice(table.reset_index(drop=True), calibration, excluded, notes)
 
@@ -594,12 +648,17 @@ BACKTEST_MIN_RUNS = 20
 #: The advised short list whose hit rate the backtest counts.
 BACKTEST_TOP = 5
 #: The ranking rules the backtest compares: ``pepr advise``, and training the smallest model.
-BACKTEST_METHODS = ("advise", "smallest")
+BACKTEST_METHODS = ("advise", "probe", "smallest")
 #: One row per held-out setting and model: the predictions beside the measurements.
 BACKTEST_PREDICTION_COLUMNS = [
     "setting", "model", "num_params", "source", "predicted_time_s", "train_time_s",
     "expected_acc", "expected_acc_low", "expected_acc_high", "test_acc", "expected_pepr",
-    "pepr_e", "above_baseline", "test_n", "E_n"]
+    "pepr_e", "above_baseline", "test_n", "E_n", "ran", "covered", "run_id", "energy_kwh",
+    "probe_val_acc", "probe_time_s", "val_baseline"]
+#: The probe the backtest simulates from the recorded curves: the first ``k`` of the advice,
+#: each trained for ``epochs`` epochs (the recorded run's first epochs), the best by validation
+#: accuracy above the majority class chosen.
+BACKTEST_PROBE = {"k": 10, "epochs": 1}
 
 
 @dataclass
@@ -640,33 +699,95 @@ def first_seed(runs: pd.DataFrame) -> pd.DataFrame:
             .drop_duplicates(["setting", "model"]).reset_index(drop=True))
 
 
+def probe_curves(epochs: pd.DataFrame, run_ids: pd.Series, probe_epochs: int) -> pd.DataFrame:
+    """Per run: its validation accuracy after ``probe_epochs`` epochs and the training time of
+    those epochs, from the recorded history (what a probe of that length would have seen)."""
+    mine = epochs[epochs["run_id"].isin(set(run_ids)) & (epochs["epoch"] < probe_epochs)]
+    val = mine[(mine["split"] == "val") & (mine["metric"] == "acc")
+               & (mine["epoch"] == probe_epochs - 1)].set_index("run_id")["value"]
+    time = mine[(mine["split"] == "train") & (mine["metric"] == "time_s")].groupby("run_id")["value"].sum()
+    return pd.DataFrame({"probe_val_acc": val, "probe_time_s": time}).rename_axis("run_id").reset_index()
+
+
+def val_majority_rate(dataset: str) -> float:
+    """The validation split's majority-class rate: what a probe's accuracy must beat."""
+    from pepr import datasets
+
+    try:
+        return verdicts.majority_rate(datasets.split_labels(dataset, allow_download=False)["val"])
+    except (PeprError, OSError, KeyError, ValueError):
+        return math.nan
+
+
+def probe_first_choice(group: pd.DataFrame, k: int = BACKTEST_PROBE["k"]) -> object:
+    """The index of the run a probe would choose in ``group`` (one held-out setting): of the
+    first ``k`` by expected PePR that ran, the best by the probe's validation accuracy among
+    those above the validation majority rate; with none above it, the advice's first."""
+    order = group.sort_values("expected_pepr", ascending=False, kind="stable")
+    probed = order[order["ran"].astype(bool)].head(k)
+    above = probed[probed["probe_val_acc"] > probed["val_baseline"]]
+    return above["probe_val_acc"].idxmax() if len(above) else order.index[0]
+
+
+def probe_charged_pepr(group: pd.DataFrame, index: object, k: int = BACKTEST_PROBE["k"]) -> float:
+    """The chosen run's PePR-E with the probe's energy added to its own (the probes' recorded
+    epoch times at the run's watts), normalised within the setting with that cost included."""
+    order = group.sort_values("expected_pepr", ascending=False, kind="stable")
+    probed = order[order["ran"].astype(bool)].head(k)
+    watts = (group["energy_kwh"] / group["train_time_s"]).median()
+    cost = float(group.loc[index, "energy_kwh"]) + float(probed["probe_time_s"].sum()) * watts
+    energies = group["energy_kwh"].dropna()
+    low, high = float(energies.min()), max(float(energies.max()), cost)
+    resource = 0.0 if high == low else (cost - low) / (high - low)
+    return float(group.loc[index, "test_acc"]) / (1 + resource)
+
+
 def backtest_setting(runs: pd.DataFrame, setting: str, study: str = REFERENCE_STUDY,
                      results_dir: Path | str | None = None,
-                     sources: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Advice for ``setting`` of ``runs`` learnt without it, beside what it measured.
+                     sources: pd.DataFrame | None = None,
+                     grid: Sequence[str] | None = None) -> pd.DataFrame:
+    """Advice for ``setting`` of ``runs`` learnt without its dataset, beside what it measured.
 
-    Speeds come from the study's other settings (:func:`reference_speeds` with the setting
-    excluded), the machine is the reference itself (:func:`reference_calibration`, at the
-    median watts of the other settings' runs), accuracy from every measured setting of another
-    dataset (:func:`expected_accuracy`). One row per model that has both a prediction and a
-    held-out run: ``predicted_time_s``, ``expected_acc`` (and its interval), ``expected_pepr``
-    against the measured ``train_time_s``, ``test_acc`` and ``pepr_e`` (scored within the
-    held-out setting), with ``num_params`` for the smallest-model rule.
+    The whole dataset is held out: speeds come from the study's settings of *other* datasets
+    (:func:`reference_speeds`), the machine is the reference itself
+    (:func:`reference_calibration`, at the median watts of those runs), accuracy from every
+    measured setting of another dataset, anchored to the held-out dataset's majority-class rate
+    (:func:`expected_accuracy_from_baseline`). The candidates are every model of the zoo, as
+    ``pepr advise`` ranks them; one that has no ``ok`` run in the setting (failed, skipped,
+    never run) has ``ran`` False and ``above_baseline`` False: choosing it is a failure.
+    Columns: :data:`BACKTEST_PREDICTION_COLUMNS` (``covered``: the measured accuracy lies in
+    the expected interval).
     """
     held = first_seed(runs[runs["setting"] == setting])
-    others = runs[runs["setting"] != setting]
-    if held.empty or others.empty:
-        raise BadParameterError(f"backtest of {setting!r} needs its runs and another setting's")
+    if held.empty:
+        raise BadParameterError(f"backtest of {setting!r} needs its runs")
     dataset, fraction = held["dataset"].iloc[0], float(held["data_fraction"].iloc[0])
-    reference = reference_speeds(study, results_dir, exclude_settings=[setting])
+    held_out = sorted(runs.loc[runs["dataset"] == dataset, "setting"].unique())
+    others = runs[runs["dataset"] != dataset]
+    if others.empty:
+        raise BadParameterError(f"backtest of {setting!r} needs runs on another dataset")
+    reference = reference_speeds(study, results_dir, exclude_settings=held_out)
     costs = predict_costs(reference, reference_calibration(reference_watts(others)),
                           train_images(dataset, fraction), int(held["epochs"].iloc[0]))
     if sources is None:
-        sources = accuracy_sources(results_dir)
-    accuracy = expected_accuracy(sources, leave_out_dataset=dataset)
+        sources = accuracy_sources(results_dir, require_release=True)
+    accuracy = expected_accuracy_from_baseline(sources, dataset_baseline(dataset),
+                                               leave_out_dataset=dataset)
     measured = score.add_pepr(verdicts.with_verdicts(held, study))[
-        ["model", "train_time_s", "test_acc", "pepr_e", "above_baseline", "test_n", "E_n"]]
-    table = costs.merge(accuracy, on="model").merge(measured, on="model")
+        ["model", "run_id", "train_time_s", "energy_kwh", "test_acc", "pepr_e", "above_baseline",
+         "test_n", "E_n"]]
+    table = costs.merge(accuracy, on="model", how="left").merge(measured, on="model", how="left")
+    table = table[table["expected_acc"].notna()].copy()
+    if grid is not None:  # a model the study never tried here says nothing of the advice
+        table = table[table["model"].isin(set(grid))].copy()
+    curves = probe_curves(results.load_epochs(study, results_dir), table["run_id"].dropna(),
+                          BACKTEST_PROBE["epochs"])
+    table = table.merge(curves, on="run_id", how="left")
+    table["val_baseline"] = val_majority_rate(dataset)
+    table["ran"] = table["test_acc"].notna()
+    table["above_baseline"] = table["above_baseline"].astype("boolean").fillna(False)
+    table["covered"] = ((table["test_acc"] >= table["expected_acc_low"])
+                        & (table["test_acc"] <= table["expected_acc_high"])).where(table["ran"])
     table["expected_pepr"] = expected_pepr(table, "predicted_energy_kwh")[1]
     table.insert(0, "setting", setting)
     return table[BACKTEST_PREDICTION_COLUMNS].reset_index(drop=True)
@@ -676,15 +797,33 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
     """Spearman's rho of two columns (NaN with fewer than three pairs or no spread)."""
     from scipy.stats import spearmanr
 
+    both = pd.concat([a, b], axis=1).dropna()
+    a, b = both.iloc[:, 0], both.iloc[:, 1]
     if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
         return math.nan
     return float(spearmanr(a, b).statistic)
 
 
 def _rankings(group: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series, pd.Series | None]]:
-    """Each method's ranking score, time predictor and accuracy prediction for one setting."""
-    return {"advise": (group["expected_pepr"], group["predicted_time_s"], group["expected_acc"]),
+    """Each method's ranking score, time predictor and accuracy prediction for one setting (the
+    probe ranks as the advice does, then moves its choice first)."""
+    advised = (group["expected_pepr"], group["predicted_time_s"], group["expected_acc"])
+    return {"advise": advised, "probe": advised,
             "smallest": (-group["num_params"], group["num_params"], None)}
+
+
+def method_order(group: pd.DataFrame, method: str) -> tuple[pd.DataFrame, float]:
+    """The runs of one held-out setting in ``method``'s order, and the PePR-E its first choice
+    is credited with (the probe's: with the probe's energy charged to it)."""
+    ranking = _rankings(group)[method][0]
+    order = group.assign(_key=ranking).sort_values("_key", ascending=False, kind="stable")
+    if method != "probe" or "probe_val_acc" not in group:
+        return order, float(order["pepr_e"].iloc[0])
+    first = probe_first_choice(group)
+    order = pd.concat([order.loc[[first]], order.drop(index=first)])
+    credited = (probe_charged_pepr(group, first) if group.loc[first, "ran"]
+                else float(order["pepr_e"].iloc[0]))
+    return order, credited
 
 
 def _eligible(group: pd.DataFrame) -> pd.DataFrame:
@@ -741,26 +880,31 @@ def backtest_scores(predictions: pd.DataFrame, top: int = BACKTEST_TOP) -> pd.Da
         best_model = eligible.loc[eligible["pepr_e"].idxmax(), "model"] if judged else None
         best = float(eligible["pepr_e"].max()) if judged else math.nan
         for method in BACKTEST_METHODS:
+            if method == "probe" and "probe_val_acc" not in group:
+                continue
             ranking, time_predictor, accuracy = _rankings(group)[method]
-            order = group.assign(_key=ranking).sort_values("_key", ascending=False, kind="stable")
-            draws = regret_draws(group, order.index[0]) if judged else np.array([])
+            order, credited = method_order(group, method)
+            charge = float(order["pepr_e"].iloc[0]) - credited if pd.notna(order["pepr_e"].iloc[0]) else 0.0
+            draws = regret_draws(group, order.index[0]) + charge if judged else np.array([])
             low, high = verdicts.percentile_interval(draws)
+            covered = (group["covered"].astype(float).mean()
+                       if method != "smallest" and "covered" in group else math.nan)
             rows.append({
                 "setting": setting, "method": method, "models": len(group),
+                "ran": int(group["ran"].sum()) if "ran" in group else len(group),
                 "above_baseline": len(eligible) if "above_baseline" in group else len(group),
                 "rho_time": _spearman(time_predictor, group["train_time_s"]),
                 "rho_acc": math.nan if accuracy is None else _spearman(accuracy, group["test_acc"]),
                 "rho_pepr": _spearman(ranking, group["pepr_e"]),
                 "best_in_top": (bool(best_model in set(order["model"].head(top))) if judged
                                 else pd.NA),
-                "regret": (best - (float(order["pepr_e"].iloc[0])
-                                   if _counts(group, order.index[0]) else 0.0))
+                "regret": (best - (credited if _counts(group, order.index[0]) else 0.0))
                 if judged else math.nan,
-                "regret_low": low, "regret_high": high,
+                "regret_low": low, "regret_high": high, "coverage": covered,
             })
-    return pd.DataFrame(rows, columns=["setting", "method", "models", "above_baseline", "rho_time",
-                                       "rho_acc", "rho_pepr", "best_in_top", "regret",
-                                       "regret_low", "regret_high"])
+    return pd.DataFrame(rows, columns=["setting", "method", "models", "ran", "above_baseline",
+                                       "rho_time", "rho_acc", "rho_pepr", "best_in_top", "regret",
+                                       "regret_low", "regret_high", "coverage"])
 
 
 def backtest_overall(scores: pd.DataFrame, predictions: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -775,7 +919,7 @@ def backtest_overall(scores: pd.DataFrame, predictions: pd.DataFrame | None = No
                     models=("models", "sum"), rho_time=("rho_time", "median"),
                     rho_acc=("rho_acc", "median"), rho_pepr=("rho_pepr", "median"),
                     best_in_top=("best_in_top", "sum"), regret_mean=("regret", "mean"),
-                    regret_max=("regret", "max"))
+                    regret_max=("regret", "max"), coverage=("coverage", "mean"))
                .reindex([m for m in BACKTEST_METHODS if m in set(scores["method"])]))
     overall["regret_mean_low"] = overall["regret_mean_high"] = math.nan
     if predictions is not None and not predictions.empty:
@@ -784,10 +928,10 @@ def backtest_overall(scores: pd.DataFrame, predictions: pd.DataFrame | None = No
             for setting, group in predictions.groupby("setting", sort=True):
                 if _eligible(group).empty:
                     continue
-                ranking = _rankings(group)[method][0]
-                first = group.assign(_key=ranking).sort_values("_key", ascending=False,
-                                                               kind="stable").index[0]
-                stacked.append(regret_draws(group, first))
+                order, credited = method_order(group, method)
+                charge = (float(order["pepr_e"].iloc[0]) - credited
+                          if pd.notna(order["pepr_e"].iloc[0]) else 0.0)
+                stacked.append(regret_draws(group, order.index[0]) + charge)
             if stacked and all(len(d) for d in stacked):
                 low, high = verdicts.percentile_interval(np.mean(stacked, axis=0))
                 overall.loc[method, ["regret_mean_low", "regret_mean_high"]] = [low, high]
@@ -797,18 +941,23 @@ def backtest_overall(scores: pd.DataFrame, predictions: pd.DataFrame | None = No
 def backtest(study: str = REFERENCE_STUDY, results_dir: Path | str | None = None,
              min_runs: int = BACKTEST_MIN_RUNS) -> Backtest:
     """Hold out in turn each setting of ``study`` in which at least ``min_runs`` models
-    finished, advise for it from the rest (:func:`backtest_setting`) and score the advice
+    finished, advise for it from the study's other datasets and the other datasets' accuracies
+    (:func:`backtest_setting`: the whole dataset is held out) and score the advice
     (:func:`backtest_scores`). Nothing is timed: the reference machine predicts itself. With
-    fewer than two such settings nothing is held out (one setting has nothing to learn speeds
-    from) and ``predictions`` and ``scores`` are empty."""
+    fewer than two datasets with such settings nothing is held out and ``predictions`` and
+    ``scores`` are empty. The release's table is required (its absence is an error, not a
+    smaller backtest)."""
     results_dir = results_dir if results_dir is not None else paths.RESULTS_DIR
     runs = results.load(study, results_dir)
     finished = runs.groupby("setting")["model"].nunique().sort_index()
     eligible = finished[finished >= min_runs].index.tolist()
+    datasets = runs.loc[runs["setting"].isin(eligible), "dataset"].nunique()
     frames = []
-    if len(eligible) >= 2:
-        sources = accuracy_sources(results_dir)
-        frames = [backtest_setting(runs, setting, study, results_dir, sources)
+    if datasets >= 2:
+        sources = accuracy_sources(results_dir, require_release=True)
+        tried = results.load(study, results_dir, include_failed=True)
+        frames = [backtest_setting(runs, setting, study, results_dir, sources,
+                                   grid=tried.loc[tried["setting"] == setting, "model"].unique())
                   for setting in eligible]
     predictions = (pd.concat(frames, ignore_index=True) if frames
                    else pd.DataFrame(columns=BACKTEST_PREDICTION_COLUMNS))
@@ -829,7 +978,8 @@ def backtest_summary(result: Backtest) -> dict[str, str]:
     finished = ", ".join(f"{setting} ({count} models)" for setting, count in result.finished.items())
     dash = "\u2013"
     out = {key: dash for key in ("rho_time", "rho_time_smallest", "rho_acc", "hits",
-                                 "hits_smallest", "judged", "regret", "regret_smallest")}
+                                 "hits_smallest", "judged", "regret", "regret_smallest",
+                                 "regret_probe", "coverage")}
     out.update(held_out=str(len(result.held_out)), runs=str(len(result.predictions)),
                models=str(result.predictions["model"].nunique()))
     if not result.held_out:
@@ -844,6 +994,8 @@ def backtest_summary(result: Backtest) -> dict[str, str]:
                rho_time_smallest=f"{smallest['rho_time']:.2f}",
                hits=str(int(advised["best_in_top"])), hits_smallest=str(int(smallest["best_in_top"])),
                judged=str(int(advised["judged"])),
+               regret_probe=regret_text(overall.loc["probe"]) if "probe" in overall.index else dash,
+               coverage=f"{advised['coverage']:.0%}" if pd.notna(advised["coverage"]) else dash,
                regret=regret_text(advised), regret_smallest=regret_text(smallest),
                status=f"Settings of the study {result.study} with finished runs: {finished}.")
     return out

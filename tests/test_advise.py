@@ -143,7 +143,7 @@ def test_backtest_holds_out_each_setting(tmp_path: Path, data_dir: Path):
     assert result.held_out == ["breastmnist", "retinamnist"]
     assert set(result.predictions["model"]) == set(ZOO_MODELS)
     scores = result.scores.set_index(["setting", "method"])
-    assert len(scores) == 4 and scores["models"].eq(len(ZOO_MODELS)).all()
+    assert len(scores) == 2 * len(advise.BACKTEST_METHODS) and scores["models"].eq(len(ZOO_MODELS)).all()
     # speeds learnt from the other setting alone rank the held-out times as measured
     assert scores.loc[("breastmnist", "advise"), "rho_time"] == pytest.approx(1.0)
     assert math.isnan(scores.loc[("breastmnist", "smallest"), "rho_acc"])
@@ -327,3 +327,32 @@ def test_backtest_summary_says_what_is_missing_then_what_was_found(tmp_path: Pat
     advised = result.scores[result.scores["method"] == "advise"]
     assert found["regret"].startswith(f"{advised['regret'].mean():.3f}")
     assert found["status"].startswith("Settings of the study cpu-rerun with finished runs: breastmnist")
+
+
+def test_expected_accuracy_is_anchored_to_the_datasets_own_baseline():
+    sources = pd.DataFrame({
+        "study": "s", "setting": ["a", "a", "b", "b"], "dataset": ["x", "x", "y", "y"],
+        "model": ["m1", "m2", "m1", "m2"], "test_acc": [0.8, 0.6, 0.9, 0.5],
+        "baseline_acc": [0.6, 0.6, 0.5, 0.5]})
+    # m1's skills: 0.5 on a, 0.8 on b; m2: 0 and 0. On a dataset whose majority rate is 0.4:
+    table = advise.expected_accuracy_from_baseline(sources, 0.4, low=0.0, high=1.0).set_index("model")
+    assert table.loc["m1", "expected_acc"] == pytest.approx(0.4 + 0.6 * 0.65)
+    assert table.loc["m2", "expected_acc"] == pytest.approx(0.4)  # a guesser elsewhere
+    assert (table.loc["m1", "expected_acc_low"], table.loc["m1", "expected_acc_high"]) == pytest.approx(
+        (0.4 + 0.6 * 0.5, 0.4 + 0.6 * 0.8))
+    left = advise.expected_accuracy_from_baseline(sources, 0.4, leave_out_dataset="y")
+    assert set(left["settings"]) == {1}
+
+
+def test_a_probe_chooses_by_validation_accuracy_above_the_majority():
+    group = pd.DataFrame({
+        "expected_pepr": [0.9, 0.8, 0.7, 0.6], "ran": [True, True, False, True],
+        "probe_val_acc": [0.70, 0.85, math.nan, 0.95], "val_baseline": 0.70,
+        "energy_kwh": [1.0, 2.0, math.nan, 4.0], "train_time_s": [10.0, 20.0, math.nan, 40.0],
+        "test_acc": [0.7, 0.9, math.nan, 0.95], "probe_time_s": [1.0, 2.0, math.nan, 4.0]})
+    assert advise.probe_first_choice(group, k=2) == 1  # the first only ties the majority
+    assert advise.probe_first_choice(group, k=3) == 3  # the one that never ran is not probed
+    group["probe_val_acc"] = 0.5
+    assert advise.probe_first_choice(group, k=3) == 0  # nothing above it: the advice's first
+    charged = advise.probe_charged_pepr(group.assign(probe_val_acc=0.9), 1, k=2)
+    assert charged < 0.9 / (1 + (2.0 - 1.0) / 3.0)  # its own energy plus the probes'
