@@ -358,8 +358,7 @@ def expected_accuracy_from_baseline(sources: pd.DataFrame, baseline: float,
     if sources.empty:
         raise BadParameterError("no measured runs with a baseline on other datasets to predict "
                                 "accuracy from")
-    skill = (sources["test_acc"] - sources["baseline_acc"]) / (1 - sources["baseline_acc"])
-    frame = sources.assign(skill=skill)
+    frame = sources.assign(skill=verdicts.skill_gain(sources["test_acc"], sources["baseline_acc"]))
     grouped = frame.groupby("model")["skill"]
     as_accuracy = lambda s: (baseline + (1 - baseline) * s).clip(0.0, 1.0)  # noqa: E731
     table = pd.DataFrame({"expected_acc": as_accuracy(grouped.median()),
@@ -393,7 +392,7 @@ def accuracy_sources(results_dir: Path | str | None = None,
 def dataset_baseline(dataset: str) -> float:
     """The majority-class rate of a dataset's test split: what its expected accuracy is
     anchored to (NaN where the labels cannot be read)."""
-    labels = verdicts.test_labels(dataset)
+    labels = verdicts.split_labels_on_disk(dataset, "test")
     return math.nan if labels is None else verdicts.majority_rate(labels)
 
 
@@ -711,31 +710,31 @@ def probe_curves(epochs: pd.DataFrame, run_ids: pd.Series, probe_epochs: int) ->
 
 def val_majority_rate(dataset: str) -> float:
     """The validation split's majority-class rate: what a probe's accuracy must beat."""
-    from pepr import datasets
+    labels = verdicts.split_labels_on_disk(dataset, "val")
+    return math.nan if labels is None else verdicts.majority_rate(labels)
 
-    try:
-        return verdicts.majority_rate(datasets.split_labels(dataset, allow_download=False)["val"])
-    except (PeprError, OSError, KeyError, ValueError):
-        return math.nan
+
+def probed_runs(group: pd.DataFrame, k: int = BACKTEST_PROBE["k"]) -> pd.DataFrame:
+    """The runs a simulated probe trains: the first ``k`` by expected PePR that ran."""
+    order = group.sort_values("expected_pepr", ascending=False, kind="stable")
+    return order[order["ran"].astype(bool)].head(k)
 
 
 def probe_first_choice(group: pd.DataFrame, k: int = BACKTEST_PROBE["k"]) -> object:
     """The index of the run a probe would choose in ``group`` (one held-out setting): of the
     first ``k`` by expected PePR that ran, the best by the probe's validation accuracy among
     those above the validation majority rate; with none above it, the advice's first."""
-    order = group.sort_values("expected_pepr", ascending=False, kind="stable")
-    probed = order[order["ran"].astype(bool)].head(k)
+    probed = probed_runs(group, k)
     above = probed[probed["probe_val_acc"] > probed["val_baseline"]]
-    return above["probe_val_acc"].idxmax() if len(above) else order.index[0]
+    return above["probe_val_acc"].idxmax() if len(above) else group["expected_pepr"].idxmax()
 
 
 def probe_charged_pepr(group: pd.DataFrame, index: object, k: int = BACKTEST_PROBE["k"]) -> float:
     """The chosen run's PePR-E with the probe's energy added to its own (the probes' recorded
     epoch times at the run's watts), normalised within the setting with that cost included."""
-    order = group.sort_values("expected_pepr", ascending=False, kind="stable")
-    probed = order[order["ran"].astype(bool)].head(k)
     watts = (group["energy_kwh"] / group["train_time_s"]).median()
-    cost = float(group.loc[index, "energy_kwh"]) + float(probed["probe_time_s"].sum()) * watts
+    cost = (float(group.loc[index, "energy_kwh"])
+            + float(probed_runs(group, k)["probe_time_s"].sum()) * watts)
     energies = group["energy_kwh"].dropna()
     low, high = float(energies.min()), max(float(energies.max()), cost)
     resource = 0.0 if high == low else (cost - low) / (high - low)
@@ -826,6 +825,17 @@ def method_order(group: pd.DataFrame, method: str) -> tuple[pd.DataFrame, float]
     return order, credited
 
 
+def choice_regret_draws(group: pd.DataFrame, method: str) -> tuple[pd.DataFrame, float, np.ndarray]:
+    """``method``'s order in one held-out setting, the PePR-E its first choice is credited
+    with, and that choice's regret on resampled test splits (:func:`regret_draws`, less the
+    probe's charge)."""
+    order, credited = method_order(group, method)
+    measured = order["pepr_e"].iloc[0]
+    charge = float(measured) - credited if pd.notna(measured) else 0.0
+    draws = regret_draws(group, order.index[0]) + charge if not _eligible(group).empty else np.array([])
+    return order, credited, draws
+
+
 def _eligible(group: pd.DataFrame) -> pd.DataFrame:
     """The runs a choice is judged against: those that beat their majority-class baseline (a
     cheap constant classifier is never "the best"); all of them where no verdict is known."""
@@ -883,9 +893,7 @@ def backtest_scores(predictions: pd.DataFrame, top: int = BACKTEST_TOP) -> pd.Da
             if method == "probe" and "probe_val_acc" not in group:
                 continue
             ranking, time_predictor, accuracy = _rankings(group)[method]
-            order, credited = method_order(group, method)
-            charge = float(order["pepr_e"].iloc[0]) - credited if pd.notna(order["pepr_e"].iloc[0]) else 0.0
-            draws = regret_draws(group, order.index[0]) + charge if judged else np.array([])
+            order, credited, draws = choice_regret_draws(group, method)
             low, high = verdicts.percentile_interval(draws)
             covered = (group["covered"].astype(float).mean()
                        if method != "smallest" and "covered" in group else math.nan)
@@ -928,10 +936,7 @@ def backtest_overall(scores: pd.DataFrame, predictions: pd.DataFrame | None = No
             for setting, group in predictions.groupby("setting", sort=True):
                 if _eligible(group).empty:
                     continue
-                order, credited = method_order(group, method)
-                charge = (float(order["pepr_e"].iloc[0]) - credited
-                          if pd.notna(order["pepr_e"].iloc[0]) else 0.0)
-                stacked.append(regret_draws(group, order.index[0]) + charge)
+                stacked.append(choice_regret_draws(group, method)[2])
             if stacked and all(len(d) for d in stacked):
                 low, high = verdicts.percentile_interval(np.mean(stacked, axis=0))
                 overall.loc[method, ["regret_mean_low", "regret_mean_high"]] = [low, high]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from pepr.report import RANK_SCORES, plural, rho_text, share_text
+from pepr.report import RANK_SCORES, listing, plural, rho_text, share_text
 
 
 def small_models_claim(split: pd.Series | None, rank_by: str) -> str:
@@ -104,11 +104,35 @@ def start_words(pretrained: pd.Series) -> str:
     return "from pretrained weights" if starts == {True} else "both from scratch and from pretrained weights"
 
 
+def protocol_facts(runs: pd.DataFrame, summary: Mapping[str, object],
+                   device: str | None = None) -> dict[str, str]:
+    """What :func:`protocol_sentence` says of a study, from its finished ``runs`` and its
+    :func:`pepr.report.grid_summary`: how runs start, input sizes, the device (``device``, or
+    the rows' ``hardware``), the datasets and how energy was obtained."""
+    methods = list(summary["energy_methods"])
+    estimated = bool(methods) and all(m.endswith("estimate") for m in methods)
+    return {"start": start_words(runs["pretrained"]),
+            "sizes": listing(summary["img_sizes"]) or "unrecorded",
+            "device": device or listing(sorted(runs["hardware"].dropna().unique())) or "unrecorded hardware",
+            "datasets": listing(sorted(runs["dataset"].unique())),
+            "energy": ("energy estimated, not measured" if estimated else "energy measured")
+                      + f" ({listing(methods)})"}
+
+
+def release_start_words() -> str:
+    """How the release's settings started, counted from :data:`pepr.release.SETTINGS`."""
+    from pepr import release
+
+    scratch = sum(not setting["pretrained"] for setting in release.SETTINGS.values())
+    total = len(release.SETTINGS)
+    return ("fine-tuned ImageNet weights" + (f" in all but {scratch} of its {total} settings"
+                                             if scratch else ""))
+
+
 def protocol_sentence(facts: Mapping[str, str]) -> str:
-    """The study's protocol beside the release's (ImageNet weights in all but one setting, on a
-    GPU, carbontracker's energy), from the study's own facts: ``start``
-    (:func:`start_words`), ``sizes``, ``device``, ``datasets``, ``energy``."""
-    return (f"The protocol differs from the release's (which fine-tuned ImageNet weights in all but "
-            f"one setting, on a GPU, with carbontracker's energy): this study trains "
-            f"{facts['start']}, at {facts['sizes']} px, on {facts['device']}, on "
-            f"{facts['datasets']}, with {facts['energy']}.")
+    """The study's protocol beside the release's (:func:`release_start_words`, on a GPU,
+    carbontracker's energy), from :func:`protocol_facts`."""
+    return (f"The protocol differs from the release's (which {release_start_words()}, on a GPU, "
+            f"with carbontracker's energy): this study trains {facts['start']}, at "
+            f"{facts['sizes']} px, on {facts['device']}, on {facts['datasets']}, with "
+            f"{facts['energy']}.")

@@ -79,10 +79,15 @@ def above_baseline_p(accuracy: float, n: int, baseline: float) -> float:
                            alternative="greater").pvalue)
 
 
+def skill_gain(accuracy, baseline):
+    """(accuracy - baseline) / (1 - baseline): the share of what was left to gain above a
+    constant classifier that a run gained (negative below chance)."""
+    return (accuracy - baseline) / (1 - baseline)
+
+
 def skill(accuracy: pd.Series, baseline: pd.Series) -> pd.Series:
-    """(accuracy - baseline) / (1 - baseline), clipped to [0, 1]: 0 for a constant classifier."""
-    gain = (accuracy - baseline) / (1 - baseline)
-    return gain.clip(lower=0.0, upper=1.0).where(baseline < 1)
+    """:func:`skill_gain` clipped to [0, 1]: 0 for a constant classifier (or worse)."""
+    return skill_gain(accuracy, baseline).clip(lower=0.0, upper=1.0).where(baseline < 1)
 
 
 def add_verdicts(runs: pd.DataFrame, baselines: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
@@ -152,13 +157,13 @@ def majority_rate(labels: np.ndarray) -> float:
     return float(np.bincount(labels.astype(np.int64)).max() / len(labels))
 
 
-def test_labels(dataset: str) -> np.ndarray | None:
-    """The test split's labels of a dataset on disk (nothing is downloaded), or None."""
+def split_labels_on_disk(dataset: str, split: str = "test") -> np.ndarray | None:
+    """One split's labels of a dataset on disk (nothing is downloaded), or None."""
     from pepr import datasets
     from pepr.errors import PeprError
 
     try:
-        return datasets.split_labels(dataset, allow_download=False)["test"]
+        return datasets.split_labels(dataset, allow_download=False)[split]
     except (PeprError, OSError, KeyError, ValueError, RuntimeError):
         return None
 
@@ -168,7 +173,7 @@ def study_baselines(runs: pd.DataFrame) -> pd.DataFrame:
     (every run is scored on the whole test split), its size and where it came from."""
     rows = []
     for setting, dataset in runs.drop_duplicates("setting")[["setting", "dataset"]].itertuples(index=False):
-        labels = test_labels(str(dataset))
+        labels = split_labels_on_disk(str(dataset))
         if labels is None:
             rows.append({"setting": setting, "baseline_acc": math.nan, "test_n": math.nan,
                          "baseline_source": f"the test labels of {dataset} are not on disk"})
@@ -214,7 +219,7 @@ def release_baselines(paper: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for dataset, group in paper.groupby("dataset", sort=False):
         n = inferred_test_size(group[epoch_columns].to_numpy().ravel())
-        labels = test_labels(str(dataset))
+        labels = split_labels_on_disk(str(dataset))
         if n is not None and labels is not None and n <= len(labels):
             rate = majority_rate(labels[:n])
             source = (f"majority class of the first {n} of the {len(labels)} test labels (the "
@@ -278,7 +283,7 @@ def resampled_scores(runs: pd.DataFrame, score: str, draws: int = DRAWS,
         return resampled
     if score == "skill":
         baseline = pd.to_numeric(runs["baseline_acc"], errors="coerce").to_numpy(dtype=float)
-        return np.clip((resampled - baseline) / (1 - baseline), 0, 1)
+        return np.clip(skill_gain(resampled, baseline), 0, 1)
     resource = pd.to_numeric(runs[f"{score.removeprefix('pepr_').upper()}_n"],
                              errors="coerce").to_numpy(dtype=float)
     return resampled / (1 + resource)

@@ -52,3 +52,14 @@ def test_larger_more_accurate_is_counted_per_setting_with_the_gaps():
     text = claims.larger_more_accurate_claim(table)
     assert "holds in 1 of 2 settings" in text and "-0.050 to +0.100" in text
     assert "cannot be told" in claims.larger_more_accurate_claim(pd.DataFrame())
+
+
+def test_the_release_side_of_the_protocol_is_counted_from_its_settings():
+    from pepr import release
+
+    scratch = sum(not s["pretrained"] for s in release.SETTINGS.values())
+    assert f"all but {scratch} of its {len(release.SETTINGS)} settings" in claims.release_start_words()
+    runs = pd.DataFrame({"pretrained": [False], "hardware": ["a CPU"], "dataset": ["x"]})
+    facts = claims.protocol_facts(runs, {"energy_methods": ["green-algorithms-estimate"],
+                                         "img_sizes": [28]})
+    assert facts["device"] == "a CPU" and facts["energy"].startswith("energy estimated")
