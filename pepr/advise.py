@@ -50,9 +50,11 @@ from pepr.advise_defaults import (
     ACCURACY_INTERVAL_NAME,
     PROBE_EPOCHS,
     PROBE_FRACTION,
+    PROBE_K,
     PROBE_WEIGHT,
 )
 from pepr.errors import BadParameterError, PeprError
+from pepr.text import plural
 
 #: The study whose rows are the reference machine's measurements.
 REFERENCE_STUDY = "cpu-rerun"
@@ -449,7 +451,29 @@ def advise(dataset: str, budget_hours: float | None = None, budget_kwh: float | 
          "measured settings (the user's dataset left out), added to the median setting's "
          f"median (no test labels to anchor it); an interval from its {ACCURACY_INTERVAL_NAME}"),
     ]
+    notes.append(validation_bar_note(info.name))
     return Advice(table.reset_index(drop=True), calibration, excluded, notes)
+
+
+def validation_bar_note(dataset: str) -> str:
+    """How to follow the list: train down it and keep the first run whose validation accuracy
+    beats the majority class, with the bar on this dataset's validation split
+    (:func:`pepr.verdicts.accuracy_to_beat`); the rule the backtest calls ``validate``."""
+    from pepr import datasets
+
+    majority = majority_val_accuracy(dataset)
+    n_val = len(datasets.split_labels(dataset)["val"])
+    count, accuracy = verdicts.accuracy_to_beat(n_val, majority)
+    rule = ("train down the list and keep the first run whose validation accuracy beats the "
+            "majority class")
+    if not math.isfinite(majority):
+        return f"{rule} (its rate is not known for {dataset}: its labels are not one class each)"
+    if not math.isfinite(accuracy):
+        return (f"{rule}: on {dataset} no validation accuracy can show it "
+                f"({plural(n_val, 'validation image')}, majority rate {majority:.3f})")
+    return (f"{rule}: on {dataset}, {accuracy:.3f} or more ({count} of "
+            f"{plural(n_val, 'validation image')}; the majority class alone scores {majority:.3f}; "
+            f"one-sided exact binomial test at alpha {verdicts.ALPHA:g})")
 
 
 def expected_pepr(table: pd.DataFrame, resource: str) -> tuple[pd.Series, pd.Series]:
@@ -543,46 +567,51 @@ def probe_runs(models: Sequence[str], img_sizes: Sequence[int], dataset: str,
     return pd.DataFrame(rows)
 
 
-def rerank_with_probe(table: pd.DataFrame, probes: pd.DataFrame,
-                      weight: float = PROBE_WEIGHT) -> pd.DataFrame:
+def rerank_with_probe(table: pd.DataFrame, probes: pd.DataFrame, weight: float = PROBE_WEIGHT,
+                      majority: float = math.nan) -> pd.DataFrame:
     """Re-rank ``table`` (an advice table: ``expected_acc``, ``resource_n``, ``expected_pepr``,
     ``why``) with the probe's validation accuracy of some of its models.
 
-    The rule. A probe trains briefly on little data, so its accuracy is lower than a full run's
-    by an amount nobody knows; only how the probed models differ from each other on the user's
-    data is evidence. So each probed model's accuracy is estimated twice: the expected accuracy
-    (from other datasets), and the expected accuracy shifted by the model's probe accuracy minus
-    the mean probe accuracy of the probed models (the probe's word). The probed accuracy is
-    their mean: ``expected_acc + weight * (probe_val_acc - mean probe_val_acc)`` with ``weight``
-    :data:`PROBE_WEIGHT` (1/2), clipped to [0, 1]; ``probed_pepr`` is its PePR with the same
-    normalised resource as before. The table is then ranked by ``probed_pepr`` where there is
-    one and ``expected_pepr`` elsewhere (the shifts average zero, so probed and unprobed models
-    stay comparable); a model whose probe failed (non-finite loss, input it cannot take) goes
-    last. With one probed model there is nothing to compare and the order stays as it was. A
-    probe favours models that learn fast, which is not the same as learning well in ten epochs;
-    its standard error (binomial, on the validation split) is shown in ``why`` so that small
-    differences are read as the noise they are.
+    The rule. Only a probe that beats the validation split's majority-class rate ``majority``
+    (one-sided exact binomial test at :data:`pepr.verdicts.ALPHA`, on ``probe_val_n`` images;
+    every ``ok`` probe where ``majority`` is NaN) is evidence that the model learns on this
+    data; a probe at or below it says nothing yet and moves nothing. The models whose probe
+    passes go first: a probe trains briefly, so its accuracy is lower than a full run's by an
+    amount nobody knows and only how the passing models differ from each other is evidence.
+    Each one's accuracy is estimated twice: the expected accuracy (from other datasets), and the
+    expected accuracy shifted by its probe accuracy minus the passing probes' mean (the probe's
+    word); the probed accuracy is their mean, ``expected_acc + weight * (probe_val_acc - mean)``
+    with ``weight`` :data:`PROBE_WEIGHT` (1/2), clipped to [0, 1], and its PePR
+    (``probed_pepr``, the same normalised resource) orders them. Every other model keeps the
+    advice's order after them; a model whose probe failed (non-finite loss, input it cannot
+    take) goes last. The simulated probes of :mod:`pepr.backtest` are ranked by this rule.
     """
     out = table.drop(columns=[c for c in probes.columns if c != "model" and c in table.columns])
     out = out.merge(probes, on="model", how="left")
     probed = out["probe_status"].eq("ok")
-    shift = out["probe_val_acc"] - out.loc[probed, "probe_val_acc"].mean()
-    out["probed_acc"] = (out["expected_acc"] + weight * shift).clip(0.0, 1.0).where(probed)
+    beats = probed & pd.Series([
+        (not math.isfinite(majority) or verdicts.beats_baseline(acc, n, majority)) if ok else False
+        for ok, acc, n in zip(probed, out["probe_val_acc"], out.get("probe_val_n", 0))],
+        index=out.index)
+    shift = out["probe_val_acc"] - out.loc[beats, "probe_val_acc"].mean()
+    out["probed_acc"] = (out["expected_acc"] + weight * shift).clip(0.0, 1.0).where(beats)
     out["probed_pepr"] = np.nan
-    out.loc[probed, "probed_pepr"] = score.pepr(out.loc[probed, "probed_acc"],
-                                                out.loc[probed, "resource_n"])
+    out.loc[beats, "probed_pepr"] = score.pepr(out.loc[beats, "probed_acc"],
+                                               out.loc[beats, "resource_n"])
     failed = out["probe_status"].notna() & ~probed
-    order = out["probed_pepr"].fillna(out["expected_pepr"]).where(~failed, -np.inf)
-    out = out.assign(_order=order).sort_values("_order", ascending=False, kind="stable")
-    out = out.drop(columns="_order").reset_index(drop=True)
+    tier = np.select([beats, failed], [0, 2], default=1)
+    within = np.where(beats, -out["probed_pepr"], np.arange(len(out)))
+    out = out.assign(_tier=tier, _within=within).sort_values(["_tier", "_within"], kind="stable")
+    out = out.drop(columns=["_tier", "_within"]).reset_index(drop=True)
     out["rank"] = range(1, len(out) + 1)
-    out["why"] = [_probe_why(row) for _, row in out.iterrows()]
+    out["why"] = [_probe_why(row, majority) for _, row in out.iterrows()]
     return out
 
 
-def _probe_why(row: pd.Series) -> str:
+def _probe_why(row: pd.Series, majority: float = math.nan) -> str:
     """``why`` led by what the probe showed: the validation accuracy with its binomial standard
-    error, and how far it moved the accuracy (unprobed models keep theirs)."""
+    error, and how far it moved the accuracy, or that it did not beat the majority class and
+    moved nothing (unprobed models keep theirs)."""
     status = row.get("probe_status")
     if not isinstance(status, str):
         return row["why"]
@@ -590,8 +619,11 @@ def _probe_why(row: pd.Series) -> str:
         return f"probe failed, ranked last ({row['probe_error'] or status}); {row['why']}"
     acc, n = float(row["probe_val_acc"]), int(row["probe_val_n"])
     error = math.sqrt(acc * (1 - acc) / n)
-    return (f"probe val acc {acc:.3f} +/- {error:.3f} (n={n}) moved acc. "
-            f"{row['probed_acc'] - row['expected_acc']:+.3f}; {row['why']}")
+    if pd.isna(row["probed_acc"]):
+        return (f"probe val acc {acc:.3f} +/- {error:.3f} (n={n}) does not beat the majority "
+                f"class ({majority:.3f}): kept in place; {row['why']}")
+    return (f"probe val acc {acc:.3f} +/- {error:.3f} (n={n}) beats the majority class, moved "
+            f"acc. {row['probed_acc'] - row['expected_acc']:+.3f}; {row['why']}")
 
 
 def majority_val_accuracy(dataset: str) -> float:
@@ -620,395 +652,21 @@ def probe(advice: Advice, dataset: str, k: int, data_fraction: float = PROBE_FRA
     first = advice.table.head(k)
     probes = probe_runs(first["model"].tolist(), first["run_img_size"].tolist(), dataset,
                         data_fraction, epochs, threads, seed, progress)
-    table = rerank_with_probe(advice.table, probes)
+    majority = majority_val_accuracy(dataset)
+    table = rerank_with_probe(advice.table, probes, majority=majority)
     methods = sorted({m for m in probes["probe_energy_method"] if m})
     cost = ProbeCost(models=len(probes), seconds=float(probes["probe_time_s"].sum()),
                      energy_kwh=float(probes["probe_energy_kwh"].sum()),
                      energy_method=", ".join(methods) or "none", data_fraction=data_fraction,
                      epochs=epochs)
-    note = (f"probe: the first {cost.models} trained for {cost.epochs} epoch(s) on "
-            f"{cost.data_fraction:.0%} of the training split in {cost.seconds:.0f} s, "
-            f"{cost.energy_kwh * 1000:.3f} Wh by the meter '{cost.energy_method}'; probed "
-            f"accuracy = expected + {PROBE_WEIGHT:g} x (probe's validation accuracy - the "
-            f"probed models' mean), ranked by its PePR")
-    majority = majority_val_accuracy(dataset)
+    passed = int(table["probed_acc"].notna().sum())
+    note = (f"probe: the first {plural(cost.models, 'model')} trained for "
+            f"{plural(cost.epochs, 'epoch')} on {cost.data_fraction:.0%} of the training split in "
+            f"{cost.seconds:.0f} s, {cost.energy_kwh * 1000:.3f} Wh by the meter "
+            f"'{cost.energy_method}'; {passed} beat the majority class on validation and go "
+            f"first, by the PePR of expected accuracy + {PROBE_WEIGHT:g} x (probe's validation "
+            f"accuracy - their mean); the others keep their places")
     if math.isfinite(majority):
-        note += (f"; predicting the majority class alone scores {majority:.3f} on the "
-                 f"validation split (a probe near it has learnt little yet)")
+        note += (f" (the majority class alone scores {majority:.3f} on the validation split; "
+                 f"a probe must beat it at alpha {verdicts.ALPHA:g})")
     return Advice(table, advice.calibration, advice.excluded, [*advice.notes, note], cost)
-
-
-# ---------------------------------------------------------------------------------------------
-# 6. The backtest: leave one setting of the reference study out
-# ---------------------------------------------------------------------------------------------
-
-#: A setting takes part in the backtest once this many models finished in it.
-BACKTEST_MIN_RUNS = 20
-#: The advised short list whose hit rate the backtest counts.
-BACKTEST_TOP = 5
-#: The ranking rules the backtest compares: ``pepr advise``, and training the smallest model.
-BACKTEST_METHODS = ("advise", "probe", "smallest")
-#: One row per held-out setting and model: the predictions beside the measurements.
-BACKTEST_PREDICTION_COLUMNS = [
-    "setting", "model", "num_params", "source", "predicted_time_s", "train_time_s",
-    "expected_acc", "expected_acc_low", "expected_acc_high", "test_acc", "expected_pepr",
-    "pepr_e", "above_baseline", "test_n", "E_n", "ran", "covered", "run_id", "energy_kwh",
-    "probe_val_acc", "probe_time_s", "val_baseline"]
-#: The probe the backtest simulates from the recorded curves: the first ``k`` of the advice,
-#: each trained for ``epochs`` epochs (the recorded run's first epochs), the best by validation
-#: accuracy above the majority class chosen.
-BACKTEST_PROBE = {"k": 10, "epochs": 1}
-
-
-@dataclass
-class Backtest:
-    """A leave-one-setting-out backtest: per held-out setting and model the predictions beside
-    the measurements (``predictions``), per setting and method the figures (``scores``), and
-    the models finished per setting of the study (``finished``)."""
-
-    study: str
-    min_runs: int
-    finished: pd.Series
-    predictions: pd.DataFrame
-    scores: pd.DataFrame
-
-    @property
-    def held_out(self) -> list[str]:
-        """The settings that were held out (those with at least ``min_runs`` models)."""
-        return sorted(self.predictions["setting"].unique()) if len(self.predictions) else []
-
-
-def reference_calibration(watts: float) -> Calibration:
-    """The reference machine predicting itself: its time per image unchanged, ``watts`` its
-    energy per second."""
-    return Calibration(intercept=0.0, slope=1.0, points=pd.DataFrame(), watts=float(watts),
-                       energy_method="reference", seconds=0.0, baseline_mem_gb=0.0)
-
-
-def reference_watts(runs: pd.DataFrame) -> float:
-    """The reference machine's energy per second over its runs (the median run's watts)."""
-    from pepr import analysis
-
-    return float(analysis.implied_power_w(runs).median())
-
-
-def first_seed(runs: pd.DataFrame) -> pd.DataFrame:
-    """One run per model and setting, the lowest seed's (as the paper trained each once)."""
-    return (runs.sort_values(["setting", "model", "seed"])
-            .drop_duplicates(["setting", "model"]).reset_index(drop=True))
-
-
-def probe_curves(epochs: pd.DataFrame, run_ids: pd.Series, probe_epochs: int) -> pd.DataFrame:
-    """Per run: its validation accuracy after ``probe_epochs`` epochs and the training time of
-    those epochs, from the recorded history (what a probe of that length would have seen)."""
-    mine = epochs[epochs["run_id"].isin(set(run_ids)) & (epochs["epoch"] < probe_epochs)]
-    val = mine[(mine["split"] == "val") & (mine["metric"] == "acc")
-               & (mine["epoch"] == probe_epochs - 1)].set_index("run_id")["value"]
-    time = mine[(mine["split"] == "train") & (mine["metric"] == "time_s")].groupby("run_id")["value"].sum()
-    return pd.DataFrame({"probe_val_acc": val, "probe_time_s": time}).rename_axis("run_id").reset_index()
-
-
-def val_majority_rate(dataset: str) -> float:
-    """The validation split's majority-class rate: what a probe's accuracy must beat."""
-    labels = verdicts.split_labels_on_disk(dataset, "val")
-    return math.nan if labels is None else verdicts.majority_rate(labels)
-
-
-def probed_runs(group: pd.DataFrame, k: int = BACKTEST_PROBE["k"]) -> pd.DataFrame:
-    """The runs a simulated probe trains: the first ``k`` by expected PePR that ran."""
-    order = group.sort_values("expected_pepr", ascending=False, kind="stable")
-    return order[order["ran"].astype(bool)].head(k)
-
-
-def probe_first_choice(group: pd.DataFrame, k: int = BACKTEST_PROBE["k"]) -> object:
-    """The index of the run a probe would choose in ``group`` (one held-out setting): of the
-    first ``k`` by expected PePR that ran, the best by the probe's validation accuracy among
-    those above the validation majority rate; with none above it, the advice's first."""
-    probed = probed_runs(group, k)
-    above = probed[probed["probe_val_acc"] > probed["val_baseline"]]
-    return above["probe_val_acc"].idxmax() if len(above) else group["expected_pepr"].idxmax()
-
-
-def probe_charged_pepr(group: pd.DataFrame, index: object, k: int = BACKTEST_PROBE["k"]) -> float:
-    """The chosen run's PePR-E with the probe's energy added to its own (the probes' recorded
-    epoch times at the run's watts), normalised within the setting with that cost included."""
-    watts = (group["energy_kwh"] / group["train_time_s"]).median()
-    cost = (float(group.loc[index, "energy_kwh"])
-            + float(probed_runs(group, k)["probe_time_s"].sum()) * watts)
-    energies = group["energy_kwh"].dropna()
-    low, high = float(energies.min()), max(float(energies.max()), cost)
-    resource = 0.0 if high == low else (cost - low) / (high - low)
-    return float(group.loc[index, "test_acc"]) / (1 + resource)
-
-
-def backtest_setting(runs: pd.DataFrame, setting: str, study: str = REFERENCE_STUDY,
-                     results_dir: Path | str | None = None,
-                     sources: pd.DataFrame | None = None,
-                     grid: Sequence[str] | None = None) -> pd.DataFrame:
-    """Advice for ``setting`` of ``runs`` learnt without its dataset, beside what it measured.
-
-    The whole dataset is held out: speeds come from the study's settings of *other* datasets
-    (:func:`reference_speeds`), the machine is the reference itself
-    (:func:`reference_calibration`, at the median watts of those runs), accuracy from every
-    measured setting of another dataset, anchored to the held-out dataset's majority-class rate
-    (:func:`expected_accuracy_from_baseline`). The candidates are every model of the zoo, as
-    ``pepr advise`` ranks them; one that has no ``ok`` run in the setting (failed, skipped,
-    never run) has ``ran`` False and ``above_baseline`` False: choosing it is a failure.
-    Columns: :data:`BACKTEST_PREDICTION_COLUMNS` (``covered``: the measured accuracy lies in
-    the expected interval).
-    """
-    held = first_seed(runs[runs["setting"] == setting])
-    if held.empty:
-        raise BadParameterError(f"backtest of {setting!r} needs its runs")
-    dataset, fraction = held["dataset"].iloc[0], float(held["data_fraction"].iloc[0])
-    held_out = sorted(runs.loc[runs["dataset"] == dataset, "setting"].unique())
-    others = runs[runs["dataset"] != dataset]
-    if others.empty:
-        raise BadParameterError(f"backtest of {setting!r} needs runs on another dataset")
-    reference = reference_speeds(study, results_dir, exclude_settings=held_out)
-    costs = predict_costs(reference, reference_calibration(reference_watts(others)),
-                          train_images(dataset, fraction), int(held["epochs"].iloc[0]))
-    if sources is None:
-        sources = accuracy_sources(results_dir, require_release=True)
-    accuracy = expected_accuracy_from_baseline(sources, dataset_baseline(dataset),
-                                               leave_out_dataset=dataset)
-    measured = score.add_pepr(verdicts.with_verdicts(held, study))[
-        ["model", "run_id", "train_time_s", "energy_kwh", "test_acc", "pepr_e", "above_baseline",
-         "test_n", "E_n"]]
-    table = costs.merge(accuracy, on="model", how="left").merge(measured, on="model", how="left")
-    table = table[table["expected_acc"].notna()].copy()
-    if grid is not None:  # a model the study never tried here says nothing of the advice
-        table = table[table["model"].isin(set(grid))].copy()
-    curves = probe_curves(results.load_epochs(study, results_dir), table["run_id"].dropna(),
-                          BACKTEST_PROBE["epochs"])
-    table = table.merge(curves, on="run_id", how="left")
-    table["val_baseline"] = val_majority_rate(dataset)
-    table["ran"] = table["test_acc"].notna()
-    table["above_baseline"] = table["above_baseline"].astype("boolean").fillna(False)
-    table["covered"] = ((table["test_acc"] >= table["expected_acc_low"])
-                        & (table["test_acc"] <= table["expected_acc_high"])).where(table["ran"])
-    table["expected_pepr"] = expected_pepr(table, "predicted_energy_kwh")[1]
-    table.insert(0, "setting", setting)
-    return table[BACKTEST_PREDICTION_COLUMNS].reset_index(drop=True)
-
-
-def _spearman(a: pd.Series, b: pd.Series) -> float:
-    """Spearman's rho of two columns (NaN with fewer than three pairs or no spread)."""
-    from scipy.stats import spearmanr
-
-    both = pd.concat([a, b], axis=1).dropna()
-    a, b = both.iloc[:, 0], both.iloc[:, 1]
-    if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
-        return math.nan
-    return float(spearmanr(a, b).statistic)
-
-
-def _rankings(group: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series, pd.Series | None]]:
-    """Each method's ranking score, time predictor and accuracy prediction for one setting (the
-    probe ranks as the advice does, then moves its choice first)."""
-    advised = (group["expected_pepr"], group["predicted_time_s"], group["expected_acc"])
-    return {"advise": advised, "probe": advised,
-            "smallest": (-group["num_params"], group["num_params"], None)}
-
-
-def method_order(group: pd.DataFrame, method: str) -> tuple[pd.DataFrame, float]:
-    """The runs of one held-out setting in ``method``'s order, and the PePR-E its first choice
-    is credited with (the probe's: with the probe's energy charged to it)."""
-    ranking = _rankings(group)[method][0]
-    order = group.assign(_key=ranking).sort_values("_key", ascending=False, kind="stable")
-    if method != "probe" or "probe_val_acc" not in group:
-        return order, float(order["pepr_e"].iloc[0])
-    first = probe_first_choice(group)
-    order = pd.concat([order.loc[[first]], order.drop(index=first)])
-    credited = (probe_charged_pepr(group, first) if group.loc[first, "ran"]
-                else float(order["pepr_e"].iloc[0]))
-    return order, credited
-
-
-def choice_regret_draws(group: pd.DataFrame, method: str) -> tuple[pd.DataFrame, float, np.ndarray]:
-    """``method``'s order in one held-out setting, the PePR-E its first choice is credited
-    with, and that choice's regret on resampled test splits (:func:`regret_draws`, less the
-    probe's charge)."""
-    order, credited = method_order(group, method)
-    measured = order["pepr_e"].iloc[0]
-    charge = float(measured) - credited if pd.notna(measured) else 0.0
-    draws = regret_draws(group, order.index[0]) + charge if not _eligible(group).empty else np.array([])
-    return order, credited, draws
-
-
-def _eligible(group: pd.DataFrame) -> pd.DataFrame:
-    """The runs a choice is judged against: those that beat their majority-class baseline (a
-    cheap constant classifier is never "the best"); all of them where no verdict is known."""
-    if "above_baseline" not in group.columns or group["above_baseline"].isna().all():
-        return group
-    return group[group["above_baseline"].fillna(False).astype(bool)]
-
-
-def regret_draws(group: pd.DataFrame, first: object) -> np.ndarray:
-    """The regret of choosing the run at index ``first`` of ``group`` on resampled test splits
-    (:func:`pepr.verdicts.resampled_scores` of PePR-E): the measured best eligible run's
-    resampled PePR-E minus the choice's (the best is the one measured, so the draws centre on
-    the measured regret rather than on the inflated maximum of noisy values). Empty without the
-    test sizes."""
-    if not {"test_n", "E_n"} <= set(group.columns) or group["test_n"].isna().all():
-        return np.array([])
-    values = verdicts.resampled_scores(group, "pepr_e")
-    positions = {index: i for i, index in enumerate(group.index)}
-    eligible = _eligible(group)
-    best = positions[eligible["pepr_e"].idxmax()]
-    chosen = values[:, positions[first]] if _counts(group, first) else 0.0
-    return values[:, best] - chosen
-
-
-def _counts(group: pd.DataFrame, index: object) -> bool:
-    """Whether a first choice counts: it beat its baseline (or no verdict is known). One that
-    did not is a failure, worth nothing: its regret is the whole best PePR-E."""
-    if "above_baseline" not in group.columns or pd.isna(group.loc[index, "above_baseline"]):
-        return True
-    return bool(group.loc[index, "above_baseline"])
-
-
-def backtest_scores(predictions: pd.DataFrame, top: int = BACKTEST_TOP) -> pd.DataFrame:
-    """Per held-out setting and method (:data:`BACKTEST_METHODS`), how the ranking did.
-
-    ``advise`` ranks by ``expected_pepr``; ``smallest`` by parameters, fewest first. Columns:
-    ``models``; ``above_baseline`` - how many of them beat their majority-class baseline (the
-    runs the choice is judged against: the best is never a constant classifier); ``rho_time`` -
-    Spearman's rho of the predicted run time (for ``smallest``: the parameters) against the
-    measured one; ``rho_acc`` - of the expected accuracy against the measured one (NaN for
-    ``smallest``, which predicts no accuracy); ``rho_pepr`` - of the ranking score against the
-    measured PePR-E; ``best_in_top`` - whether the first ``top`` hold the model with the best
-    measured PePR-E among those above baseline (NA where none is); ``regret`` - that best
-    PePR-E minus the first choice's (0: the rule chose the best; a first choice that does not
-    beat its baseline is a failure and its regret the whole best PePR-E), with a 95 % interval
-    from a bootstrap of the test split (``regret_low``, ``regret_high``).
-    """
-    rows = []
-    for setting, group in predictions.groupby("setting", sort=True):
-        eligible = _eligible(group)
-        judged = not eligible.empty
-        best_model = eligible.loc[eligible["pepr_e"].idxmax(), "model"] if judged else None
-        best = float(eligible["pepr_e"].max()) if judged else math.nan
-        for method in BACKTEST_METHODS:
-            if method == "probe" and "probe_val_acc" not in group:
-                continue
-            ranking, time_predictor, accuracy = _rankings(group)[method]
-            order, credited, draws = choice_regret_draws(group, method)
-            low, high = verdicts.percentile_interval(draws)
-            covered = (group["covered"].astype(float).mean()
-                       if method != "smallest" and "covered" in group else math.nan)
-            rows.append({
-                "setting": setting, "method": method, "models": len(group),
-                "ran": int(group["ran"].sum()) if "ran" in group else len(group),
-                "above_baseline": len(eligible) if "above_baseline" in group else len(group),
-                "rho_time": _spearman(time_predictor, group["train_time_s"]),
-                "rho_acc": math.nan if accuracy is None else _spearman(accuracy, group["test_acc"]),
-                "rho_pepr": _spearman(ranking, group["pepr_e"]),
-                "best_in_top": (bool(best_model in set(order["model"].head(top))) if judged
-                                else pd.NA),
-                "regret": (best - (credited if _counts(group, order.index[0]) else 0.0))
-                if judged else math.nan,
-                "regret_low": low, "regret_high": high, "coverage": covered,
-            })
-    return pd.DataFrame(rows, columns=["setting", "method", "models", "ran", "above_baseline",
-                                       "rho_time", "rho_acc", "rho_pepr", "best_in_top", "regret",
-                                       "regret_low", "regret_high", "coverage"])
-
-
-def backtest_overall(scores: pd.DataFrame, predictions: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per method over the held-out settings: how many (and how many judged: with a run above
-    its baseline), the median of each rho, how many settings had the best in the short list,
-    and the mean and largest regret; with ``predictions``, a 95 % interval of the mean regret
-    from a bootstrap of the test splits (``regret_mean_low``, ``regret_mean_high``)."""
-    judged = scores.assign(judged=scores["regret"].notna(),
-                           best_in_top=scores["best_in_top"].astype("boolean"))
-    overall = (judged.groupby("method", sort=False)
-               .agg(settings=("setting", "nunique"), judged=("judged", "sum"),
-                    models=("models", "sum"), rho_time=("rho_time", "median"),
-                    rho_acc=("rho_acc", "median"), rho_pepr=("rho_pepr", "median"),
-                    best_in_top=("best_in_top", "sum"), regret_mean=("regret", "mean"),
-                    regret_max=("regret", "max"), coverage=("coverage", "mean"))
-               .reindex([m for m in BACKTEST_METHODS if m in set(scores["method"])]))
-    overall["regret_mean_low"] = overall["regret_mean_high"] = math.nan
-    if predictions is not None and not predictions.empty:
-        for method in overall.index:
-            stacked = []
-            for setting, group in predictions.groupby("setting", sort=True):
-                if _eligible(group).empty:
-                    continue
-                stacked.append(choice_regret_draws(group, method)[2])
-            if stacked and all(len(d) for d in stacked):
-                low, high = verdicts.percentile_interval(np.mean(stacked, axis=0))
-                overall.loc[method, ["regret_mean_low", "regret_mean_high"]] = [low, high]
-    return overall.reset_index()
-
-
-def backtest(study: str = REFERENCE_STUDY, results_dir: Path | str | None = None,
-             min_runs: int = BACKTEST_MIN_RUNS) -> Backtest:
-    """Hold out in turn each setting of ``study`` in which at least ``min_runs`` models
-    finished, advise for it from the study's other datasets and the other datasets' accuracies
-    (:func:`backtest_setting`: the whole dataset is held out) and score the advice
-    (:func:`backtest_scores`). Nothing is timed: the reference machine predicts itself. With
-    fewer than two datasets with such settings nothing is held out and ``predictions`` and
-    ``scores`` are empty. The release's table is required (its absence is an error, not a
-    smaller backtest)."""
-    results_dir = results_dir if results_dir is not None else paths.RESULTS_DIR
-    runs = results.load(study, results_dir)
-    finished = runs.groupby("setting")["model"].nunique().sort_index()
-    eligible = finished[finished >= min_runs].index.tolist()
-    datasets = runs.loc[runs["setting"].isin(eligible), "dataset"].nunique()
-    frames = []
-    if datasets >= 2:
-        sources = accuracy_sources(results_dir, require_release=True)
-        tried = results.load(study, results_dir, include_failed=True)
-        frames = [backtest_setting(runs, setting, study, results_dir, sources,
-                                   grid=tried.loc[tried["setting"] == setting, "model"].unique())
-                  for setting in eligible]
-    predictions = (pd.concat(frames, ignore_index=True) if frames
-                   else pd.DataFrame(columns=BACKTEST_PREDICTION_COLUMNS))
-    return Backtest(study, min_runs, finished, predictions, backtest_scores(predictions))
-
-
-def backtest_summary(result: Backtest) -> dict[str, str]:
-    """The figures a reader of the backtest is told first, formatted, each computed here from
-    ``result``; a dash stands for a figure that cannot be computed yet.
-
-    ``held_out``, ``runs`` and ``models`` say what the backtest rests on, ``rho_time``,
-    ``rho_acc`` and ``rho_time_smallest`` are medians over the held-out settings (the last
-    ranks by parameters), ``hits`` and ``hits_smallest`` count the settings whose measured
-    PePR-E best was among the first :data:`BACKTEST_TOP`, ``regret`` and ``regret_smallest`` are
-    means, and ``status`` says which settings have finished runs and, before two can be held
-    out, what is missing.
-    """
-    finished = ", ".join(f"{setting} ({count} models)" for setting, count in result.finished.items())
-    dash = "\u2013"
-    out = {key: dash for key in ("rho_time", "rho_time_smallest", "rho_acc", "hits",
-                                 "hits_smallest", "judged", "regret", "regret_smallest",
-                                 "regret_probe", "coverage")}
-    out.update(held_out=str(len(result.held_out)), runs=str(len(result.predictions)),
-               models=str(result.predictions["model"].nunique()))
-    if not result.held_out:
-        eligible = int((result.finished >= result.min_runs).sum())
-        out["status"] = (f"Not enough yet: a leave-one-setting-out backtest needs two settings "
-                         f"with at least {result.min_runs} finished models each, and the study "
-                         f"{result.study} has {eligible}: {finished or 'no finished run'}.")
-        return out
-    overall = backtest_overall(result.scores, result.predictions).set_index("method")
-    advised, smallest = overall.loc["advise"], overall.loc["smallest"]
-    out.update(rho_time=f"{advised['rho_time']:.2f}", rho_acc=f"{advised['rho_acc']:.2f}",
-               rho_time_smallest=f"{smallest['rho_time']:.2f}",
-               hits=str(int(advised["best_in_top"])), hits_smallest=str(int(smallest["best_in_top"])),
-               judged=str(int(advised["judged"])),
-               regret_probe=regret_text(overall.loc["probe"]) if "probe" in overall.index else dash,
-               coverage=f"{advised['coverage']:.0%}" if pd.notna(advised["coverage"]) else dash,
-               regret=regret_text(advised), regret_smallest=regret_text(smallest),
-               status=f"Settings of the study {result.study} with finished runs: {finished}.")
-    return out
-
-
-def regret_text(row: pd.Series) -> str:
-    """``0.084 (95 % interval 0.061–0.102)``: a mean regret and its bootstrap interval."""
-    text = f"{row['regret_mean']:.3f}"
-    if pd.notna(row.get("regret_mean_low")):
-        text += f" (95 % interval {row['regret_mean_low']:.3f}–{row['regret_mean_high']:.3f})"
-    return text

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 #: The quantiles of a model's relative accuracy that bound its expected accuracy's interval.
 ACCURACY_INTERVAL = (0.1, 0.9)
-#: A probe trains on this share of the planned training data (stratified, as a run's
-#: ``data_fraction``) for :data:`PROBE_EPOCHS` epochs: about 1/25 of a 10-epoch run's steps.
-PROBE_FRACTION = 0.2
-PROBE_EPOCHS = 2
+#: ``pepr advise --probe``'s defaults: the first :data:`PROBE_K` candidates, each trained on this
+#: share of the planned training data (stratified, as a run's ``data_fraction``) for
+#: :data:`PROBE_EPOCHS` epochs. They are the simulated probe with the lowest mean regret in the
+#: backtest's grid (``python benchmarks/advise_backtest.py --probe-grid``, which simulates
+#: probes on the whole training split from the recorded runs' first epochs; the book's advice
+#: chapter shows the grid and checks these against it).
+PROBE_K = 5
+PROBE_FRACTION = 1.0
+PROBE_EPOCHS = 5
 #: The say the probe has in the probed accuracy: the mean of two estimates (see
 #: :func:`pepr.advise.rerank_with_probe`), the expected accuracy and the one the probe implies.
 PROBE_WEIGHT = 0.5

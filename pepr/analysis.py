@@ -492,11 +492,25 @@ def setting_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def setting_summary(scored: pd.DataFrame, score: str = "pepr_e", performance: str = "test_acc") -> pd.DataFrame:
     """One row per setting (in the order of their first run): size, performance range, energy, and
-    the best model by P and by PePR."""
+    the best model by P and by PePR.
+
+    Where ``scored`` carries verdicts (``above_baseline``, :mod:`pepr.verdicts`), two more columns
+    say whether the best by PePR beats its majority-class baseline (``beats baseline``: True,
+    False, or NA where the baseline is unknown; ``most accurate beats baseline`` the same of the
+    most accurate) and which run is best among those that do
+    (``best above baseline``: None where none does), so a summary cannot crown a constant
+    classifier unmarked.
+    """
     rows = []
     for setting, group in scored.groupby("setting", sort=False):
         best_p = group.loc[group[performance].idxmax()]
         best_s = group.loc[group[score].idxmax()]
+        verdict = {}
+        if "above_baseline" in group:
+            above = group[group["above_baseline"].eq(True)]
+            verdict = {"beats baseline": best_s["above_baseline"],
+                       "most accurate beats baseline": best_p["above_baseline"],
+                       "best above baseline": above.loc[above[score].idxmax(), "model"] if len(above) else None}
         rows.append({
             "setting": setting,
             "models": len(group),
@@ -509,6 +523,7 @@ def setting_summary(scored: pd.DataFrame, score: str = "pepr_e", performance: st
             "params (M)": best_s["num_params"] / 1e6,
             "P": best_s[performance],
             score: best_s[score],
+            **verdict,
         })
     return pd.DataFrame(rows)
 

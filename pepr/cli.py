@@ -18,9 +18,11 @@ from pepr.advise_defaults import (
     ACCURACY_INTERVAL_NAME,
     PROBE_EPOCHS,
     PROBE_FRACTION,
+    PROBE_K,
     PROBE_WEIGHT,
 )
 from pepr.errors import BadParameterError, DataWarning, PeprError, require_training_stack
+from pepr.settings import ALPHA
 
 EXIT_USER_ERROR = 2
 
@@ -319,21 +321,24 @@ Which zoo model to train on a dataset, on this machine, within a budget.
 1. Calibrate: a few training steps of reference models here, fitted against the reference
    study's measured time per image (seconds; the energy meter runs over the same steps).
 2. Predict each model's run here: time, energy and memory; drop those over the budget.
-3. Expect each model's accuracy from the measured settings of other datasets (the model's
-   accuracy relative to the other models of a setting), with a {ACCURACY_INTERVAL_NAME} interval,
-   and rank by expected PePR (accuracy / (1 + normalised resource)).
-4. With --probe K: train the first K briefly on the data (--probe-fraction of the planned
-   training data, itself --data-fraction of the training split; --probe-epochs epochs; each at
-   the size it would run at) and re-rank them. A probe's accuracy is lower than a full run's
-   by an unknown amount, so only the differences between the probed models count: probed
-   accuracy = expected + {PROBE_WEIGHT:g} x (the model's validation accuracy - the probed
-   models' mean), i.e. the mean of the expected accuracy and the one the probe implies; its
-   PePR ranks the list (a failed probe goes last). What the probe cost (seconds, energy by the
-   meter's method) is printed with the validation accuracy of always predicting the majority
-   class (a probe near it has learnt little yet), and each probed row's `why` gives its
-   validation accuracy with its standard error.
+3. Expect each model's accuracy: the dataset's majority-class rate (from its test labels)
+   plus the skill above chance the model showed in the measured settings of other datasets,
+   with a {ACCURACY_INTERVAL_NAME} interval; rank by expected PePR (accuracy / (1 + normalised
+   resource)).
+4. Train down the list: keep the first run whose validation accuracy beats the majority
+   class (the bar is printed under the table: a one-sided exact binomial test at alpha
+   {ALPHA:g} on the validation split). In the backtest this beats training the first alone.
+5. With --probe [K]: train the first K (default {PROBE_K}) briefly on the data
+   (--probe-fraction of the planned training data, itself --data-fraction of the training
+   split; --probe-epochs epochs, default {PROBE_EPOCHS}; each at the size it would run at), the
+   defaults the backtest's grid of simulated probes found best. Only a probe that beats the
+   majority class on validation moves its model: those go first, ordered by the PePR of
+   expected accuracy + {PROBE_WEIGHT:g} x (the probe's validation accuracy - their mean); the
+   others keep their places and a failed probe goes last. What the probe cost (seconds,
+   energy by the meter's method) is printed, and each probed row's `why` gives its validation
+   accuracy with its standard error.
 
-How well steps 2-3 predict is backtested on the reference study (leave one setting out):
+How well steps 2-5 do is backtested on the reference study (each dataset held out in turn):
 benchmarks/advise_backtest.py and the book's chapter "Which model should I train?".
 """
 
@@ -380,7 +385,8 @@ def cmd_advise(args: argparse.Namespace) -> int:
     print(f"{len(advice.excluded)} models left out (over the budget, or no accuracy to go on)")
     if len(table):
         best = table.iloc[0]
-        print(f"\ntrain the first: pepr run --model {best['model']} --dataset {args.dataset} "
+        print(f"\ntrain the first (then the next, until one clears the validation bar): "
+              f"pepr run --model {best['model']} --dataset {args.dataset} "
               f"--img-size {int(best['img_size'])}")
     return 0
 
@@ -401,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "clipped at 0, which scores a constant classifier 0")
     score_parser.add_argument("--above-baseline", action="store_true",
                               help="rank only the runs whose test accuracy beats the majority-class "
-                                   "baseline (one-sided exact binomial test, alpha 0.05); their "
+                                   f"baseline (one-sided exact binomial test, alpha {ALPHA:g}); their "
                                    "PePR values stay those of the whole pool")
     score_parser.add_argument("--pool", nargs="*", default=["setting"],
                               help="columns whose groups are normalised and ranked apart "
@@ -476,9 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
     advise_parser.add_argument("--epochs", type=int, default=10)
     advise_parser.add_argument("--top", type=int, default=10, help="how many to list")
     advise_parser.add_argument("--rank-by", default="energy", help="energy, time or memory")
-    advise_parser.add_argument("--probe", type=int, default=0, metavar="K",
+    advise_parser.add_argument("--probe", type=int, nargs="?", const=PROBE_K, default=0, metavar="K",
                                help="train the first K candidates briefly on the data and re-rank "
-                                    "them (default 0: no probe)")
+                                    f"them (K alone: {PROBE_K}; default 0: no probe)")
     advise_parser.add_argument("--probe-fraction", type=float, default=PROBE_FRACTION,
                                help="share of the (planned) training data a probe trains on "
                                     "(default %(default)s)")

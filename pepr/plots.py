@@ -500,7 +500,7 @@ def _agreement_panel(ax: plt.Axes, frame: pd.DataFrame, x: str, y: str, label: s
 
 
 def advice_backtest(predictions: pd.DataFrame, hue: str = "setting") -> plt.Figure:
-    """Two panels for a backtest of ``pepr advise`` (:func:`pepr.advise.backtest`), one point per
+    """Two panels for a backtest of ``pepr advise`` (:func:`pepr.backtest.backtest`), one point per
     held-out model, coloured and marked by ``hue``: the predicted run time against the measured
     one (log-log), and the expected accuracy (a bar: its interval) against the measured one,
     each over the line ``y = x`` where a perfect prediction would lie."""

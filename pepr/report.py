@@ -20,6 +20,7 @@ import pandas as pd
 
 from pepr import analysis, paths, results, score, verdicts
 from pepr.errors import PeprError
+from pepr.text import listing, plural  # noqa: F401 (report.plural, report.listing: callers)
 
 #: Scores a report may rank by, and how the report names each.
 RANK_SCORES: dict[str, str] = {
@@ -63,11 +64,6 @@ def study_file(study: str, studies_dir: Path | str | None = None) -> dict[str, o
     return None
 
 
-def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
-    """``1 model``, ``3 models``."""
-    return f"{count:,} {noun if count == 1 else (plural_noun or noun + 's')}"
-
-
 def value_range(values: Sequence[float], spec: str = ".2f") -> str:
     """``from 0.92 to 0.94``, or ``0.94 in every setting`` when the two read the same;
     ``not yet computed`` without a value."""
@@ -76,16 +72,6 @@ def value_range(values: Sequence[float], spec: str = ".2f") -> str:
         return "not yet computed"
     low, high = format(min(finite), spec), format(max(finite), spec)
     return f"{low} in every setting" if low == high else f"from {low} to {high}"
-
-
-def listing(values: Sequence[object], limit: int = 8) -> str:
-    """``a, b and c``; long lists end with ``and N more``; nothing is the empty string."""
-    items = [str(v) for v in values]
-    if not items:
-        return ""
-    if len(items) > limit:
-        items = items[:limit - 1] + [f"{len(values) - limit + 1} more"]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def grid_summary(all_runs: pd.DataFrame, planned: int | None = None) -> dict[str, object]:

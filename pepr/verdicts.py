@@ -36,10 +36,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-#: Significance level of the one-sided test against the baseline.
-ALPHA = 0.05
-#: Coverage of the accuracy interval, and its method (``scipy``'s ``proportion_ci``).
-CONFIDENCE = 0.95
+from pepr.settings import ALPHA, CONFIDENCE  # noqa: F401 (verdicts.ALPHA, verdicts.CONFIDENCE: callers)
+
+#: The accuracy interval's method (``scipy``'s ``proportion_ci``), at :data:`CONFIDENCE`.
 INTERVAL_METHOD = "wilson"
 #: The fewest runs of one dataset that must share an accuracy exactly for it to be taken as the
 #: constant classifier's, where the test labels are not on disk.
@@ -77,6 +76,30 @@ def above_baseline_p(accuracy: float, n: int, baseline: float) -> float:
         return 1.0
     return float(binomtest(correct_count(accuracy, n), int(n), float(baseline),
                            alternative="greater").pvalue)
+
+
+def beats_baseline(accuracy: float, n: int, baseline: float, alpha: float = ALPHA) -> bool:
+    """Whether an accuracy on ``n`` images beats ``baseline`` by the one-sided exact binomial
+    test at ``alpha`` (False where either is unknown)."""
+    p_value = above_baseline_p(accuracy, n, baseline)
+    return bool(math.isfinite(p_value) and p_value < alpha)
+
+
+def accuracy_to_beat(n: int, baseline: float, alpha: float = ALPHA) -> tuple[int, float]:
+    """The fewest correct of ``n`` images that beat ``baseline`` by the one-sided exact binomial
+    test at ``alpha``, and that count as an accuracy: the bar a validation run must clear
+    (``n + 1`` and NaN where no count does)."""
+    from scipy.stats import binom
+
+    if not (n and n > 0) or not math.isfinite(baseline):
+        return int(n or 0) + 1, math.nan
+    # P(X >= k) = sf(k - 1) < alpha: the smallest such k
+    count = int(binom.isf(alpha, int(n), float(baseline))) + 1
+    while count > 0 and binom.sf(count - 2, int(n), float(baseline)) < alpha:
+        count -= 1
+    while count <= n and not binom.sf(count - 1, int(n), float(baseline)) < alpha:
+        count += 1
+    return (count, count / n) if count <= n else (int(n) + 1, math.nan)
 
 
 def skill_gain(accuracy, baseline):

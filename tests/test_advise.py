@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pepr import advise, cli, datasets, results, zoo
+from pepr import advise, cli, datasets, results, verdicts, zoo
 from pepr.errors import BadParameterError, DataWarning
 
 ZOO_MODELS = ["mobilenetv2_050", "semnasnet_075", "dla46x_c", "resnet18d", "dla34", "resnet26d"]
@@ -134,79 +134,6 @@ def test_bad_advice_requests_are_one_line(capsys):
     assert len(err) == 3 and all(line.startswith("pepr advise: error:") for line in err)
 
 
-def test_backtest_holds_out_each_setting(tmp_path: Path, data_dir: Path):
-    reference_study(tmp_path, "breastmnist")
-    one = advise.backtest(results_dir=tmp_path, min_runs=3)
-    assert one.held_out == [] and one.scores.empty and one.finished.to_dict() == {"breastmnist": 6}
-    reference_study(tmp_path, "retinamnist")
-    result = advise.backtest(results_dir=tmp_path, min_runs=3)
-    assert result.held_out == ["breastmnist", "retinamnist"]
-    assert set(result.predictions["model"]) == set(ZOO_MODELS)
-    scores = result.scores.set_index(["setting", "method"])
-    assert len(scores) == 2 * len(advise.BACKTEST_METHODS) and scores["models"].eq(len(ZOO_MODELS)).all()
-    # speeds learnt from the other setting alone rank the held-out times as measured
-    assert scores.loc[("breastmnist", "advise"), "rho_time"] == pytest.approx(1.0)
-    assert math.isnan(scores.loc[("breastmnist", "smallest"), "rho_acc"])
-    judged = scores["above_baseline"] > 0  # a setting where no run beats its baseline has no best
-    assert (scores.loc[judged, "regret"] >= 0).all() and scores.loc[~judged, "regret"].isna().all()
-    assert (scores.loc[judged, "regret_low"] <= scores.loc[judged, "regret_high"]).all()
-    overall = advise.backtest_overall(result.scores).set_index("method")
-    assert overall.loc["advise", "settings"] == 2 and overall.loc["smallest", "models"] == 12
-    assert advise.backtest(results_dir=tmp_path, min_runs=7).held_out == []
-
-
-def test_backtest_scores_count_hits_and_regret():
-    predictions = pd.DataFrame({
-        "setting": "s", "model": ["tiny", "small", "mid", "big"],
-        "num_params": [1, 2, 3, 4],
-        "predicted_time_s": [1.0, 2.0, 4.0, 3.0], "train_time_s": [1.0, 2.0, 3.0, 4.0],
-        "expected_acc": [0.5, 0.6, 0.7, 0.8], "test_acc": [0.8, 0.7, 0.6, 0.5],
-        "expected_pepr": [0.1, 0.2, 0.4, 0.3], "pepr_e": [0.5, 0.9, 0.6, 0.2],
-    })
-    scores = advise.backtest_scores(predictions, top=2).set_index("method")
-    assert scores.loc["advise", "rho_time"] == pytest.approx(0.8)
-    assert scores.loc["advise", "rho_acc"] == pytest.approx(-1.0)
-    assert scores.loc["smallest", "rho_time"] == pytest.approx(1.0)
-    # advise chooses "mid" (0.6), the smallest rule "tiny" (0.5); the best is "small" (0.9)
-    assert scores.loc["advise", "regret"] == pytest.approx(0.3)
-    assert scores.loc["smallest", "regret"] == pytest.approx(0.4)
-    assert not scores.loc["advise", "best_in_top"] and scores.loc["smallest", "best_in_top"]
-
-
-def test_backtest_judges_against_the_best_run_above_its_baseline():
-    predictions = pd.DataFrame({
-        "setting": "s", "model": ["guess", "good", "other"], "num_params": [1, 2, 3],
-        "predicted_time_s": [1.0, 2.0, 3.0], "train_time_s": [1.0, 2.0, 3.0],
-        "expected_acc": [0.5, 0.6, 0.7], "test_acc": [0.73, 0.9, 0.8],
-        "expected_pepr": [0.1, 0.3, 0.2], "pepr_e": [0.73, 0.6, 0.5],
-        "above_baseline": pd.array([False, True, True], dtype="boolean"),
-        "test_n": 156, "E_n": [0.0, 0.5, 0.6]})
-    scores = advise.backtest_scores(predictions, top=1).set_index("method")
-    # the guesser has the highest PePR-E but is not the best: "good" is, which advise chose
-    assert scores.loc["advise", "regret"] == 0 and scores.loc["advise", "best_in_top"]
-    assert scores.loc["smallest", "regret"] == pytest.approx(0.6)  # chose the guesser: a failure
-    assert scores.loc["advise", "above_baseline"] == 2
-    assert scores.loc["advise", "regret_low"] <= 0 <= scores.loc["advise", "regret_high"]
-
-
-def test_backtest_benchmark_prints_the_figures(tmp_path: Path, data_dir: Path, monkeypatch, capsys):
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "advise_backtest.py"
-    spec = importlib.util.spec_from_file_location("advise_backtest", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    monkeypatch.setattr("pepr.paths.RESULTS_DIR", tmp_path)
-    reference_study(tmp_path, "breastmnist")
-    monkeypatch.setattr("sys.argv", ["advise_backtest.py", "--min-runs", "3"])
-    script.main()
-    assert "Not enough yet: a leave-one-setting-out backtest needs two settings" in capsys.readouterr().out
-    reference_study(tmp_path, "retinamnist")
-    script.main()
-    out = capsys.readouterr().out
-    assert "rho_time" in out and "over 2 held-out settings" in out
-
-
 # ---------------------------------------------------------------------------------------------
 # The probe
 # ---------------------------------------------------------------------------------------------
@@ -237,13 +164,35 @@ def test_probe_moves_accuracy_by_half_its_difference_from_the_probed_mean():
     out = advise.rerank_with_probe(table, probes).set_index("model")
     assert out.loc["a", "probed_acc"] == pytest.approx(0.8 - 0.5 * 0.15)
     assert out.loc["b", "probed_acc"] == pytest.approx(0.75 + 0.5 * 0.15)
-    # b overtakes a, the unprobed d keeps its expected PePR, the failed c goes last
+    # with no majority rate every ok probe counts: the probed go first (b overtakes a), the
+    # unprobed d keeps its place, the failed c goes last
     assert out.sort_values("rank").index.tolist() == ["b", "a", "d", "c"]
     assert math.isnan(out.loc["d", "probed_pepr"]) and out.loc["d", "why"] == "cheaper than most"
-    assert out.loc["b", "why"].startswith("probe val acc 0.900 +/- 0.030 (n=100) moved acc. +0.075")
+    assert out.loc["b", "why"].startswith("probe val acc 0.900 +/- 0.030 (n=100) beats the majority "
+                                          "class, moved acc. +0.075")
     assert out.loc["c", "why"].startswith("probe failed, ranked last (NonFiniteLossError")
     alone = advise.rerank_with_probe(table, probes.head(1)).set_index("model")
     assert alone.loc["a", "probed_acc"] == pytest.approx(0.8) and alone.loc["a", "rank"] == 1
+
+
+def test_a_probe_at_the_majority_class_moves_nothing():
+    table = candidates(["a", "b", "c", "d"], [0.8, 0.75, 0.7, 0.6], [0.0, 0.0, 0.0, 0.0])
+    probes = pd.DataFrame({"model": ["a", "b", "c"], "probe_val_acc": [0.70, 0.72, 0.95],
+                           "probe_val_n": 100, "probe_status": "ok", "probe_error": ""})
+    out = advise.rerank_with_probe(table, probes, majority=0.70)
+    # only c beats 0.70 on 100 images: it goes first; a and b (at or near it) keep their order
+    assert out["model"].tolist() == ["c", "a", "b", "d"]
+    assert out["probed_acc"].notna().tolist() == [True, False, False, False]
+    assert "does not beat the majority class (0.700): kept in place" in out.loc[1, "why"]
+    nothing = advise.rerank_with_probe(table, probes.assign(probe_val_acc=0.70), majority=0.70)
+    assert nothing["model"].tolist() == table["model"].tolist()  # at the majority: no re-ranking
+
+
+def test_advice_prints_the_validation_bar(data_dir: Path):
+    note = advise.validation_bar_note("breastmnist")
+    count, accuracy = verdicts.accuracy_to_beat(78, advise.majority_val_accuracy("breastmnist"))
+    assert f"{accuracy:.3f} or more ({count} of 78 validation images" in note
+    assert note.startswith("train down the list and keep the first run whose validation accuracy")
 
 
 def test_probe_lets_data_warnings_through_and_silences_library_noise(monkeypatch):
@@ -294,10 +243,15 @@ def test_probe_options_in_the_help_match_the_defaults(capsys):
     with pytest.raises(SystemExit):
         cli.main(["advise", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--probe K" in text and f"expected + {advise.PROBE_WEIGHT:g} x" in text
+    assert "--probe [K]" in text and f"expected accuracy + {advise.PROBE_WEIGHT:g} x" in text
+    assert f"the first K (default {advise.PROBE_K})" in text
     assert f"with a {advise.ACCURACY_INTERVAL_NAME} interval" in text
     assert f"trains on (default {advise.PROBE_FRACTION})" in text
     assert f"epochs of a probe (default {advise.PROBE_EPOCHS})" in text
+    parser = cli.build_parser()
+    assert parser.parse_args(["advise", "--dataset", "x", "--probe"]).probe == advise.PROBE_K
+    assert parser.parse_args(["advise", "--dataset", "x", "--probe", "3"]).probe == 3
+    assert parser.parse_args(["advise", "--dataset", "x"]).probe == 0
     assert advise.PROBE_WEIGHT == 0.5
     assert cli.main(["advise", "--dataset", "breastmnist", "--probe", "-1"]) == 2
     assert capsys.readouterr().err.startswith("pepr advise: error: --probe must be 0 or more")
@@ -310,23 +264,7 @@ def test_advise_command_probes_and_reports_the_cost(monkeypatch, capsys, data_di
                      "--probe-fraction", "0.5", "--probe-epochs", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "probe acc." in out and "probed PePR" in out and out.count("probe val acc") == 2
-    assert "- probe: the first 2 trained for 1 epoch(s) on 50% of the training split in" in out
-
-
-def test_backtest_summary_says_what_is_missing_then_what_was_found(tmp_path: Path, data_dir: Path):
-    reference_study(tmp_path, "breastmnist")
-    waiting = advise.backtest_summary(advise.backtest(results_dir=tmp_path, min_runs=3))
-    assert waiting["status"].startswith("Not enough yet: a leave-one-setting-out backtest needs two")
-    assert waiting["status"].endswith("the study cpu-rerun has 1: breastmnist (6 models).")
-    assert waiting["held_out"] == "0" and waiting["rho_time"] == waiting["regret"] == "\u2013"
-    reference_study(tmp_path, "retinamnist")
-    result = advise.backtest(results_dir=tmp_path, min_runs=3)
-    found = advise.backtest_summary(result)
-    assert (found["held_out"], found["runs"], found["models"]) == ("2", "12", "6")
-    assert found["rho_time"] == "1.00" and int(found["hits"]) <= 2
-    advised = result.scores[result.scores["method"] == "advise"]
-    assert found["regret"].startswith(f"{advised['regret'].mean():.3f}")
-    assert found["status"].startswith("Settings of the study cpu-rerun with finished runs: breastmnist")
+    assert "- probe: the first 2 models trained for 1 epoch on 50% of the training split in" in out
 
 
 def test_expected_accuracy_is_anchored_to_the_datasets_own_baseline():
@@ -342,17 +280,3 @@ def test_expected_accuracy_is_anchored_to_the_datasets_own_baseline():
         (0.4 + 0.6 * 0.5, 0.4 + 0.6 * 0.8))
     left = advise.expected_accuracy_from_baseline(sources, 0.4, leave_out_dataset="y")
     assert set(left["settings"]) == {1}
-
-
-def test_a_probe_chooses_by_validation_accuracy_above_the_majority():
-    group = pd.DataFrame({
-        "expected_pepr": [0.9, 0.8, 0.7, 0.6], "ran": [True, True, False, True],
-        "probe_val_acc": [0.70, 0.85, math.nan, 0.95], "val_baseline": 0.70,
-        "energy_kwh": [1.0, 2.0, math.nan, 4.0], "train_time_s": [10.0, 20.0, math.nan, 40.0],
-        "test_acc": [0.7, 0.9, math.nan, 0.95], "probe_time_s": [1.0, 2.0, math.nan, 4.0]})
-    assert advise.probe_first_choice(group, k=2) == 1  # the first only ties the majority
-    assert advise.probe_first_choice(group, k=3) == 3  # the one that never ran is not probed
-    group["probe_val_acc"] = 0.5
-    assert advise.probe_first_choice(group, k=3) == 0  # nothing above it: the advice's first
-    charged = advise.probe_charged_pepr(group.assign(probe_val_acc=0.9), 1, k=2)
-    assert charged < 0.9 / (1 + (2.0 - 1.0) / 3.0)  # its own energy plus the probes'

@@ -125,6 +125,18 @@ def test_setting_summary_one_row_per_setting():
     assert summary.set_index("setting").loc["s2", "most accurate"] == "beta"
 
 
+def test_setting_summary_names_the_best_above_baseline_beside_a_guesser():
+    runs = tiny_runs().assign(above_baseline=pd.array([False, True, True, pd.NA, pd.NA, pd.NA],
+                                                      dtype="boolean"))
+    summary = analysis.setting_summary(score.add_pepr(runs)).set_index("setting")
+    assert summary.loc["s1", "best by pepr_e"] == "alpha"  # the cheapest, a guesser here
+    assert not summary.loc["s1", "beats baseline"]
+    assert summary.loc["s1", "best above baseline"] == "beta"  # the best of those that beat it
+    assert pd.isna(summary.loc["s2", "beats baseline"])  # baseline unknown: no verdict
+    assert pd.isna(summary.loc["s2", "best above baseline"])
+    assert "best above baseline" not in analysis.setting_summary(score.add_pepr(tiny_runs()))
+
+
 def test_ranking_variants_and_overlap_with_baseline():
     runs = tiny_runs()
     variants = {"E": {"resource": "energy_kwh", "pool": ["setting"]},

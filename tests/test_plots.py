@@ -208,7 +208,7 @@ def test_labelled_agreement_names_every_point_over_the_diagonal():
 
 
 def backtest_predictions() -> pd.DataFrame:
-    """Predictions beside measurements for two held-out settings, as pepr.advise.backtest has them."""
+    """Predictions beside measurements for two held-out settings, as pepr.backtest.backtest has them."""
     rng = np.random.default_rng(2)
     measured = rng.uniform(10, 1000, 20)
     accuracy = rng.uniform(0.6, 0.9, 20)
