@@ -342,6 +342,26 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+def median_rho_interval(predictions: pd.DataFrame, predicted: str, measured: str,
+                        draws: int = verdicts.DRAWS,
+                        seed: int = verdicts.BOOTSTRAP_SEED) -> tuple[float, float]:
+    """A 95 % interval of the median over the held-out settings of Spearman's rho of
+    ``predicted`` against ``measured``: each draw resamples every setting's runs with
+    replacement (the models are the sample) and takes the median of the settings' rhos."""
+    rng = np.random.default_rng(seed)
+    groups = [group[[predicted, measured]].dropna().to_numpy(dtype=float)
+              for _, group in predictions.groupby("setting", sort=True)]
+    groups = [g for g in groups if len(g) >= 3]
+    if not groups:
+        return math.nan, math.nan
+    medians = []
+    for _ in range(draws):
+        rhos = [_spearman(pd.Series(g[picks, 0]), pd.Series(g[picks, 1]))
+                for g in groups for picks in [rng.integers(0, len(g), len(g))]]
+        medians.append(np.nanmedian(rhos) if np.isfinite(rhos).any() else math.nan)
+    return verdicts.percentile_interval(np.array(medians))
+
+
 # ---------------------------------------------------------------------------------------------
 # The figures
 # ---------------------------------------------------------------------------------------------
@@ -492,7 +512,9 @@ def backtest_summary(result: Backtest) -> dict[str, str]:
 
     ``held_out``, ``runs`` and ``models`` say what the backtest rests on, ``rho_time``,
     ``rho_acc`` and ``rho_time_smallest`` are medians over the held-out settings (the last
-    ranks by parameters), ``hits`` and ``hits_smallest`` count the settings whose measured
+    ranks by parameters), each with a 95 % interval from resampling the runs
+    (:func:`median_rho_interval`), ``coverage`` the share of held-out runs inside their stated
+    interval with its Wilson interval, ``hits`` and ``hits_smallest`` count the settings whose measured
     PePR-E best was among the first :data:`BACKTEST_TOP`, ``regret_<method>`` are mean regrets
     with their intervals, ``tries_validate`` the runs the validated advice trained on average,
     and ``status`` says which settings have finished runs and, before two can be held out, what
@@ -514,20 +536,33 @@ def backtest_summary(result: Backtest) -> dict[str, str]:
         return out
     overall = backtest_overall(result.scores, result.predictions).set_index("method")
     advised, smallest = overall.loc["advise"], overall.loc["smallest"]
-    out.update(rho_time=f"{advised['rho_time']:.2f}", rho_acc=f"{advised['rho_acc']:.2f}",
-               rho_time_smallest=f"{smallest['rho_time']:.2f}",
-               hits=str(int(advised["best_in_top"])), hits_smallest=str(int(smallest["best_in_top"])),
+    ran = result.predictions[result.predictions["ran"].astype(bool)]
+    rho = {"rho_time": (advised["rho_time"], "predicted_time_s", "train_time_s"),
+           "rho_time_smallest": (smallest["rho_time"], "num_params", "train_time_s"),
+           "rho_acc": (advised["rho_acc"], "expected_acc", "test_acc")}
+    out.update({key: estimate_text(value, *median_rho_interval(ran, x, y), spec=".2f")
+                for key, (value, x, y) in rho.items()})
+    covered = ran["covered"].astype(float)
+    low, high = verdicts.wilson_interval(float(covered.mean()), len(covered)) if len(covered) else (math.nan,) * 2
+    out.update(hits=str(int(advised["best_in_top"])), hits_smallest=str(int(smallest["best_in_top"])),
                judged=str(int(advised["judged"])),
-               coverage=f"{advised['coverage']:.0%}" if pd.notna(advised["coverage"]) else dash,
+               coverage=(f"{covered.mean():.0%} (95 % Wilson interval {low:.0%}–{high:.0%})"
+                         if len(covered) else dash),
                tries_validate=f"{overall.loc['validate', 'tries']:.1f}",
                status=f"Settings of the study {result.study} with finished runs: {finished}.")
     out.update({f"regret_{m}": regret_text(overall.loc[m]) for m in overall.index})
     return out
 
 
+def estimate_text(value: float, low: float, high: float, spec: str = ".3f") -> str:
+    """``0.97 (95 % interval 0.95–0.98)``: an estimate and its bootstrap interval."""
+    text = format(value, spec)
+    if pd.notna(low) and pd.notna(high):
+        text += f" (95 % interval {format(low, spec)}–{format(high, spec)})"
+    return text
+
+
 def regret_text(row: pd.Series) -> str:
     """``0.084 (95 % interval 0.061–0.102)``: a mean regret and its bootstrap interval."""
-    text = f"{row['regret_mean']:.3f}"
-    if pd.notna(row.get("regret_mean_low")):
-        text += f" (95 % interval {row['regret_mean_low']:.3f}–{row['regret_mean_high']:.3f})"
-    return text
+    return estimate_text(row["regret_mean"], row.get("regret_mean_low", math.nan),
+                         row.get("regret_mean_high", math.nan))

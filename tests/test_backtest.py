@@ -153,7 +153,8 @@ def test_backtest_summary_says_what_is_missing_then_what_was_found(tmp_path: Pat
     result = backtest.backtest(results_dir=tmp_path, min_runs=3)
     found = backtest.backtest_summary(result)
     assert (found["held_out"], found["runs"], found["models"]) == ("2", "12", "6")
-    assert found["rho_time"] == "1.00" and int(found["hits"]) <= 2
+    assert found["rho_time"].startswith("1.00 (95 % interval") and int(found["hits"]) <= 2
+    assert found["coverage"].endswith("%)") and "Wilson" in found["coverage"]
     advised = result.scores[result.scores["method"] == "advise"]
     assert found["regret_advise"].startswith(f"{advised['regret'].mean():.3f}")
     assert found["status"].startswith("Settings of the study cpu-rerun with finished runs: breastmnist")
