@@ -28,7 +28,7 @@ import argparse
 
 import pandas as pd
 
-from pepr import backtest
+from pepr.advice import backtest
 
 
 def main() -> None:

@@ -36,7 +36,8 @@ from collections.abc import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from pepr import crop, train, zoo
+from pepr.data import zoo
+from pepr.training import crop, train
 
 VARIANTS = ("no-crop", "channels-last", "contiguous", "compile", "bf16-math", "tf32-math",
             "no-onednn")

@@ -17,7 +17,7 @@ import argparse
 
 import torch
 
-from pepr import train
+from pepr.training import train
 
 #: (label, crop_kernels, threads)
 VARIANTS = [("crop, 1 thread", True, 1), ("full, 1 thread", False, 1),

@@ -23,13 +23,13 @@ import argparse
 import multiprocessing
 import tempfile
 
-from pepr.energy import JOULES_PER_KWH
+from pepr.scoring.energy import JOULES_PER_KWH
 
 
 def one_run(model: str, dataset: str, epochs: int, threads: int, results_dir: str,
             seed: int) -> dict[str, object]:
     """Train one run in this process and return what its meter charged."""
-    from pepr import meters, train
+    from pepr.training import meters, train
 
     meter = meters.RunMeter()
     outcome = train.run(model, dataset, study="energyshare", epochs=epochs, threads=threads,

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import nbformat
 
-from pepr import results, runspec, sweep
+from pepr.execution import sweep
+from pepr.store import results, runspec
 
 
 def cell_durations(notebook: Path) -> list[tuple[str, float]]:

@@ -62,9 +62,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pepr import datasets, meters, train, zoo
+from pepr.data import zoo
+from pepr.training import tensors
 
 #: Zoo models that accept 28 px, spread over 2 M to 22 M parameters and over families.
+from pepr.training import meters, train
 DEFAULT_PANEL = ["mobilenetv2_050", "mnasnet_100", "fbnetv3_b", "resnet18d", "dpn68",
                  "resnet26d", "cspresnet50"]
 
@@ -209,7 +211,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    data = subset(datasets.load_dataset("pneumoniamnist", img_size=28), args.train_images,
+    data = subset(tensors.load_dataset("pneumoniamnist", img_size=28), args.train_images,
                   args.eval_images)
     print(f"pneumoniamnist 28 px: {len(data.train_x)} train / {len(data.val_x)} val / "
           f"{len(data.test_x)} test images, batch {args.batch_size}, {torch.get_num_threads()} "

@@ -15,8 +15,8 @@ import time
 
 from tqdm import tqdm
 
-from pepr import zoo
-from pepr.errors import IncompatibleInputError
+from pepr.data import zoo
+from pepr.core.errors import IncompatibleInputError
 
 
 def check_model(row: dict) -> list[str]:

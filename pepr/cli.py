@@ -14,15 +14,15 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pepr.advise_defaults import (
+from pepr.advice.defaults import (
     ACCURACY_INTERVAL_NAME,
     PROBE_EPOCHS,
     PROBE_FRACTION,
     PROBE_K,
     PROBE_WEIGHT,
 )
-from pepr.errors import BadParameterError, DataWarning, PeprError, require_training_stack
-from pepr.settings import ALPHA
+from pepr.core.errors import BadParameterError, DataWarning, PeprError, require_training_stack
+from pepr.core.settings import ALPHA
 
 EXIT_USER_ERROR = 2
 
@@ -36,7 +36,8 @@ def owned_defaults() -> dict[str, object]:
     :mod:`pepr.results` own (the paper's protocol, the results and outputs folders, the
     executor). The parser leaves those options ``None`` and :func:`fill_owned_defaults` sets them
     when a command runs, so building the parser imports neither module."""
-    from pepr import results, sweep
+    from pepr.execution import sweep
+    from pepr.store import results
 
     spec = sweep.SPEC_DEFAULTS
     protocol = ("epochs", "img_size", "batch_size", "lr", "optimizer", "select_metric", "threads")
@@ -60,7 +61,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score a study the paper's way, rank the runs within each pool by ``--by`` and write one
     row per run: CSV to ``-o FILE`` (or ``-o -``: stdout), else an aligned table on a terminal
     and CSV when stdout is a pipe."""
-    from pepr import results, score, verdicts
+    from pepr.scoring import score, verdicts
+    from pepr.store import results
 
     fill_owned_defaults(args)
     check_rank_score(args.by)
@@ -94,7 +96,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def verdict_note(aside: dict[str, int], filtered: bool) -> str:
     """The line under a terminal ranking that says what ``above_baseline`` means and, with
     ``--above-baseline``, how many runs were set aside."""
-    from pepr import verdicts
+    from pepr.scoring import verdicts
 
     meaning = (f"above_baseline: a one-sided exact binomial test (alpha {verdicts.ALPHA:g}) "
                f"against the majority-class rate on the test split ('NO': the run does no "
@@ -109,7 +111,7 @@ def verdict_note(aside: dict[str, int], filtered: bool) -> str:
 
 def check_rank_score(name: str) -> None:
     """Refuse a ranking score that is not one of :data:`pepr.score.RANK_SCORES`."""
-    from pepr import score
+    from pepr.scoring import score
 
     if name not in score.RANK_SCORES:
         raise BadParameterError(f"cannot rank by {name!r}; choose one of {', '.join(score.RANK_SCORES)}")
@@ -141,7 +143,7 @@ def score_table_text(frame, pool: Sequence[str], pool_sizes=None) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Execute the report template for one study and convert it to one HTML page."""
-    from pepr import render
+    from pepr.reporting import render
 
     if args.rank_by is not None:
         check_rank_score(args.rank_by)
@@ -156,27 +158,28 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """List the registered data files and where each resolves."""
-    from pepr import datasets, paths
+    from pepr.core import paths
+    from pepr.data import paper, registry
 
     if args.register:
         name, path = args.register
-        info = datasets.register_dataset(name, path, kind=args.kind, licence=args.licence,
+        info = registry.register_dataset(name, path, kind=args.kind, licence=args.licence,
                                          notes=args.notes)
         print(f"registered {info.name!r} ({info.kind}, {info.task}, {info.num_classes} classes, "
               f"{info.n_samples}) in {paths.datasets_file()}")
         return 0
     if args.unregister:
-        datasets.unregister_dataset(args.unregister)
+        registry.unregister_dataset(args.unregister)
         print(f"{args.unregister!r} is not in {paths.datasets_file()} any more")
         return 0
     if args.images:
-        table = datasets.image_inventory()
+        table = registry.image_inventory()
         if not args.all:
-            table = table[table["location"] != datasets.NOT_ON_DISK]
-        print(datasets.list_datasets().drop(columns=["license", "source"]).to_string(index=False))
+            table = table[table["location"] != paper.NOT_ON_DISK]
+        print(registry.list_datasets().drop(columns=["license", "source"]).to_string(index=False))
         print()
     else:
-        table = datasets.data_inventory()
+        table = paper.data_inventory()
     with_pandas_display(lambda: print(table.to_string(index=False)))
     return 0
 
@@ -192,7 +195,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """Print the data-quality audit of the official release."""
     import json
 
-    from pepr import results
+    from pepr.store import results
 
     print(json.dumps(results.audit_paper(), indent=2, default=str))
     return 0
@@ -200,7 +203,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_book(args: argparse.Namespace) -> int:
     """Build the Jupyter Book; any warning (a failed cell, a missing glue key) fails the build."""
-    from pepr import book
+    from pepr.reporting import book
 
     book.build_book(args.root, output=args.output, strict=not args.no_strict, clean=args.clean)
     return 0
@@ -209,7 +212,8 @@ def cmd_book(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate one run, execute the training notebook for it and report its row."""
     require_training_stack("pepr run")
-    from pepr import results, runspec, sweep
+    from pepr.execution import sweep
+    from pepr.store import results, runspec
 
     fill_owned_defaults(args)
     results.check_writable(args.results_dir, args.study)
@@ -239,7 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run every missing cell of a study file."""
     require_training_stack("pepr sweep")
-    from pepr import sweep
+    from pepr.execution import sweep
 
     fill_owned_defaults(args)
     summary = sweep.run_sweep(args.spec, results_dir=args.results_dir, executor=args.executor,
@@ -291,7 +295,7 @@ def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
 
 def cmd_zoo(args: argparse.Namespace) -> int:
     """Print the model zoo; with ``--rebuild`` measure it again and write ``data/zoo.csv``."""
-    from pepr import zoo
+    from pepr.data import zoo
 
     if args.rebuild:
         require_training_stack("pepr zoo --rebuild")
@@ -347,7 +351,7 @@ def cmd_advise(args: argparse.Namespace) -> int:
     """Rank the zoo's models for a dataset on this machine, within a budget; with ``--probe K``
     train the first K briefly and re-rank them (:func:`pepr.advise.probe`)."""
     require_training_stack("pepr advise")
-    from pepr import advise
+    from pepr.advice import advise
 
     if args.probe < 0:
         raise BadParameterError(f"--probe must be 0 or more (got {args.probe})")

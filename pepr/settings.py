@@ -1,12 +1,7 @@
-"""Statistical settings that the command line's help, the notes and the book state, written
-once. They live apart from :mod:`pepr.verdicts` (numpy, pandas, scipy) so that building the
-command line's parser imports nothing; :mod:`pepr.verdicts` uses them from here.
-"""
+"""Moved to :mod:`pepr.core.settings`; ``pepr.settings`` stays, as the same module, for one release."""
 
-from __future__ import annotations
+import sys
 
-#: One-sided exact binomial test of a run's accuracy against its majority-class baseline: the
-#: run beats the baseline when the p-value is below this.
-ALPHA = 0.05
-#: Confidence of every interval on an accuracy or a claim.
-CONFIDENCE = 0.95
+from pepr.core import settings as _moved
+
+sys.modules[__name__] = _moved

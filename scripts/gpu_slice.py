@@ -26,14 +26,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the checkout's pepr, also where it is not installed
 
-from pepr import paths, sweep  # noqa: E402
+from pepr.core import paths  # noqa: E402
+from pepr.execution import sweep
 
 
 def hardware_line(device: str | None) -> str:
     """What ran the slice, in words: the GPU's name and memory, else the CPU."""
     import torch
 
-    from pepr import meters
+    from pepr.training import meters
 
     if (device or "cuda").startswith("cuda") and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)

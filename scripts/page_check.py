@@ -92,7 +92,7 @@ def check_pages(html: Path, pages: list[str], width: int, dark: bool) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pepr.book import chapter_pages
+    from pepr.reporting.book import chapter_pages
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--html", default=str(REPO / "_build" / "html"), help="the built book's HTML folder")

@@ -26,7 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pepr import energy, paths, results, train
+from pepr.core import paths
+from pepr.scoring import energy
+from pepr.store import results
+from pepr.training import train
 
 THREADS_IN_HARDWARE = re.compile(r"(\d+) torch threads")
 #: The energy method of rows written before the Green Algorithms estimate.

@@ -58,7 +58,7 @@ def write_study(results_dir: Path, study: str, settings: tuple[str, ...] = ("a",
     """A made-up study under ``results_dir``: one run per entry of ``settings`` (in that
     setting), appended with :func:`pepr.results.append_run`; no settings: a ``runs.csv`` with
     only its header. Returns the study's ``runs.csv``."""
-    from pepr import results
+    from pepr.store import results
 
     path = results.study_dir(study, results_dir) / "runs.csv"
     if not settings:

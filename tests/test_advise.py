@@ -10,8 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pepr import advise, cli, datasets, results, verdicts, zoo
-from pepr.errors import BadParameterError, DataWarning
+from pepr import cli
+from pepr.advice import advise
+from pepr.data import registry, zoo
+from pepr.scoring import verdicts
+from pepr.store import results
+from pepr.core.errors import BadParameterError, DataWarning
 
 ZOO_MODELS = ["mobilenetv2_050", "semnasnet_075", "dla46x_c", "resnet18d", "dla34", "resnet26d"]
 
@@ -42,7 +46,7 @@ def reference_study(results_dir: Path, dataset: str = "breastmnist") -> pd.DataF
 
 
 def test_training_images_follow_the_stratified_subset():
-    labels = datasets.split_labels("breastmnist")
+    labels = registry.split_labels("breastmnist")
     counts = np.bincount(labels["train"])
     assert advise.train_images("breastmnist", 0.1)["train"] == sum(max(1, round(0.1 * c)) for c in counts)
     assert advise.train_images("breastmnist")["test"] == len(labels["test"])
@@ -224,7 +228,7 @@ def test_probe_trains_the_first_candidates_on_the_data():
     cost = probed.probe
     assert cost.models == 2 and cost.seconds > 0 and cost.energy_kwh > 0 and cost.energy_method
     assert probed.notes[0] == "a note" and probed.notes[-1].startswith("probe: the first 2")
-    labels = datasets.split_labels("synthetic")
+    labels = registry.split_labels("synthetic")
     majority = np.mean(labels["val"] == np.bincount(labels["train"]).argmax())
     assert advise.majority_val_accuracy("synthetic") == pytest.approx(majority)
     assert f"majority class alone scores {majority:.3f}" in probed.notes[-1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pepr import advise_defaults
+from pepr.advice import defaults as advise_defaults
 
 
 @pytest.mark.parametrize(("quantile", "name"), [

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pepr import analysis, score
-from pepr.errors import BadParameterError
+from pepr.scoring import analysis, score
+from pepr.core.errors import BadParameterError
 
 
 def tiny_runs() -> pd.DataFrame:
@@ -292,10 +292,10 @@ def _timm_only_names(models: pd.Series) -> pd.DataFrame:
 
 
 def test_exact_imagenet_join_finds_gluon_xception65_through_the_zoo(data_dir):
-    from pepr import datasets, zoo
+    from pepr.data import paper, zoo
 
-    models = datasets.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
-    imagenet = datasets.read_paper_table("results-imagenet.csv")
+    models = paper.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
+    imagenet = paper.read_paper_table("results-imagenet.csv")
     exact = analysis.join_imagenet_exact(analysis.imagenet_names(models), imagenet).set_index("model")
 
     renamed = zoo.EXTRA_RENAMES["gluon_xception65"]
@@ -342,7 +342,7 @@ def test_repeated_value_counts_bound_the_copies():
 
 
 def test_repeated_value_counts_on_the_release_agree_with_its_flag(data_dir):
-    from pepr import results
+    from pepr.store import results
 
     runs = results.import_paper()
     counts = analysis.repeated_value_counts(runs)
@@ -486,10 +486,10 @@ def test_imagenet_joins_summary_counts_what_the_substring_join_changes():
 
 
 def test_imagenet_joins_on_the_release_find_every_model(data_dir):
-    from pepr import datasets
+    from pepr.data import paper
 
-    models = datasets.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
-    joins = analysis.imagenet_joins(models, datasets.read_paper_table("results-imagenet.csv"))
+    models = paper.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
+    joins = analysis.imagenet_joins(models, paper.read_paper_table("results-imagenet.csv"))
     summary = joins.summary()
     assert summary["matched_exact"] == summary["models"] == len(models)
     assert joins.exact.set_index("model").loc["gluon_xception65", "top1"] == pytest.approx(79.554)

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from test_advise import ZOO_MODELS, reference_study
 
-from pepr import backtest, verdicts
+from pepr.advice import backtest
+from pepr.scoring import verdicts
 
 
 def predictions(**columns: object) -> pd.DataFrame:

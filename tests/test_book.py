@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pepr import analysis, book, paths, results, score, verdicts
+from pepr.core import paths
+from pepr.reporting import book
+from pepr.scoring import analysis, score, verdicts
+from pepr.store import results
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

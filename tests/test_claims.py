@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pepr import claims
+from pepr.reporting import claims
 
 
 def _split(low: float, high: float, share: float = 0.8) -> pd.Series:
@@ -55,7 +55,7 @@ def test_larger_more_accurate_is_counted_per_setting_with_the_gaps():
 
 
 def test_the_release_side_of_the_protocol_is_counted_from_its_settings():
-    from pepr import release
+    from pepr.data import release
 
     scratch = sum(not s["pretrained"] for s in release.SETTINGS.values())
     assert f"all but {scratch} of its {len(release.SETTINGS)} settings" in claims.release_start_words()

@@ -67,7 +67,7 @@ def test_data_lists_where_files_resolve(capsys: pytest.CaptureFixture[str], data
 
 def test_score_prints_ids_that_look_like_numbers_verbatim(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from pepr import results
+    from pepr.store import results
 
     ids = ["012345678901", "1234e5678901", "000000000007"]
     for index, run_id in enumerate(ids):
@@ -154,7 +154,7 @@ def _scores_csv(text: str) -> pd.DataFrame:
 
 def test_score_top_1_by_accuracy_is_the_best_run_of_each_pool(tiny_study,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from pepr import results
+    from pepr.store import results
 
     study, results_dir = tiny_study
     assert main(["score", study, "--results-dir", str(results_dir), "--by", "test_acc", "--top", "1"]) == 0
@@ -203,7 +203,8 @@ def test_score_refuses_an_unknown_ranking_score(tiny_study, capsys: pytest.Captu
 
 
 def test_the_help_lists_every_ranking_score() -> None:
-    from pepr import cli, score
+    from pepr import cli
+    from pepr.scoring import score
 
     assert all(name in cli.RANK_SCORES_HELP for name in score.RANK_SCORES)
     assert len(cli.RANK_SCORES_HELP.replace(" or ", ", ").split(", ")) == len(score.RANK_SCORES)

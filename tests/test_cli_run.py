@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pepr import cli, results, zoo
+from pepr import cli
+from pepr.data import zoo
+from pepr.store import results
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The smallest input convnext_atto takes (data/zoo.csv): 28 px is below it.

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pepr import crop, train, zoo
-from pepr.errors import IncompatibleInputError
+from pepr.data import zoo
+from pepr.training import crop, train
+from pepr.core.errors import IncompatibleInputError
 
 
 def tiny_cnn() -> nn.Sequential:

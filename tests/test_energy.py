@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pepr import energy
+from pepr.scoring import energy
 
 
 def test_a_family_name_is_an_assumed_part_and_says_so():

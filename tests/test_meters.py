@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pepr import energy, meters
+from pepr.scoring import energy
+from pepr.training import meters
 
 
 class _Unavailable:

@@ -117,20 +117,24 @@ for module in pkgutil.iter_modules(pepr.__path__):
 for statement in NOTEBOOK_IMPORTS:
     exec(statement)
 
-from pepr import analysis, cli, datasets, report, sweep, verdicts, zoo
+from pepr import cli
+from pepr.data import paper, registry, zoo
+from pepr.execution import sweep
+from pepr.reporting import report
+from pepr.scoring import analysis, verdicts
 out = Path(tempfile.mkdtemp()) / "scores.csv"
 assert cli.main(["score", "paper", "-o", str(out)]) == 0
-assert len(pd.read_csv(out)) == len(datasets.read_paper_table("all_results.csv"))
+assert len(pd.read_csv(out)) == len(paper.read_paper_table("all_results.csv"))
 assert cli.main(["zoo", "--models", "gluon_xception65"]) == 0
 assert cli.main(["data", "--images"]) == 0
-models = datasets.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
+models = paper.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
 names = analysis.imagenet_names(models)
 assert names["imagenet_name"].notna().all() and len(names) == models.nunique()
 assert names.set_index("model").loc["gluon_xception65", "imagenet_name"] == "xception65.tf_in1k"
-assert datasets.canonical_dataset("breast") == "breastmnist"
-assert datasets.get_dataset_info("breastmnist").files[28].md5  # checksums without medmnist
-labels = datasets.split_labels("breastmnist")
-assert {k: len(v) for k, v in labels.items()} == datasets.get_dataset_info("breastmnist").n_samples
+assert registry.canonical_dataset("breast") == "breastmnist"
+assert registry.get_dataset_info("breastmnist").files[28].md5  # checksums without medmnist
+labels = registry.split_labels("breastmnist")
+assert {k: len(v) for k, v in labels.items()} == registry.get_dataset_info("breastmnist").n_samples
 assert verdicts.study_baselines(pd.DataFrame({"setting": ["b"], "dataset": ["breastmnist"]}))["test_n"].tolist() == [156]
 cells = sweep.expand(sweep.load_spec(Path(pepr.__file__).parents[1] / "data/studies/cpu-rerun.yml"))
 assert cells and all(cell["img_size"] for cell in cells)

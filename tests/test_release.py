@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 
-from pepr import analysis, datasets, release, results
+from pepr.data import paper, release
+from pepr.scoring import analysis
+from pepr.store import results
 
 
 def test_the_release_is_described_once_and_read_from_there():
-    assert datasets.PAPER_FILES is release.FILES
-    assert datasets.PAPER_COMMIT == release.COMMIT
+    assert paper.PAPER_FILES is release.FILES
+    assert paper.PAPER_COMMIT == release.COMMIT
     assert results.PAPER_SETTINGS is release.SETTINGS
     assert results.PAPER_PROTOCOL is release.PROTOCOL
     assert analysis.PAPER_COMPARISONS is release.COMPARISONS
@@ -27,7 +29,7 @@ def test_files_are_pinned_to_the_commit_with_a_sha256():
 
 
 def test_settings_come_in_the_order_all_results_lists_them(data_dir):
-    raw = datasets.read_paper_table("all_results.csv")
+    raw = paper.read_paper_table("all_results.csv")
     assert list(release.SETTINGS) == list(dict.fromkeys(raw["dataset"]))
     assert analysis.setting_order(results.import_paper()) == list(release.SETTINGS)
 
@@ -50,7 +52,7 @@ def test_imported_runs_carry_the_protocol_and_the_settings(data_dir):
 
 
 def test_published_most_accurate_is_a_most_accurate_model_of_each_setting():
-    from pepr import results
+    from pepr.store import results
 
     runs = results.import_paper()
     assert set(release.PUBLISHED_MOST_ACCURATE) == set(release.SETTINGS)

@@ -9,8 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pepr import paths, render
-from pepr.errors import BadParameterError, EmptyStudyError, NotebookError, UnknownStudyError
+from pepr.core import paths
+from pepr.reporting import render
+from pepr.core.errors import BadParameterError, EmptyStudyError, NotebookError, UnknownStudyError
 
 
 def test_unknown_study_is_refused_before_anything_runs(tmp_path: Path) -> None:

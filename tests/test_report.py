@@ -12,7 +12,11 @@ import papermill
 import pytest
 import yaml
 
-from pepr import paths, report, results, score, sweep, verdicts
+from pepr.core import paths
+from pepr.execution import sweep
+from pepr.reporting import report
+from pepr.scoring import score, verdicts
+from pepr.store import results
 
 TEMPLATE = paths.NOTEBOOKS_DIR / "report.ipynb"
 MODELS = ["test_resnet", "test_efficientnet", "test_vit", "test_convnext", "test_nfnet"]

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pepr import results
-from pepr.errors import CorruptDataError, ResultsNotWritableError, UnknownStudyError
+from pepr.store import results
+from pepr.core.errors import CorruptDataError, ResultsNotWritableError, UnknownStudyError
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pepr import runplots
+from pepr.reporting import runplots
 
 
 def _history():
@@ -44,7 +44,7 @@ def test_a_runs_figures_are_drawn_without_importing_pyplot():
     import subprocess
     import sys
 
-    code = ("import sys; from pepr import runplots; from pepr.book import show; "
+    code = ("import sys; from pepr import runplots; from pepr.reporting.book import show; "
             "show(runplots.confusion([[3, 1], [0, 4]])); "
             "print('matplotlib.pyplot' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

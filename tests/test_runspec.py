@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pepr import results, runspec, zoo
-from pepr.errors import BadParameterError, MissingDataError
+from pepr.data import zoo
+from pepr.store import results, runspec
+from pepr.core.errors import BadParameterError, MissingDataError
 
 
 def test_defaults_are_the_papers_protocol_and_one_thread():
@@ -77,7 +78,7 @@ def test_the_training_notebooks_defaults_are_pepr_runs():
 
     import papermill
 
-    from pepr import paths
+    from pepr.core import paths
 
     declared = papermill.inspect_notebook(str(paths.TRAIN_NOTEBOOK))
     defaults = {name: ast.literal_eval(info["default"]) for name, info in declared.items()}
@@ -98,7 +99,7 @@ def test_papermill_with_a_mistyped_parameter_stops_before_training(tmp_path):
     import subprocess
     import sys
 
-    from pepr import paths
+    from pepr.core import paths
 
     command = [sys.executable, "-m", "papermill", str(paths.TRAIN_NOTEBOOK),
                str(tmp_path / "out.ipynb"), "-p", "model", "test_resnet", "-p", "dataset",

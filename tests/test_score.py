@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pepr import score
-from pepr.errors import BadParameterError
+from pepr.scoring import score
+from pepr.core.errors import BadParameterError
 
 
 def frame(**columns) -> pd.DataFrame:

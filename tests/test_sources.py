@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pepr import sources
-from pepr.errors import ChecksumError, MissingDataError
+from pepr.core import sources
+from pepr.core.errors import ChecksumError, MissingDataError
 
 
 def remote_for(content: bytes, name: str = "table.csv") -> sources.RemoteFile:
@@ -45,7 +45,7 @@ def test_damaged_copy_names_file_and_both_hashes(
     copy.write_bytes(data.replace(b"CNN", b"MLP", 1) if damage == "tamper" else data[: len(data) // 2])
     monkeypatch.setenv("PEPR_DATA_DIR", str(copy_root))
 
-    from pepr.datasets import PAPER_FILES, read_paper_table
+    from pepr.data.paper import PAPER_FILES, read_paper_table
 
     with pytest.raises(ChecksumError) as error:
         read_paper_table("model_names.csv")
@@ -65,7 +65,7 @@ def test_no_copy_and_no_network_says_how_to_provide_the_file(
 
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    from pepr.datasets import read_paper_table
+    from pepr.data.paper import read_paper_table
 
     with pytest.raises(MissingDataError) as error:
         read_paper_table("all_results.csv")

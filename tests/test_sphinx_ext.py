@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pepr import sphinx_ext
+from pepr.reporting import sphinx_ext
 
 
 def _git_repo(path: Path, origin: str | None = None) -> Path:

@@ -13,8 +13,9 @@ import nbformat
 import pytest
 import yaml
 
-from pepr import results, runspec, sweep
-from pepr.errors import ResultsNotWritableError, StudySpecError
+from pepr.execution import sweep
+from pepr.store import results, runspec
+from pepr.core.errors import ResultsNotWritableError, StudySpecError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +132,7 @@ def test_grid_expands_with_stable_ids_and_per_model_sizes(tmp_path: Path):
 
 
 def test_auto_img_size_is_the_zoos_minimum(tmp_path: Path):
-    from pepr import zoo
+    from pepr.data import zoo
 
     spec = sweep.load_spec(write_spec(tmp_path, img_size="auto"))
     minimum = int(zoo.get_model_info("test_resnet")["min_img_size"])
@@ -438,8 +439,9 @@ def test_a_dask_run_whose_workers_all_die_fails_alone(tmp_path: Path):
 
 
 def test_a_second_sweep_of_a_locked_study_refuses_in_one_line(tmp_path: Path, capsys):
-    from pepr import cli, locks
-    from pepr.errors import StudyBusyError
+    from pepr import cli
+    from pepr.core import locks
+    from pepr.core.errors import StudyBusyError
 
     spec = write_spec(tmp_path)
     results_dir = tmp_path / "results"

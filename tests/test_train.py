@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from pepr import datasets, results, train
-from pepr.errors import BadParameterError, UnknownModelError
+from pepr.data import registry
+from pepr.store import results
+from pepr.training import train
+from pepr.core.errors import BadParameterError, UnknownModelError
 
 
 def test_binary_metrics_match_hand_computed_values():
@@ -73,7 +75,7 @@ def test_history_rows_cover_every_epoch_and_split(synthetic_run):
     assert {h["metric"] for h in history if h["split"] == "val"} >= {"loss", "acc", "auc"}
     test_acc = [h["value"] for h in history if h["split"] == "test" and h["metric"] == "acc"]
     assert test_acc == [synthetic_run.row["test_acc"]]
-    test_split = datasets.get_dataset_info("synthetic").n_samples["test"]
+    test_split = registry.get_dataset_info("synthetic").n_samples["test"]
     assert synthetic_run.confusion.sum() == test_split
 
 
@@ -107,7 +109,7 @@ def test_user_mistakes_raise_before_anything_runs():
 
 
 def test_a_checkpoint_given_as_a_path_is_loaded_not_fetched(tmp_path, monkeypatch):
-    from pepr import zoo
+    from pepr.data import zoo
 
     net = zoo.create_model("test_resnet", num_classes=2, in_chans=1, img_size=28)
     checkpoint = tmp_path / "start.pt"
@@ -119,7 +121,7 @@ def test_a_checkpoint_given_as_a_path_is_loaded_not_fetched(tmp_path, monkeypatc
 
 
 def test_the_row_says_which_parameters_threads_and_data(synthetic_run):
-    from pepr import zoo
+    from pepr.data import zoo
 
     row = synthetic_run.row
     assert row["threads"] == torch.get_num_threads() == 1

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pepr import datasets, results, score, verdicts
+from pepr.data import registry
+from pepr.scoring import score, verdicts
+from pepr.store import results
 
 
 def test_wilson_interval_matches_its_formula():
@@ -78,7 +80,7 @@ def test_majority_rate_and_study_baselines_come_from_the_test_labels():
     assert math.isnan(verdicts.majority_rate(np.ones((4, 3))))
     runs = pd.DataFrame({"setting": ["breastmnist"], "dataset": ["breastmnist"]})
     found = verdicts.study_baselines(runs).iloc[0]
-    labels = datasets.split_labels("breastmnist")["test"]
+    labels = registry.split_labels("breastmnist")["test"]
     assert found["test_n"] == len(labels) == 156
     assert found["baseline_acc"] == np.bincount(labels).max() / 156
 

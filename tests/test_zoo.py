@@ -10,9 +10,9 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from pepr import zoo
+from pepr.data import zoo
 from pepr.cli import main
-from pepr.errors import (
+from pepr.core.errors import (
     CorruptDataError,
     IncompatibleInputError,
     MissingDataError,

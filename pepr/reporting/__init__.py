@@ -1,0 +1,1 @@
+"""Reporting and the book: figures, a study's report, its rendering and the book's build."""

@@ -1,0 +1,1 @@
+"""The results store: each run's description and the study tables (runs.csv, epochs.csv) it is written to and read from."""
