@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from pepr.data import zoo
+from pepr.training import nets
 from pepr.training import crop, train
 
 VARIANTS = ("no-crop", "channels-last", "contiguous", "compile", "bf16-math", "tf32-math",
@@ -48,7 +49,7 @@ BATCH = train.PAPER_DEFAULTS["batch_size"]
 def new_model(name: str, memory_format: str = "auto", crop_kernels: bool = True) -> torch.nn.Module:
     """The zoo model at 28 px as :func:`pepr.train.run` prepares it (seeded, same weights)."""
     torch.manual_seed(0)
-    model = zoo.create_model(name, num_classes=2, in_chans=1, img_size=28)
+    model = nets.create_model(name, num_classes=2, in_chans=1, img_size=28)
     model, _, _ = train.prepare_model(model, 1, 28, memory_format=memory_format,
                                       crop_kernels=crop_kernels)
     return model
@@ -182,7 +183,7 @@ def report_variants(name: str, variants: list[str], images_count: int) -> None:
 def zoo_crop_row(name: str, img_size: int) -> dict[str, object]:
     """The crop of one zoo model at ``img_size`` and whether a training step then works."""
     torch.manual_seed(0)
-    model = zoo.create_model(name, num_classes=2, in_chans=1, img_size=img_size)
+    model = nets.create_model(name, num_classes=2, in_chans=1, img_size=img_size)
     model, layout, report = train.prepare_model(model, 1, img_size)
     make_step(model)(train.example_input(1, img_size, "cpu", layout), torch.tensor([0, 1]))
     return {"model": name, "img_size": img_size, "convs_cropped": report.convs,

@@ -62,7 +62,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pepr.data import zoo
+from pepr.training import nets
 from pepr.training import tensors
 
 #: Zoo models that accept 28 px, spread over 2 M to 22 M parameters and over families.
@@ -134,7 +134,7 @@ def subset(data, n_train: int, n_eval: int):
 
 def new_model(name: str, data, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return zoo.create_model(name, num_classes=data.num_classes, in_chans=data.in_chans,
+    return nets.create_model(name, num_classes=data.num_classes, in_chans=data.in_chans,
                             img_size=data.img_size)
 
 
@@ -239,7 +239,7 @@ def main() -> None:
         (official_s, official_cpu), (pepr_s, pepr_cpu, dead) = min(official_times), min(pepr_times)
         speedups.append(official_s / pepr_s)
         cpu_speedups.append(official_cpu / pepr_cpu)
-        params = zoo.get_model_info(name).get("num_params", float("nan"))
+        params = nets.get_model_info(name).get("num_params", float("nan"))
         dead_text = "-" if math.isnan(dead) else f"{dead:.1%}"
         print(f"{name:<18}{params:>12,.0f}{dead_text:>10}{official_s:>8.2f} ({official_cpu:>5.2f})"
               f"{pepr_s:>8.2f} ({pepr_cpu:>5.2f}){speedups[-1]:>9.2f}{cpu_speedups[-1]:>7.2f}",

@@ -16,6 +16,7 @@ import time
 from tqdm import tqdm
 
 from pepr.data import zoo
+from pepr.training import nets
 from pepr.core.errors import IncompatibleInputError
 
 
@@ -24,13 +25,13 @@ def check_model(row: dict) -> list[str]:
     problems = []
     name, min_size = row["model"], row["min_img_size"]
     try:
-        zoo.create_model(name, num_classes=2, in_chans=1, img_size=int(min_size))
+        nets.create_model(name, num_classes=2, in_chans=1, img_size=int(min_size))
     except IncompatibleInputError as error:
         problems.append(f"{name}: refused its min_img_size {min_size}: {error}")
-    smaller = [s for s in zoo.PROBE_SIZES if s < min_size]
+    smaller = [s for s in nets.PROBE_SIZES if s < min_size]
     if smaller:
         try:
-            zoo.create_model(name, num_classes=2, in_chans=1, img_size=smaller[-1])
+            nets.create_model(name, num_classes=2, in_chans=1, img_size=smaller[-1])
             problems.append(f"{name}: accepted {smaller[-1]} px, below its min_img_size {min_size}")
         except IncompatibleInputError:
             pass

@@ -21,7 +21,12 @@ from pepr.advice.defaults import (
     PROBE_K,
     PROBE_WEIGHT,
 )
-from pepr.core.errors import BadParameterError, DataWarning, PeprError, require_training_stack
+from pepr.core.errors import (
+    BadParameterError,
+    DataWarning,
+    PeprError,
+    require_training_stack,
+)
 from pepr.core.settings import ALPHA
 
 EXIT_USER_ERROR = 2
@@ -296,10 +301,11 @@ def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
 def cmd_zoo(args: argparse.Namespace) -> int:
     """Print the model zoo; with ``--rebuild`` measure it again and write ``data/zoo.csv``."""
     from pepr.data import zoo
+    from pepr.training import nets
 
     if args.rebuild:
         require_training_stack("pepr zoo --rebuild")
-        table = zoo.build_zoo_table(models=args.models or None, progress=True)
+        table = nets.build_zoo_table(models=args.models or None, progress=True)
         output = args.output or (None if args.models else str(zoo.ZOO_CSV))
         if output:
             zoo.write_zoo_table(table, output)

@@ -1,7 +1,6 @@
-"""Moved to :mod:`pepr.data.zoo`; ``pepr.zoo`` stays, as the same module, for one release."""
+"""Split into :mod:`pepr.data.zoo` (the table, read without timm) and
+:mod:`pepr.training.nets` (the models as timm builds them); their public names stay importable
+from ``pepr.zoo`` for one release."""
 
-import sys
-
-from pepr.data import zoo as _moved
-
-sys.modules[__name__] = _moved
+from pepr.data.zoo import *  # noqa: F403
+from pepr.training.nets import *  # noqa: F403

@@ -12,10 +12,10 @@ import pytest
 
 from pepr import cli
 from pepr.advice import advise
+from pepr.core.errors import BadParameterError, DataWarning
 from pepr.data import registry, zoo
 from pepr.scoring import verdicts
 from pepr.store import results
-from pepr.core.errors import BadParameterError, DataWarning
 
 ZOO_MODELS = ["mobilenetv2_050", "semnasnet_075", "dla46x_c", "resnet18d", "dla34", "resnet26d"]
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pepr.scoring import analysis, score
 from pepr.core.errors import BadParameterError
+from pepr.scoring import analysis, score
 
 
 def tiny_runs() -> pd.DataFrame:
@@ -269,7 +269,11 @@ def test_imagenet_names_outside_the_zoo_ask_for_the_default_tag():
         asked.append(name)
         return "in1k"
 
-    names = analysis.imagenet_names(["test_resnet", "no_such_model_anywhere"], default_tag=tag)
+    from pepr.training import nets
+
+    names = analysis.imagenet_names(["test_resnet", "no_such_model_anywhere"], default_tag=tag,
+                                    resolve=nets.resolve_model_name)
+    assert analysis.imagenet_names(["test_resnet"]).loc[0, "how"] == "not in the zoo (resolving it needs timm)"
     names = names.set_index("model")
     assert names.loc["test_resnet", "imagenet_name"] == "test_resnet.in1k"
     assert names.loc["test_resnet", "how"] == "timm name outside the zoo; default pretrained tag"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from pepr import cli
-from pepr.data import zoo
 from pepr.store import results
+from pepr.training import nets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The smallest input convnext_atto takes (data/zoo.csv): 28 px is below it.
-CONVNEXT_MIN_PX = int(zoo.get_model_info("convnext_atto")["min_img_size"])
+CONVNEXT_MIN_PX = int(nets.get_model_info("convnext_atto")["min_img_size"])
 
 
 def run_cli(capsys, tmp_path: Path, *args: str) -> tuple[int, str]:

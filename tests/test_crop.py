@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pepr.data import zoo
-from pepr.training import crop, train
 from pepr.core.errors import IncompatibleInputError
+from pepr.training import crop, nets, train
 
 
 def tiny_cnn() -> nn.Sequential:
@@ -120,7 +119,7 @@ def test_cropping_neither_draws_random_numbers_nor_moves_batch_norm_statistics()
 
 
 def test_zoo_model_keeps_its_outputs_and_channels_last_kernels():
-    net = zoo.create_model("test_resnet", num_classes=2, in_chans=1, img_size=28)
+    net = nets.create_model("test_resnet", num_classes=2, in_chans=1, img_size=28)
     net = net.to(memory_format=torch.channels_last)
     example = train.example_input(1, 28, memory_format=torch.channels_last)
     before = net.eval()(example)

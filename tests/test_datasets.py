@@ -15,8 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from pepr.data import files, images, paper, registry
-from pepr.training import tensors
 from pepr.core.errors import (
     BadParameterError,
     ChecksumError,
@@ -25,6 +23,8 @@ from pepr.core.errors import (
     MissingDataError,
     UnknownDatasetError,
 )
+from pepr.data import files, images, paper, registry
+from pepr.training import tensors
 
 LOCAL_FLAGS = ["breastmnist", "pneumoniamnist", "retinamnist"]
 find_spec = images.importlib.util.find_spec  # the real one, for the test that hides medmnist

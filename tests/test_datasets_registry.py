@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from pepr.core import paths
-from pepr.data import images, registry
-from pepr.training import tensors
 from pepr.core.errors import (
     BadParameterError,
     CorruptDataError,
     MissingDataError,
     UnknownDatasetError,
 )
+from pepr.data import images, registry
+from pepr.training import tensors
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from pepr.core.errors import BadParameterError  # noqa: E402
 from pepr.reporting import plots  # noqa: E402
 from pepr.scoring import score
-from pepr.core.errors import BadParameterError  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

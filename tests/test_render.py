@@ -10,8 +10,13 @@ import nbformat
 import pytest
 
 from pepr.core import paths
+from pepr.core.errors import (
+    BadParameterError,
+    EmptyStudyError,
+    NotebookError,
+    UnknownStudyError,
+)
 from pepr.reporting import render
-from pepr.core.errors import BadParameterError, EmptyStudyError, NotebookError, UnknownStudyError
 
 
 def test_unknown_study_is_refused_before_anything_runs(tmp_path: Path) -> None:

@@ -9,8 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pepr.core.errors import (
+    CorruptDataError,
+    ResultsNotWritableError,
+    UnknownStudyError,
+)
 from pepr.store import results
-from pepr.core.errors import CorruptDataError, ResultsNotWritableError, UnknownStudyError
 
 
 @pytest.fixture(scope="module")

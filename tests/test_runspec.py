@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pepr.data import zoo
-from pepr.store import results, runspec
 from pepr.core.errors import BadParameterError, MissingDataError
+from pepr.store import results, runspec
+from pepr.training import nets
 
 
 def test_defaults_are_the_papers_protocol_and_one_thread():
@@ -17,7 +17,7 @@ def test_defaults_are_the_papers_protocol_and_one_thread():
     assert (spec.epochs, spec.batch_size, spec.lr, spec.optimizer) == (
         protocol["epochs"], protocol["batch_size"], protocol["lr"], protocol["optimizer"])
     assert spec.threads == 1
-    assert spec.img_size == int(zoo.get_model_info("test_resnet")["min_img_size"])
+    assert spec.img_size == int(nets.get_model_info("test_resnet")["min_img_size"])
 
 
 def test_every_bad_parameter_is_named_in_one_error():

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pepr.scoring import score
 from pepr.core.errors import BadParameterError
+from pepr.scoring import score
 
 
 def frame(**columns) -> pd.DataFrame:

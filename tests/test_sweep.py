@@ -13,9 +13,9 @@ import nbformat
 import pytest
 import yaml
 
+from pepr.core.errors import ResultsNotWritableError, StudySpecError
 from pepr.execution import sweep
 from pepr.store import results, runspec
-from pepr.core.errors import ResultsNotWritableError, StudySpecError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,10 +132,10 @@ def test_grid_expands_with_stable_ids_and_per_model_sizes(tmp_path: Path):
 
 
 def test_auto_img_size_is_the_zoos_minimum(tmp_path: Path):
-    from pepr.data import zoo
+    from pepr.training import nets
 
     spec = sweep.load_spec(write_spec(tmp_path, img_size="auto"))
-    minimum = int(zoo.get_model_info("test_resnet")["min_img_size"])
+    minimum = int(nets.get_model_info("test_resnet")["min_img_size"])
     assert {c["img_size"] for c in sweep.expand(spec)} == {minimum}
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from pepr.core.errors import BadParameterError, UnknownModelError
 from pepr.data import registry
 from pepr.store import results
-from pepr.training import train
-from pepr.core.errors import BadParameterError, UnknownModelError
+from pepr.training import nets, train
 
 
 def test_binary_metrics_match_hand_computed_values():
@@ -109,24 +109,22 @@ def test_user_mistakes_raise_before_anything_runs():
 
 
 def test_a_checkpoint_given_as_a_path_is_loaded_not_fetched(tmp_path, monkeypatch):
-    from pepr.data import zoo
 
-    net = zoo.create_model("test_resnet", num_classes=2, in_chans=1, img_size=28)
+    net = nets.create_model("test_resnet", num_classes=2, in_chans=1, img_size=28)
     checkpoint = tmp_path / "start.pt"
     torch.save(net.state_dict(), checkpoint)
-    monkeypatch.setattr(zoo, "_hub_overlay", lambda *a: pytest.fail("asked the hub"))
+    monkeypatch.setattr(nets, "_hub_overlay", lambda *a: pytest.fail("asked the hub"))
     outcome = train.run("test_resnet", "synthetic", epochs=1, img_size=28, pretrained=checkpoint)
     assert outcome.row["status"] == "ok", outcome.row["error"]
     assert outcome.row["pretrained"] == str(checkpoint.resolve())
 
 
 def test_the_row_says_which_parameters_threads_and_data(synthetic_run):
-    from pepr.data import zoo
 
     row = synthetic_run.row
     assert row["threads"] == torch.get_num_threads() == 1
     assert row["num_params_trained"] > 0
-    assert row["num_params"] == zoo.get_model_info("test_resnet")["num_params"]
+    assert row["num_params"] == nets.get_model_info("test_resnet")["num_params"]
     assert row["num_params"] != row["num_params_trained"]  # 1000 ImageNet classes vs 2
     assert "synthetic" in row["data_summary"] and "\n" not in row["data_summary"]
     assert 0 <= row["run_mem_gb"] <= row["peak_mem_gb"]

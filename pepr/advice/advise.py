@@ -44,10 +44,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pepr.core import paths
-from pepr.scoring import score, verdicts
-from pepr.store import results
-from pepr.training import meters
 from pepr.advice.defaults import (
     ACCURACY_INTERVAL,
     ACCURACY_INTERVAL_NAME,
@@ -56,8 +52,12 @@ from pepr.advice.defaults import (
     PROBE_K,
     PROBE_WEIGHT,
 )
+from pepr.core import paths
 from pepr.core.errors import BadParameterError, PeprError
 from pepr.core.text import plural
+from pepr.scoring import score, verdicts
+from pepr.store import results
+from pepr.training import meters
 
 #: The study whose rows are the reference machine's measurements.
 REFERENCE_STUDY = "cpu-rerun"
@@ -175,6 +175,7 @@ def reference_speeds(study: str = REFERENCE_STUDY,
     run memory, measured where the reference ran it (``source = measured``), else from a
     log-log fit on FLOPs and parameters over the measured models (``source = fitted``)."""
     from pepr.data import zoo
+    from pepr.training import nets
 
     table = zoo.load_zoo()[["model", "num_params", "min_img_size", "flops_per_image_at_min"]]
     table = table.rename(columns={"min_img_size": "img_size"})
@@ -218,10 +219,10 @@ def time_training_steps(model: str, in_chans: int, num_classes: int, img_size: i
     import torch
 
     from pepr.data import zoo
-    from pepr.training import train
+    from pepr.training import nets, train
 
     torch.set_num_threads(threads)
-    net = zoo.create_model(model, num_classes=num_classes, in_chans=in_chans, img_size=img_size)
+    net = nets.create_model(model, num_classes=num_classes, in_chans=in_chans, img_size=img_size)
     net, layout, _ = train.prepare_model(net, in_chans, img_size)
     optimizer = train.make_optimizer("adam", net.parameters(), 5e-4)
     generator = torch.Generator().manual_seed(0)

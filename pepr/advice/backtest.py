@@ -28,9 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pepr.core import paths
-from pepr.scoring import score, verdicts
-from pepr.store import results
 from pepr.advice.advise import (
     REFERENCE_STUDY,
     Calibration,
@@ -44,7 +41,10 @@ from pepr.advice.advise import (
     train_images,
 )
 from pepr.advice.defaults import PROBE_EPOCHS, PROBE_K
+from pepr.core import paths
 from pepr.core.errors import BadParameterError
+from pepr.scoring import score, verdicts
+from pepr.store import results
 
 #: A setting takes part in the backtest once this many models finished in it.
 BACKTEST_MIN_RUNS = 20

@@ -26,8 +26,8 @@ from pathlib import Path
 import yaml
 
 from pepr.core import locks, paths
-from pepr.store import results, runspec
 from pepr.core.errors import BadParameterError, IncompatibleInputError, StudySpecError
+from pepr.store import results, runspec
 
 NOTEBOOK = paths.TRAIN_NOTEBOOK
 DEFAULT_OUTPUTS_DIR = paths.OUTPUTS_DIR
@@ -258,7 +258,7 @@ def validate_cell(cell: Mapping[str, object], build_model: bool = True,
     pass). The parameters themselves were checked when the cell's spec was made. Used by
     ``pepr run`` and ``pepr sweep`` before papermill starts."""
     from pepr.data import registry, zoo
-    from pepr.training import tensors
+    from pepr.training import nets, tensors
 
     run = spec_of(cell)
     data_info = registry.get_dataset_info(run.dataset)
@@ -276,7 +276,7 @@ def validate_cell(cell: Mapping[str, object], build_model: bool = True,
         )
     if build_model:
         # one forward pass at this size: IncompatibleInputError (naming the model) if it fails
-        zoo.create_model(run.model, num_classes=data_info.num_classes,
+        nets.create_model(run.model, num_classes=data_info.num_classes,
                          in_chans=data_info.in_chans, img_size=run.img_size, pretrained=False)
 
 
@@ -706,7 +706,8 @@ def _now() -> str:
 
 
 def _run_dask(todo, job, workers, scheduler, progress, spare) -> list[str]:
-    from distributed import Client, LocalCluster, as_completed as dask_completed
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_completed
 
     cluster = None
     if scheduler:

@@ -26,7 +26,12 @@ from pathlib import Path
 import nbformat
 
 from pepr.core import paths
-from pepr.core.errors import BadParameterError, EmptyStudyError, MissingDataError, NotebookError
+from pepr.core.errors import (
+    BadParameterError,
+    EmptyStudyError,
+    MissingDataError,
+    NotebookError,
+)
 
 KERNEL = "python3"
 

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from pepr.core import paths
-from pepr.scoring import analysis, score, verdicts
-from pepr.store import results
 from pepr.core.errors import PeprError
 from pepr.core.text import listing, plural  # noqa: F401 (report.plural, report.listing: callers)
+from pepr.scoring import analysis, score, verdicts
+from pepr.store import results
 
 #: Scores a report may rank by, and how the report names each.
 RANK_SCORES: dict[str, str] = {

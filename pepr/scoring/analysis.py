@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pepr.data import release
 from pepr.core.errors import BadParameterError, UnknownModelError
+from pepr.data import release
 from pepr.scoring.energy import JOULES_PER_KWH
-from pepr.store.results import repeated_resource_groups
 from pepr.scoring.score import RESOURCES, add_pepr, top_k
+from pepr.store.results import repeated_resource_groups
 
 # ---------------------------------------------------------------------------------------------
 # Chapter 1: publications per capita
@@ -117,27 +117,18 @@ def positional_pairing(raw_results: pd.DataFrame, first: str, second: str) -> pd
 # ImageNet results: exact join vs the release's substring join
 # ---------------------------------------------------------------------------------------------
 
-def timm_default_tag(timm_name: str) -> str | None:
-    """The pretrained tag timm loads for a name (``efficientnet_b0`` -> ``ra_in1k``), or ``None``.
-
-    A name that carries a tag keeps it. Asks timm (:func:`pepr.zoo.pretrained_tag`); the zoo's
-    models have theirs in the zoo table, so only a name outside the zoo needs this.
-    """
-    from pepr.data import zoo
-
-    return zoo.pretrained_tag(timm_name) or None
-
-
-def imagenet_names(models: Iterable[str],
-                   default_tag: Callable[[str], str | None] = timm_default_tag) -> pd.DataFrame:
+def imagenet_names(models: Iterable[str], default_tag: Callable[[str], str | None] | None = None,
+                   resolve: Callable[[str], str] | None = None) -> pd.DataFrame:
     """The ``arch.tag`` name under which timm publishes each model's ImageNet result.
 
     The model zoo is the only name resolver: a paper name becomes its zoo ``timm_name``
     (:func:`pepr.zoo.zoo_row`: timm's deprecation aliases and the zoo's own renames,
     :data:`pepr.zoo.EXTRA_RENAMES`) and takes the zoo's ``pretrained_tag`` (the name's own tag,
-    else timm's default for the architecture, recorded when the zoo was measured). Any other
-    name goes through :func:`pepr.zoo.resolve_model_name` and, without a tag of its own, takes
-    the tag ``default_tag`` gives (timm's default; needs timm). Columns: ``model``,
+    else timm's default for the architecture, recorded when the zoo was measured), with no timm.
+    Any other name needs timm: with ``resolve`` (the training side's
+    :func:`pepr.training.nets.resolve_model_name`) it is resolved and, without a tag of its own,
+    takes the tag ``default_tag`` gives (:func:`pepr.training.nets.pretrained_tag`); without,
+    it is "not in the zoo". Columns: ``model``,
     ``timm_name``, ``imagenet_name`` (``None`` when unknown) and ``how`` the name was found.
     """
     from pepr.data import zoo
@@ -151,13 +142,17 @@ def imagenet_names(models: Iterable[str],
             how = f"zoo, renamed ({renamed_by})" if isinstance(renamed_by, str) and renamed_by else "zoo, same name"
             stored = row.get("pretrained_tag")
             tag = str(stored) if isinstance(stored, str) and stored else None
+        elif resolve is None:
+            rows.append({"model": model, "timm_name": None, "imagenet_name": None,
+                         "how": "not in the zoo (resolving it needs timm)"})
+            continue
         else:
             try:
-                timm_name, how = zoo.resolve_model_name(model), "timm name outside the zoo"
+                timm_name, how = resolve(model), "timm name outside the zoo"
             except UnknownModelError:
                 rows.append({"model": model, "timm_name": None, "imagenet_name": None, "how": "unknown model"})
                 continue
-            tag = None if "." in timm_name else default_tag(timm_name)
+            tag = None if "." in timm_name or default_tag is None else default_tag(timm_name)
         imagenet_name: str | None = timm_name
         if "." not in timm_name:
             imagenet_name = f"{timm_name}.{tag}" if tag else None
@@ -253,11 +248,12 @@ class ImagenetJoins:
 
 
 def imagenet_joins(models: Iterable[str], imagenet: pd.DataFrame,
-                   default_tag: Callable[[str], str | None] = timm_default_tag) -> ImagenetJoins:
+                   default_tag: Callable[[str], str | None] | None = None,
+                   resolve: Callable[[str], str] | None = None) -> ImagenetJoins:
     """Join ``models`` to timm's ImageNet table by exact name through the zoo, and as the release
     did, by substring; the one entry point the chapters use (the zoo is the only name resolver)."""
     models = list(models)
-    names = imagenet_names(models, default_tag=default_tag)
+    names = imagenet_names(models, default_tag=default_tag, resolve=resolve)
     exact = join_imagenet_exact(names, imagenet)
     substring = join_imagenet_substring(models, imagenet)
     return ImagenetJoins(names, exact, substring, compare_imagenet_joins(exact, substring))

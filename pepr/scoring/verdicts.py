@@ -182,8 +182,8 @@ def majority_rate(labels: np.ndarray) -> float:
 
 def split_labels_on_disk(dataset: str, split: str = "test") -> np.ndarray | None:
     """One split's labels of a dataset on disk (nothing is downloaded), or None."""
-    from pepr.data import registry
     from pepr.core.errors import PeprError
+    from pepr.data import registry
 
     try:
         return registry.split_labels(dataset, allow_download=False)[split]

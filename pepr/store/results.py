@@ -26,9 +26,14 @@ import numpy as np
 import pandas as pd
 
 from pepr.core import paths
+from pepr.core.errors import (
+    CorruptDataError,
+    DataWarning,
+    ResultsNotWritableError,
+    UnknownStudyError,
+)
 from pepr.data import release
 from pepr.data.paper import read_paper_table
-from pepr.core.errors import CorruptDataError, DataWarning, ResultsNotWritableError, UnknownStudyError
 
 PAPER_STUDY = "paper"
 DEFAULT_RESULTS_DIR = paths.RESULTS_DIR

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pepr.store import results
 from pepr.core.errors import BadParameterError, MissingDataError
+from pepr.store import results
 
 #: Optimizer names a run may use (:data:`pepr.train.OPTIMIZERS` implements each).
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd")
@@ -277,9 +277,9 @@ def make_run_spec(model: str, dataset: str, canonical: bool = True,
 def resolve_img_size(model: str, img_size: object) -> int:
     """``img_size`` as an int; ``"auto"`` is the zoo's smallest input for ``model``."""
     if img_size == "auto" or img_size is None:
-        from pepr.data import zoo
+        from pepr.training import nets
 
-        return int(zoo.get_model_info(model)["min_img_size"])
+        return int(nets.get_model_info(model)["min_img_size"])
     if not _positive_int(img_size):
         rule = PARAMETER_CONSTRAINTS["img_size"]
         raise BadParameterError(f"img_size must be {rule.allowed} (got {img_size!r})")

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pepr.core.errors import IncompatibleInputError
-from pepr.data.zoo import traceless_forward
+from pepr.training.nets import traceless_forward
 
 #: Largest relative difference between the model's outputs before and after cropping that is
 #: taken as rounding (float32 accumulates in a different order in a smaller kernel).

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 
 import pepr
+from pepr.core.errors import BadParameterError, IncompatibleInputError, PeprError
+from pepr.data.images import is_multi_label
 from pepr.store import results, runspec
 from pepr.training import crop, meters
-from pepr.data.images import is_multi_label
-from pepr.core.errors import BadParameterError, IncompatibleInputError, PeprError
 
 #: The paper's protocol (the release's training script) without its seed: a run's defaults.
 PAPER_DEFAULTS = {key: value for key, value in results.PAPER_PROTOCOL.items() if key != "seed"}
@@ -343,10 +343,10 @@ def _prepare(data, device: str,
 
 def imagenet_num_params(model: str) -> int | float:
     """Parameters of ``model``'s ImageNet configuration (the zoo's figure; NaN if unknown)."""
-    from pepr.data import zoo
+    from pepr.training import nets
 
     try:
-        return int(zoo.get_model_info(model)["num_params"])
+        return int(nets.get_model_info(model)["num_params"])
     except (KeyError, TypeError, ValueError):
         return math.nan
 
@@ -380,8 +380,7 @@ def run_spec(spec: runspec.RunSpec, *, device: str | None = None, deterministic:
     :mod:`pepr.crop`) change speed, not the function trained; the optimizer is fused where
     torch has a fused kernel. The run computes with ``spec.threads`` torch threads.
     """
-    from pepr.data import zoo
-    from pepr.training import tensors
+    from pepr.training import nets, tensors
 
     torch.set_num_threads(spec.threads)
     device = device or default_device()
@@ -390,7 +389,7 @@ def run_spec(spec: runspec.RunSpec, *, device: str | None = None, deterministic:
     about = provenance(device)
     import_run_libraries()
     meter.mark_memory_baseline()  # after the imports, before the data and the model exist
-    zoo.resolve_model_name(spec.model)  # UnknownModelError before any work (cheap: no probing)
+    nets.resolve_model_name(spec.model)  # UnknownModelError before any work (cheap: no probing)
     data = tensors.load_dataset(spec.dataset, img_size=spec.img_size,
                                  data_fraction=spec.data_fraction, seed=spec.seed)
     print(data.summary())
@@ -444,15 +443,15 @@ def run_spec(spec: runspec.RunSpec, *, device: str | None = None, deterministic:
 def _build(spec: runspec.RunSpec, data, device: str, memory_format: str, crop_kernels: bool,
            row: dict[str, object], result: RunResult) -> tuple[torch.nn.Module, torch.memory_format]:
     """The model as trained, its parameter count and FLOPs recorded in ``row``."""
-    from pepr.data import zoo
+    from pepr.training import nets
 
-    net = zoo.create_model(spec.model, num_classes=data.num_classes, in_chans=data.in_chans,
+    net = nets.create_model(spec.model, num_classes=data.num_classes, in_chans=data.in_chans,
                            img_size=spec.img_size,
                            pretrained=spec.checkpoint or spec.pretrained, check=False)
-    row["num_params_trained"] = zoo.count_params(net)
+    row["num_params_trained"] = nets.count_params(net)
     # one forward pass at this size checks the input (IncompatibleInputError naming the model)
     # and counts the FLOPs, which are informative only: a failing counter leaves them NaN
-    flops = zoo.check_input(net, data.in_chans, spec.img_size, name=spec.model, count_flops=True)
+    flops = nets.check_input(net, data.in_chans, spec.img_size, name=spec.model, count_flops=True)
     row["flops_per_image"] = math.nan if flops is None else flops
     net, layout, result.crop_report = prepare_model(
         net, data.in_chans, spec.img_size, device, memory_format, crop_kernels)
