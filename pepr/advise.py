@@ -1,7 +1,7 @@
-"""Moved to :mod:`pepr.advice.advise`; ``pepr.advise`` stays, as the same module, for one release."""
+"""Split into :mod:`pepr.advice.advise` (the advice, from tables) and
+:mod:`pepr.training.trials` (the calibration and the probe, which train); their public names
+stay importable from ``pepr.advise`` for one release."""
 
-import sys
-
-from pepr.advice import advise as _moved
-
-sys.modules[__name__] = _moved
+from pepr.advice.advise import *  # noqa: F403
+from pepr.advice.defaults import *  # noqa: F403
+from pepr.training.trials import *  # noqa: F403

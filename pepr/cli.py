@@ -354,19 +354,27 @@ benchmarks/advise_backtest.py and the book's chapter "Which model should I train
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
-    """Rank the zoo's models for a dataset on this machine, within a budget; with ``--probe K``
-    train the first K briefly and re-rank them (:func:`pepr.advise.probe`)."""
+    """Rank the zoo's models for a dataset on this machine, within a budget: calibrate this
+    machine (:func:`pepr.training.trials.calibrate`), advise (:func:`pepr.advice.advise.advise`)
+    and, with ``--probe K``, train the first K briefly and re-rank them
+    (:func:`pepr.training.trials.probe`)."""
     require_training_stack("pepr advise")
     from pepr.advice import advise
+    from pepr.data import registry
+    from pepr.training import trials
 
     if args.probe < 0:
         raise BadParameterError(f"--probe must be 0 or more (got {args.probe})")
-    advice = advise.advise(args.dataset, budget_hours=args.budget_hours,
+    info = registry.get_dataset_info(args.dataset)
+    advise.check_request(args.rank_by, args.budget_hours, args.budget_kwh)
+    calibration = trials.calibrate(advise.reference_speeds(), info.in_chans, info.num_classes,
+                                   progress=not args.no_progress)
+    advice = advise.advise(args.dataset, calibration=calibration, budget_hours=args.budget_hours,
                            budget_kwh=args.budget_kwh, img_size=args.img_size,
                            data_fraction=args.data_fraction, epochs=args.epochs, top=args.top,
-                           rank_by=args.rank_by, progress=not args.no_progress)
+                           rank_by=args.rank_by)
     if args.probe and len(advice.table):
-        advice = advise.probe(
+        advice = trials.probe(
             advice, args.dataset, args.probe,
             data_fraction=args.probe_fraction * args.data_fraction, epochs=args.probe_epochs,
             progress=not args.no_progress)

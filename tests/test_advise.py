@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from pepr import cli
-from pepr.advice import advise
+from pepr.training import trials
+from pepr.advice import advise, defaults
 from pepr.core.errors import BadParameterError, DataWarning
 from pepr.data import registry, zoo
 from pepr.scoring import verdicts
@@ -68,7 +69,7 @@ def test_calibration_fits_a_line_in_log_log_and_measures_power():
     reference = pd.DataFrame({"model": ["test_resnet", "test_efficientnet", "test_convnext"],
                               "img_size": [28, 28, 32], "reference_s_per_image": [1e-4, 2e-4, 4e-4],
                               "source": "measured"})
-    calibration = advise.calibrate(reference, in_chans=1, num_classes=2,
+    calibration = trials.calibrate(reference, in_chans=1, num_classes=2,
                                    models=reference["model"], progress=False)
     assert len(calibration.points) == 3 and (calibration.points["here_s_per_image"] > 0).all()
     assert math.isfinite(calibration.slope) and math.isfinite(calibration.intercept)
@@ -115,11 +116,11 @@ def test_expected_accuracy_is_relative_to_each_setting_and_leaves_the_dataset_ou
 def test_advice_ranks_within_the_budget(tmp_path: Path, data_dir: Path):
     reference_study(tmp_path)
     generous = advise.advise("breastmnist", results_dir=tmp_path, calibration=fixed_calibration(),
-                             top=200, progress=False)
+                             top=200)
     times = generous.table["predicted_time_s"].sort_values()
     budget_s = float(times.iloc[len(times) // 2])
     advice = advise.advise("breastmnist", budget_hours=budget_s / 3600, results_dir=tmp_path,
-                           calibration=fixed_calibration(), top=5, progress=False)
+                           calibration=fixed_calibration(), top=5)
     table = advise.advice_frame(advice)
     assert list(table.columns) == advise.ADVICE_COLUMNS
     assert len(table) == 5 and table["rank"].tolist() == [1, 2, 3, 4, 5]
@@ -214,7 +215,7 @@ def test_probe_lets_data_warnings_through_and_silences_library_noise(monkeypatch
     monkeypatch.setattr("pepr.train.run", noisy_run)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        probes = advise.probe_runs(["test_resnet"], [32], "synthetic", progress=False)
+        probes = trials.probe_runs(["test_resnet"], [32], "synthetic", progress=False)
     assert probes["probe_val_acc"].tolist() == [0.5]
     assert [(w.category, str(w.message)) for w in caught] == [
         (DataWarning, "3 of 12 images were converted to RGB")]
@@ -224,7 +225,7 @@ def test_probe_trains_the_first_candidates_on_the_data():
     models = ["test_resnet", "test_efficientnet", "test_convnext"]
     table = candidates(models, [0.8, 0.7, 0.6], [0.0, 0.0, 0.0], img_size=32)
     advice = advise.Advice(table, fixed_calibration(), table.iloc[:0], ["a note"])
-    probed = advise.probe(advice, "synthetic", k=2, data_fraction=0.5, epochs=1, progress=False)
+    probed = trials.probe(advice, "synthetic", k=2, data_fraction=0.5, epochs=1, progress=False)
     cost = probed.probe
     assert cost.models == 2 and cost.seconds > 0 and cost.energy_kwh > 0 and cost.energy_method
     assert probed.notes[0] == "a note" and probed.notes[-1].startswith("probe: the first 2")
@@ -240,30 +241,30 @@ def test_probe_trains_the_first_candidates_on_the_data():
     assert frame.loc[frame["model"] == models[2], "probe_val_acc"].isna().all()
     assert frame["rank"].tolist() == [1, 2, 3]
     with pytest.raises(BadParameterError):
-        advise.probe(advice, "synthetic", k=0)
+        trials.probe(advice, "synthetic", k=0)
 
 
 def test_probe_options_in_the_help_match_the_defaults(capsys):
     with pytest.raises(SystemExit):
         cli.main(["advise", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--probe [K]" in text and f"expected accuracy + {advise.PROBE_WEIGHT:g} x" in text
-    assert f"the first K (default {advise.PROBE_K})" in text
-    assert f"with a {advise.ACCURACY_INTERVAL_NAME} interval" in text
-    assert f"trains on (default {advise.PROBE_FRACTION})" in text
-    assert f"epochs of a probe (default {advise.PROBE_EPOCHS})" in text
+    assert "--probe [K]" in text and f"expected accuracy + {defaults.PROBE_WEIGHT:g} x" in text
+    assert f"the first K (default {defaults.PROBE_K})" in text
+    assert f"with a {defaults.ACCURACY_INTERVAL_NAME} interval" in text
+    assert f"trains on (default {defaults.PROBE_FRACTION})" in text
+    assert f"epochs of a probe (default {defaults.PROBE_EPOCHS})" in text
     parser = cli.build_parser()
-    assert parser.parse_args(["advise", "--dataset", "x", "--probe"]).probe == advise.PROBE_K
+    assert parser.parse_args(["advise", "--dataset", "x", "--probe"]).probe == defaults.PROBE_K
     assert parser.parse_args(["advise", "--dataset", "x", "--probe", "3"]).probe == 3
     assert parser.parse_args(["advise", "--dataset", "x"]).probe == 0
-    assert advise.PROBE_WEIGHT == 0.5
+    assert defaults.PROBE_WEIGHT == 0.5
     assert cli.main(["advise", "--dataset", "breastmnist", "--probe", "-1"]) == 2
     assert capsys.readouterr().err.startswith("pepr advise: error: --probe must be 0 or more")
 
 
 @pytest.mark.slow  # trains two zoo models (about 25 s on a shared 2-core machine)
 def test_advise_command_probes_and_reports_the_cost(monkeypatch, capsys, data_dir: Path):
-    monkeypatch.setattr(advise, "calibrate", lambda *args, **kwargs: fixed_calibration())
+    monkeypatch.setattr(trials, "calibrate", lambda *args, **kwargs: fixed_calibration())
     assert cli.main(["advise", "--dataset", "synthetic", "--top", "3", "--probe", "2",
                      "--probe-fraction", "0.5", "--probe-epochs", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out

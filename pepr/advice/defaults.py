@@ -1,10 +1,15 @@
 """The settings of ``pepr advise`` that its help, its notes, the README and the book's figures
-state, written once. They live apart from :mod:`pepr.advise` (numpy, pandas) so that building
-the command line's parser imports nothing; :mod:`pepr.advise` uses them from here.
+state, written once. They live apart from :mod:`pepr.advice.advise` (numpy, pandas) so that building
+the command line's parser imports nothing; :mod:`pepr.advice.advise` and :mod:`pepr.training.trials` use them from here.
 """
 
 from __future__ import annotations
 
+#: ``pepr advise``'s calibration: this many reference models (spread over the reference's range
+#: of speeds, cheap first), each timed over this many training steps of this batch size.
+CALIBRATION_MODELS = 4
+CALIBRATION_BATCHES = 5
+BATCH_SIZE = 32
 #: The quantiles of a model's relative accuracy that bound its expected accuracy's interval.
 ACCURACY_INTERVAL = (0.1, 0.9)
 #: ``pepr advise --probe``'s defaults: the first :data:`PROBE_K` candidates, each trained on this
