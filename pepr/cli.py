@@ -42,9 +42,9 @@ def owned_defaults() -> dict[str, object]:
     executor). The parser leaves those options ``None`` and :func:`fill_owned_defaults` sets them
     when a command runs, so building the parser imports neither module."""
     from pepr.execution import sweep
-    from pepr.store import results
+    from pepr.store import results, studies
 
-    spec = sweep.SPEC_DEFAULTS
+    spec = studies.SPEC_DEFAULTS
     protocol = ("epochs", "img_size", "batch_size", "lr", "optimizer", "select_metric", "threads")
     return {
         **{key: spec[key] for key in protocol},
@@ -223,8 +223,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     fill_owned_defaults(args)
     results.check_writable(args.results_dir, args.study)
     results.check_writable(args.outputs_dir, args.study)
+    from pepr.training import nets
+
     spec = runspec.make_run_spec(
-        args.model, args.dataset, study=args.study, pretrained=args.pretrained,
+        args.model, args.dataset, min_img_size=nets.min_img_size, study=args.study, pretrained=args.pretrained,
         data_fraction=args.data_fraction, seed=args.seed, img_size=args.img_size,
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         select_metric=args.select_metric, threads=args.threads,

@@ -1,7 +1,6 @@
-"""Moved to :mod:`pepr.execution.sweep`; ``pepr.sweep`` stays, as the same module, for one release."""
+"""Split into :mod:`pepr.store.studies` (a study's file and its grid) and
+:mod:`pepr.execution.sweep` (running it); their public names stay importable from
+``pepr.sweep`` for one release."""
 
-import sys
-
-from pepr.execution import sweep as _moved
-
-sys.modules[__name__] = _moved
+from pepr.execution.sweep import *  # noqa: F403
+from pepr.store.studies import *  # noqa: F403

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))  # the checkout's pepr, also where it is not insta
 
 from pepr.core import paths  # noqa: E402
 from pepr.execution import sweep
+from pepr.store import studies
 
 
 def hardware_line(device: str | None) -> str:
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs")
     args = parser.parse_args(argv)
 
-    spec = sweep.derive_spec(sweep.load_spec(args.source), args.study, args.datasets,
+    spec = studies.derive_spec(studies.load_spec(args.source), args.study, args.datasets,
                              hardware=hardware_line(args.device),
                              description=f"The {', '.join(args.datasets)} runs of study "
                                          f"{Path(args.source).stem}, in one process on a GPU.",
@@ -72,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.models is not None:
         spec["grids"] = [{**grid, "models": grid.get("models", spec["models"])[:args.models]}
                          for grid in spec["grids"]]
-    spec = sweep.validate_spec(spec, source=args.study)  # the overrides obey the study's rules
-    written = sweep.write_spec(spec, args.studies_dir / f"{args.study}.yml")
-    cells = sweep.expand(spec)
-    capped = [cell for cell in cells if sweep.over_size(cell, spec["max_img_size"])]
+    spec = studies.validate_spec(spec, source=args.study)  # the overrides obey the study's rules
+    written = studies.write_spec(spec, args.studies_dir / f"{args.study}.yml")
+    cells = studies.expand(spec)
+    capped = [cell for cell in cells if studies.over_size(cell, spec["max_img_size"])]
     sweep.record_over_size(capped, int(spec["max_img_size"] or 0), args.results_dir)
     cells = [cell for cell in cells if cell not in capped]
     print(f"{written}: {len(cells)} runs; device {args.device or 'auto'}", flush=True)

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from pepr import cli
-from pepr.training import trials
 from pepr.advice import advise, defaults
 from pepr.core.errors import BadParameterError, DataWarning
 from pepr.data import registry, zoo
 from pepr.scoring import verdicts
 from pepr.store import results
+from pepr.training import trials
 
 ZOO_MODELS = ["mobilenetv2_050", "semnasnet_075", "dla46x_c", "resnet18d", "dla34", "resnet26d"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pepr.core import paths
+from pepr.core import cache, paths
 from pepr.reporting import book
 from pepr.scoring import analysis, score, verdicts
 from pepr.store import results
@@ -232,13 +232,13 @@ def test_cached_frame_computes_once_per_input_and_reads_back_the_same(tmp_path):
         calls.append(1)
         return data.assign(y=data["x"] * 3, n=[1, 2, 3])
 
-    first = book.cached_frame("result", compute, (data, 9999), root=tmp_path)
-    again = book.cached_frame("result", compute, (data, 9999), root=tmp_path)
+    first = cache.cached_frame("result", compute, (data, 9999), root=tmp_path)
+    again = cache.cached_frame("result", compute, (data, 9999), root=tmp_path)
     assert len(calls) == 1
     pd.testing.assert_frame_equal(first, again, check_exact=True)  # floats survive the file exactly
-    assert len(list((tmp_path / book.CACHE_DIR).glob("result-*.csv"))) == 1
-    book.cached_frame("result", compute, (data.assign(x=data["x"] + 1), 9999), root=tmp_path)
-    book.cached_frame("result", compute, (data, 999), root=tmp_path)
+    assert len(list((tmp_path / cache.CACHE_DIR).glob("result-*.csv"))) == 1
+    cache.cached_frame("result", compute, (data.assign(x=data["x"] + 1), 9999), root=tmp_path)
+    cache.cached_frame("result", compute, (data, 999), root=tmp_path)
     assert len(calls) == 3  # other data or another parameter: computed afresh
 
 
@@ -246,10 +246,10 @@ def test_data_hash_follows_values_not_identity():
     import pandas as pd
 
     frame = pd.DataFrame({"a": [1.0, 2.0]})
-    assert book.data_hash(frame, 3) == book.data_hash(frame.copy(), 3)
-    assert book.data_hash(frame, 3) != book.data_hash(frame.assign(a=[1.0, 2.5]), 3)
-    assert book.data_hash(frame, 3) != book.data_hash(frame.rename(columns={"a": "b"}), 3)
-    assert book.data_hash(frame, 3) != book.data_hash(frame, 4)
+    assert cache.data_hash(frame, 3) == cache.data_hash(frame.copy(), 3)
+    assert cache.data_hash(frame, 3) != cache.data_hash(frame.assign(a=[1.0, 2.5]), 3)
+    assert cache.data_hash(frame, 3) != cache.data_hash(frame.rename(columns={"a": "b"}), 3)
+    assert cache.data_hash(frame, 3) != cache.data_hash(frame, 4)
 
 
 def test_table_cells_may_hold_lists():

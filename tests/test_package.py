@@ -119,7 +119,7 @@ for statement in NOTEBOOK_IMPORTS:
 
 from pepr import cli
 from pepr.data import paper, registry, zoo
-from pepr.execution import sweep
+from pepr.store import studies
 from pepr.reporting import report
 from pepr.scoring import analysis, verdicts
 out = Path(tempfile.mkdtemp()) / "scores.csv"
@@ -136,7 +136,7 @@ assert registry.get_dataset_info("breastmnist").files[28].md5  # checksums witho
 labels = registry.split_labels("breastmnist")
 assert {k: len(v) for k, v in labels.items()} == registry.get_dataset_info("breastmnist").n_samples
 assert verdicts.study_baselines(pd.DataFrame({"setting": ["b"], "dataset": ["breastmnist"]}))["test_n"].tolist() == [156]
-cells = sweep.expand(sweep.load_spec(Path(pepr.__file__).parents[1] / "data/studies/cpu-rerun.yml"))
+cells = studies.expand(studies.load_spec(Path(pepr.__file__).parents[1] / "data/studies/cpu-rerun.yml"))
 assert cells and all(cell["img_size"] for cell in cells)
 loaded = sorted(name for name in sys.modules if name.split(".")[0] in BLOCKED)
 assert not loaded, loaded

@@ -15,7 +15,8 @@ import yaml
 
 from pepr.core.errors import ResultsNotWritableError, StudySpecError
 from pepr.execution import sweep
-from pepr.store import results, runspec
+from pepr.training import nets
+from pepr.store import results, runspec, studies
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,25 +39,25 @@ def write_spec(tmp_path: Path, **changes) -> Path:
 
 def test_unknown_key_is_an_error_that_names_it(tmp_path: Path):
     with pytest.raises(StudySpecError, match="'learning_rate'"):
-        sweep.load_spec(write_spec(tmp_path, learning_rate=0.1))
+        studies.load_spec(write_spec(tmp_path, learning_rate=0.1))
 
 
 def test_missing_and_bad_values_are_errors(tmp_path: Path):
     with pytest.raises(StudySpecError, match="models"):
-        sweep.validate_spec({"study": "x", "datasets": ["synthetic"]})
+        studies.validate_spec({"study": "x", "datasets": ["synthetic"]})
     with pytest.raises(StudySpecError, match="img_size"):
-        sweep.load_spec(write_spec(tmp_path, img_size="big"))
+        studies.load_spec(write_spec(tmp_path, img_size="big"))
     with pytest.raises(StudySpecError, match="data_fraction"):
-        sweep.load_spec(write_spec(tmp_path, data_fractions=[0.0]))
+        studies.load_spec(write_spec(tmp_path, data_fractions=[0.0]))
     with pytest.raises(StudySpecError, match="threads"):
-        sweep.load_spec(write_spec(tmp_path, threads=0))
+        studies.load_spec(write_spec(tmp_path, threads=0))
 
 
 def test_a_minimal_study_file_takes_every_other_key_from_the_defaults(tmp_path: Path):
     path = tmp_path / "minimal.yml"
     path.write_text(yaml.safe_dump({"study": "m", "models": ["test_resnet"],
                                     "datasets": ["synthetic"], "epochs": 1}))
-    cells = sweep.expand(sweep.load_spec(path))
+    cells = studies.expand(studies.load_spec(path), min_img_size=nets.min_img_size)
     assert len(cells) == 1
     cell = cells[0]
     assert cell["threads"] == runspec.DEFAULT_THREADS == 1
@@ -68,8 +69,8 @@ def test_a_minimal_study_file_takes_every_other_key_from_the_defaults(tmp_path: 
 def _digit_study() -> tuple[str, dict]:
     """A study name whose only cell has a run id of decimal digits (about 1 name in 140)."""
     for index in range(20000):
-        spec = sweep.validate_spec({**TINY_STUDY, "study": f"d{index}", "seeds": [0]})
-        cell = sweep.expand(spec)[0]
+        spec = studies.validate_spec({**TINY_STUDY, "study": f"d{index}", "seeds": [0]})
+        cell = studies.expand(spec, min_img_size=nets.min_img_size)[0]
         if cell["run_id"].isdigit():
             return spec, cell
     raise AssertionError("no all-digit run id in 20000 names")
@@ -79,20 +80,20 @@ def test_a_cell_whose_id_is_all_digits_is_skipped_once_ok(tmp_path: Path):
     spec, cell = _digit_study()
     results.append_run({**{k: cell[k] for k in results.RUN_COLUMNS if k in cell}, "status": "ok"},
                        tmp_path)
-    todo, skipped = sweep.pending_cells(sweep.expand(spec), spec["study"], tmp_path)
+    todo, skipped = sweep.pending_cells(studies.expand(spec, min_img_size=nets.min_img_size), spec["study"], tmp_path)
     assert (todo, skipped) == ([], 1)
 
 
 def test_notebook_parameters_are_the_notebooks_own():
     import papermill
 
-    cell = sweep.expand(sweep.validate_spec(TINY_STUDY))[0]
+    cell = studies.expand(studies.validate_spec(TINY_STUDY), min_img_size=nets.min_img_size)[0]
     declared = set(papermill.inspect_notebook(str(sweep.NOTEBOOK)))
     assert set(sweep.notebook_parameters(cell, "results")) <= declared
 
 
 def test_a_run_without_figures_records_the_same_row_and_draws_nothing(tmp_path: Path):
-    cell = sweep.expand(sweep.load_spec(write_spec(tmp_path, seeds=[0])))[0]
+    cell = studies.expand(studies.load_spec(write_spec(tmp_path, seeds=[0])), min_img_size=nets.min_img_size)[0]
     assert sweep.notebook_parameters(cell, "results", figures=False)["figures"] is False
     images = {}
     for figures in (True, False):
@@ -121,22 +122,22 @@ def test_a_sweep_into_an_unwritable_folder_refuses_to_start(tmp_path: Path):
 
 
 def test_grid_expands_with_stable_ids_and_per_model_sizes(tmp_path: Path):
-    spec = sweep.load_spec(write_spec(tmp_path, models=["test_resnet", "test_efficientnet"],
+    spec = studies.load_spec(write_spec(tmp_path, models=["test_resnet", "test_efficientnet"],
                                       img_size={"test_efficientnet": 32, "default": 28}))
-    cells = sweep.expand(spec)
+    cells = studies.expand(spec, min_img_size=nets.min_img_size)
     assert len(cells) == 2 * 3
     assert {c["img_size"] for c in cells if c["model"] == "test_efficientnet"} == {32}
     assert all(c["run_id"] == results.run_id(c) for c in cells)
     assert len({c["run_id"] for c in cells}) == 6
-    assert [c["run_id"] for c in sweep.expand(spec)] == [c["run_id"] for c in cells]
+    assert [c["run_id"] for c in studies.expand(spec, min_img_size=nets.min_img_size)] == [c["run_id"] for c in cells]
 
 
 def test_auto_img_size_is_the_zoos_minimum(tmp_path: Path):
     from pepr.training import nets
 
-    spec = sweep.load_spec(write_spec(tmp_path, img_size="auto"))
+    spec = studies.load_spec(write_spec(tmp_path, img_size="auto"))
     minimum = int(nets.get_model_info("test_resnet")["min_img_size"])
-    assert {c["img_size"] for c in sweep.expand(spec)} == {minimum}
+    assert {c["img_size"] for c in studies.expand(spec, min_img_size=nets.min_img_size)} == {minimum}
 
 
 def test_a_notebook_that_dies_gets_a_failed_row(tmp_path: Path):
@@ -147,7 +148,7 @@ def test_a_notebook_that_dies_gets_a_failed_row(tmp_path: Path):
                       nbformat.v4.new_code_cell("raise SystemError('kernel trouble')")]
     path = tmp_path / "broken.ipynb"
     nbformat.write(notebook, path)
-    cell = sweep.expand(sweep.load_spec(write_spec(tmp_path)))[0]
+    cell = studies.expand(studies.load_spec(write_spec(tmp_path)), min_img_size=nets.min_img_size)[0]
     status = sweep.execute_cell(cell, tmp_path / "results", tmp_path / "outputs", notebook=path)
     assert status == "failed"
     runs = results.read_table(tmp_path / "results" / "tiny" / "runs.csv", results.RUN_COLUMNS)
@@ -162,7 +163,7 @@ def test_a_failure_after_the_row_is_written_keeps_the_finished_run(tmp_path: Pat
     notebook.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('a plot failed')"))
     path = tmp_path / "plot_fails.ipynb"
     nbformat.write(notebook, path)
-    cell = sweep.expand(sweep.load_spec(write_spec(tmp_path, seeds=[0])))[0]
+    cell = studies.expand(studies.load_spec(write_spec(tmp_path, seeds=[0])), min_img_size=nets.min_img_size)[0]
     status = sweep.execute_cell(cell, tmp_path / "results", tmp_path / "outputs", notebook=path)
     assert status == "ok"
     runs = results.read_table(tmp_path / "results" / "tiny" / "runs.csv", results.RUN_COLUMNS)
@@ -191,7 +192,7 @@ def _sweep_command(spec: Path, results_dir: Path, *extra: str) -> list[str]:
 def test_sigkill_mid_sweep_then_resume_gives_one_ok_row_per_run(tmp_path: Path):
     spec = write_spec(tmp_path)
     results_dir = tmp_path / "results"
-    expected = {c["run_id"] for c in sweep.expand(sweep.load_spec(spec))}
+    expected = {c["run_id"] for c in studies.expand(studies.load_spec(spec), min_img_size=nets.min_img_size)}
     process = subprocess.Popen(_sweep_command(spec, results_dir), cwd=REPO_ROOT,
                                start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -219,7 +220,7 @@ def test_dask_executor_with_two_workers_gives_the_same_runs(tmp_path: Path):
     summary = sweep.run_sweep(spec, results_dir=results_dir, executor="dask", workers=2,
                               outputs_dir=tmp_path / "outputs", progress=False)
     assert (summary.ok, summary.failed) == (3, 0)
-    expected = {c["run_id"] for c in sweep.expand(sweep.load_spec(spec))}
+    expected = {c["run_id"] for c in studies.expand(studies.load_spec(spec), min_img_size=nets.min_img_size)}
     assert sorted(_ok_rows(results_dir)) == sorted(expected)
     again = sweep.run_sweep(spec, results_dir=results_dir, executor="dask", workers=2,
                             outputs_dir=tmp_path / "outputs", progress=False)
@@ -240,7 +241,7 @@ def test_existing_dask_cluster_and_process_pool_run_a_study(tmp_path: Path):
     from distributed import LocalCluster
 
     spec = write_spec(tmp_path, seeds=[0])
-    expected = {c["run_id"] for c in sweep.expand(sweep.load_spec(spec))}
+    expected = {c["run_id"] for c in studies.expand(studies.load_spec(spec), min_img_size=nets.min_img_size)}
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
         summary = sweep.run_sweep(spec, results_dir=tmp_path / "cluster",
@@ -253,12 +254,12 @@ def test_existing_dask_cluster_and_process_pool_run_a_study(tmp_path: Path):
 
 
 def test_sub_grids_run_setting_by_setting_in_the_order_given(tmp_path: Path):
-    spec = sweep.load_spec(write_spec(
+    spec = studies.load_spec(write_spec(
         tmp_path, models=["test_resnet", "test_efficientnet"], datasets=None, seeds=[0],
         grids=[{"datasets": ["synthetic"], "data_fractions": [1.0]},
                {"datasets": ["synthetic-rgb"], "data_fractions": [0.5, 1.0]},
                {"datasets": ["synthetic"], "seeds": [0, 1], "models": ["test_resnet"]}]))
-    cells = sweep.expand(spec)
+    cells = studies.expand(spec, min_img_size=nets.min_img_size)
     order = [(c["dataset"], c["data_fraction"], c["seed"], c["model"]) for c in cells]
     assert order == [
         ("synthetic", 1.0, 0, "test_resnet"), ("synthetic", 1.0, 0, "test_efficientnet"),
@@ -267,7 +268,7 @@ def test_sub_grids_run_setting_by_setting_in_the_order_given(tmp_path: Path):
         ("synthetic", 1.0, 1, "test_resnet"),  # (synthetic, 1.0, 0, test_resnet) ran above
     ]
     with pytest.raises(StudySpecError, match="a grid may only set"):
-        sweep.load_spec(write_spec(tmp_path, grids=[{"epochs": 3}]))
+        studies.load_spec(write_spec(tmp_path, grids=[{"epochs": 3}]))
 
 
 def test_cells_above_max_img_size_get_one_skipped_row_with_the_reason(tmp_path: Path):
@@ -282,22 +283,22 @@ def test_cells_above_max_img_size_get_one_skipped_row_with_the_reason(tmp_path: 
 
 
 def test_a_derived_study_keeps_only_its_datasets_and_loads_back_the_same(tmp_path: Path):
-    spec = sweep.validate_spec({**TINY_STUDY, "datasets": ["synthetic", "synthetic-rgb"],
+    spec = studies.validate_spec({**TINY_STUDY, "datasets": ["synthetic", "synthetic-rgb"],
                                 "grids": [{"datasets": ["synthetic-rgb"]},
                                           {"datasets": ["synthetic"], "seeds": [5]}]})
-    derived = sweep.derive_spec(spec, "tiny-gpu", ["synthetic"], hardware="a GPU")
-    cells = sweep.expand(derived)
+    derived = studies.derive_spec(spec, "tiny-gpu", ["synthetic"], hardware="a GPU")
+    cells = studies.expand(derived, min_img_size=nets.min_img_size)
     assert {c["dataset"] for c in cells} == {"synthetic"} and {c["seed"] for c in cells} == {5}
     assert {c["study"] for c in cells} == {"tiny-gpu"} and derived["hardware"] == "a GPU"
     assert derived["notes"] == ""  # the source's notes describe the source
-    path = sweep.write_spec(derived, tmp_path / "studies" / "tiny-gpu.yml")
-    assert [c["run_id"] for c in sweep.expand(sweep.load_spec(path))] == [c["run_id"] for c in cells]
+    path = studies.write_spec(derived, tmp_path / "studies" / "tiny-gpu.yml")
+    assert [c["run_id"] for c in studies.expand(studies.load_spec(path), min_img_size=nets.min_img_size)] == [c["run_id"] for c in cells]
     with pytest.raises(StudySpecError, match="no grid"):
-        sweep.derive_spec(spec, "none", ["breastmnist"])
+        studies.derive_spec(spec, "none", ["breastmnist"])
 
 
 def test_in_process_runs_skip_what_is_ok_and_start_nothing_past_the_deadline(tmp_path: Path):
-    cells = sweep.expand(sweep.load_spec(write_spec(tmp_path, seeds=[0, 1])))
+    cells = studies.expand(studies.load_spec(write_spec(tmp_path, seeds=[0, 1])), min_img_size=nets.min_img_size)
     results_dir = tmp_path / "results"
     first = sweep.train_in_process(cells[:1], results_dir, device="cpu", progress=False)
     assert first["ok"] == [cells[0]["run_id"]]
@@ -397,7 +398,7 @@ def test_a_worker_killed_mid_run_fails_that_run_alone(tmp_path: Path):
 
 
 def test_a_worker_that_ended_without_a_row_fails_its_run_unless_it_was_stopped(tmp_path: Path):
-    cell = sweep.expand(sweep.load_spec(write_spec(tmp_path)))[0]
+    cell = studies.expand(studies.load_spec(write_spec(tmp_path)), min_img_size=nets.min_img_size)[0]
     since = sweep._now()
     with pytest.raises(KeyboardInterrupt):  # stopped with the sweep: no row, a resume trains it
         sweep.worker_ended(-signal.SIGTERM, cell, tmp_path, since)
@@ -425,7 +426,7 @@ def test_a_dask_run_whose_workers_all_die_fails_alone(tmp_path: Path):
                                                 "raise SystemError('no row')")]
     path = tmp_path / "kills.ipynb"
     nbformat.write(notebook, path)
-    cells = sweep.expand(sweep.load_spec(write_spec(tmp_path, seeds=[0, 1])))
+    cells = studies.expand(studies.load_spec(write_spec(tmp_path, seeds=[0, 1])), min_img_size=nets.min_img_size)
     job = dict(results_dir=str(tmp_path / "results"), outputs_dir=str(tmp_path / "outputs"),
                notebook=str(path))
     statuses = sweep._run_dask(cells, job, workers=1, scheduler=None, progress=False,
@@ -460,7 +461,7 @@ def test_a_second_sweep_of_a_locked_study_refuses_in_one_line(tmp_path: Path, ca
 
 
 def test_a_run_found_ok_just_before_it_trains_is_not_trained_again(tmp_path: Path):
-    cell = sweep.expand(sweep.load_spec(write_spec(tmp_path)))[0]
+    cell = studies.expand(studies.load_spec(write_spec(tmp_path)), min_img_size=nets.min_img_size)[0]
     results.append_run({**{k: cell[k] for k in results.RUN_COLUMNS if k in cell},
                         "status": "ok", "started_at": "2026-01-01T00:00:00+00:00"},
                        tmp_path / "results")  # finished by another process before this one
@@ -492,5 +493,5 @@ def test_two_sweeps_started_together_train_each_run_once(tmp_path: Path):
     assert waited < 30  # it refused at once, not after the first sweep's runs
     stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr[-2000:]
-    expected = {c["run_id"] for c in sweep.expand(sweep.load_spec(spec))}
+    expected = {c["run_id"] for c in studies.expand(studies.load_spec(spec), min_img_size=nets.min_img_size)}
     assert sorted(_ok_rows(results_dir)) == sorted(expected)  # one ok row per run

@@ -53,12 +53,12 @@ MIN_PAIRS = 4
 def study_file(study: str, studies_dir: Path | str | None = None) -> dict[str, object] | None:
     """The study's file ``<studies_dir>/<study>.yml`` read and validated, or None if there is
     none (a study made with ``pepr run`` has rows but no file)."""
-    from pepr.execution import sweep
+    from pepr.store import studies
 
     folder = Path(studies_dir) if studies_dir is not None else paths.STUDIES_DIR
     for path in sorted(folder.glob("*.yml")):
         try:
-            spec = sweep.load_spec(path)
+            spec = studies.load_spec(path)
         except PeprError:
             continue
         if spec["study"] == study:
@@ -106,10 +106,10 @@ def planned_runs(spec: Mapping[str, object] | None) -> int | None:
     """How many runs the study file's grid holds (None without a study file)."""
     if spec is None:
         return None
-    from pepr.execution import sweep
+    from pepr.store import studies
 
     try:
-        return len(sweep.expand(spec))
+        return len(studies.expand(spec))
     except PeprError:  # a model or dataset of the grid that this machine cannot resolve
         return None
 

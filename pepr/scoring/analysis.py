@@ -332,7 +332,7 @@ def paper_comparisons_cached(scored: pd.DataFrame, performance: str = "test_acc"
                              seed: int = 0, root: Path | str | None = None) -> pd.DataFrame:
     """:func:`paper_comparisons` of the paper's comparisons, computed once for the data they read.
 
-    Two chapters cite these bootstrap results; :func:`pepr.book.cached_frame` keeps them under
+    Two chapters cite these bootstrap results; :func:`pepr.core.cache.cached_frame` keeps them under
     ``outputs/cache/``, keyed by a hash of the arms' values (model, setting, ``performance``), the
     comparisons, ``n_resamples`` and ``seed``, so a build computes them once and new data or
     parameters compute them again; the source of the functions that compute them is part of the
@@ -341,7 +341,7 @@ def paper_comparisons_cached(scored: pd.DataFrame, performance: str = "test_acc"
     """
     import inspect
 
-    from pepr.reporting.book import cached_frame
+    from pepr.core.cache import cached_frame
 
     code = [inspect.getsource(function) for function in (paper_comparisons, comparison_arms, paired_comparison)]
     inputs = (scored[["model", "setting", performance]], PAPER_COMPARISONS, performance, n_resamples, seed, code)

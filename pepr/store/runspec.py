@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pepr.core.errors import BadParameterError, MissingDataError
+from pepr.core.errors import BadParameterError, MissingDataError, UnknownModelError
 from pepr.store import results
 
 #: Optimizer names a run may use (:data:`pepr.train.OPTIMIZERS` implements each).
@@ -247,7 +247,7 @@ class RunSpec:
 
 
 def make_run_spec(model: str, dataset: str, canonical: bool = True,
-                  **params: object) -> RunSpec:
+                  min_img_size: Callable[[str], int] | None = None, **params: object) -> RunSpec:
     """Validate and normalise a run's parameters (defaults: :data:`RUN_DEFAULTS`).
 
     ``canonical`` resolves the dataset to its canonical identity and ``img_size="auto"`` to the
@@ -267,19 +267,31 @@ def make_run_spec(model: str, dataset: str, canonical: bool = True,
         from pepr.data import registry
 
         values["dataset"] = registry.canonical_dataset(str(values["dataset"]))
-    values["img_size"] = resolve_img_size(str(values["model"]), values["img_size"])
+    values["img_size"] = resolve_img_size(str(values["model"]), values["img_size"], min_img_size)
     for key in ("seed", "epochs", "batch_size", "threads"):
         values[key] = int(values[key])
     values["data_fraction"], values["lr"] = float(values["data_fraction"]), float(values["lr"])
     return RunSpec(**values)
 
 
-def resolve_img_size(model: str, img_size: object) -> int:
-    """``img_size`` as an int; ``"auto"`` is the zoo's smallest input for ``model``."""
-    if img_size == "auto" or img_size is None:
-        from pepr.training import nets
+def zoo_min_img_size(model: str) -> int:
+    """The smallest input the zoo measured for ``model`` (:func:`pepr.data.zoo.zoo_row`); a
+    model outside the zoo needs timm to measure it (:func:`pepr.training.nets.min_img_size`)."""
+    from pepr.data import zoo
 
-        return int(nets.get_model_info(model)["min_img_size"])
+    row = zoo.zoo_row(model)
+    if row is None:
+        raise UnknownModelError(f"{model!r} is not in the zoo: its smallest input size is measured "
+                                f"by timm (the training side), or give img_size")
+    return int(row["min_img_size"])
+
+
+def resolve_img_size(model: str, img_size: object,
+                     min_img_size: Callable[[str], int] | None = None) -> int:
+    """``img_size`` as an int; ``"auto"`` is the model's smallest input, by ``min_img_size``
+    (default :func:`zoo_min_img_size`: the zoo's models, read from its table)."""
+    if img_size == "auto" or img_size is None:
+        return int((min_img_size or zoo_min_img_size)(model))
     if not _positive_int(img_size):
         rule = PARAMETER_CONSTRAINTS["img_size"]
         raise BadParameterError(f"img_size must be {rule.allowed} (got {img_size!r})")

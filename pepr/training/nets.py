@@ -127,6 +127,11 @@ def zoo_row_for(name: str) -> dict[str, Any] | None:
     return zoo_row(timm_name)
 
 
+def min_img_size(name: str) -> int:
+    """The smallest input a model takes: the zoo's, or measured now for a timm model outside it."""
+    return int(get_model_info(name)["min_img_size"])
+
+
 def get_model_info(name: str) -> dict[str, Any]:
     """A zoo row as a dict; for a timm model outside the zoo, the same fields measured now."""
     row = zoo_row_for(name)

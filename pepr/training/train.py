@@ -16,7 +16,6 @@ import math
 import os
 import random
 import subprocess
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,7 +362,9 @@ def run(model: str, dataset: str, *, device: str | None = None, deterministic: b
     model or dataset, missing data, bad parameters) raise a :class:`pepr.errors.PeprError`
     before anything starts; see :func:`run_spec` for what happens after.
     """
-    spec = runspec.make_run_spec(model, dataset, **params)
+    from pepr.training import nets
+
+    spec = runspec.make_run_spec(model, dataset, min_img_size=nets.min_img_size, **params)
     return run_spec(spec, device=device, deterministic=deterministic,
                     memory_format=memory_format, crop_kernels=crop_kernels, meter=meter)
 
