@@ -1,7 +1,7 @@
-"""Moved to :mod:`pepr.scoring.analysis`; ``pepr.analysis`` stays, as the same module, for one release."""
+"""Split into :mod:`pepr.scoring.analysis`, :mod:`pepr.scoring.joins` and
+:mod:`pepr.scoring.robustness`; their public names stay importable from ``pepr.analysis`` for
+one release."""
 
-import sys
-
-from pepr.scoring import analysis as _moved
-
-sys.modules[__name__] = _moved
+from pepr.scoring.analysis import *  # noqa: F403
+from pepr.scoring.joins import *  # noqa: F403
+from pepr.scoring.robustness import *  # noqa: F403

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pepr.core.errors import BadParameterError
-from pepr.scoring import analysis, score
+from pepr.scoring import analysis, joins, robustness, score
 
 
 def tiny_runs() -> pd.DataFrame:
@@ -28,29 +28,29 @@ def tiny_runs() -> pd.DataFrame:
 
 def test_publications_per_capita_sums_countries_before_dividing():
     table = pd.DataFrame({"Region_updated": ["A", "A", "B"], "num_papers": [10, 0, 5], "pop": [1e6, 9e6, 1e6]})
-    out = analysis.publications_per_capita({"2013": table})
+    out = joins.publications_per_capita({"2013": table})
     rates = out.set_index("region")["papers_per_million"]
     assert rates["A"] == pytest.approx(1.0)  # 10 papers / 10 M people, not the mean of 10 and 0
     assert rates["B"] == pytest.approx(5.0)
     with pytest.raises(BadParameterError):
-        analysis.publications_per_capita({"x": table.drop(columns="pop")})
+        joins.publications_per_capita({"x": table.drop(columns="pop")})
 
 
 def test_attach_by_name_ignores_row_order_and_rejects_unknown_models():
     runs = pd.DataFrame({"model": ["b", "a"], "test_acc": [0.1, 0.2]})
     models = pd.DataFrame({"model": ["a", "b"], "type": ["CNN", "Other"], "efficient": [1, 0]})
-    out = analysis.attach_by_name(runs, models)
+    out = joins.attach_by_name(runs, models)
     assert out.set_index("model").loc["b", "efficient"] == 0
     assert out.set_index("model").loc["a", "type"] == "CNN"
     with pytest.raises(BadParameterError):
-        analysis.attach_by_name(pd.DataFrame({"model": ["zeta"]}), models)
+        joins.attach_by_name(pd.DataFrame({"model": ["zeta"]}), models)
 
 
 def test_positional_attachment_reproduces_the_mismatch():
     # all_results groups alphabetically (a, b, c); model_names lists by size (c, a, b)
     raw = pd.DataFrame({"model": ["a", "b", "c"], "num_param": [2, 3, 1], "dataset": ["s"] * 3})
     names = pd.DataFrame({"model": ["c", "a", "b"], "efficient": [1, 0, 0]})
-    out = analysis.positional_attachment(raw, names)
+    out = joins.positional_attachment(raw, names)
     assert list(out["model"]) == ["a", "b", "c"]
     assert list(out["attached_from"]) == ["c", "a", "b"]
     # a drew c's flag (1 instead of 0), c drew b's (0 instead of 1), b drew a's (0, correct)
@@ -60,12 +60,12 @@ def test_positional_attachment_reproduces_the_mismatch():
 def test_positional_attachment_is_clean_when_orders_agree():
     raw = pd.DataFrame({"model": ["a", "b"], "num_param": [1, 2], "dataset": ["s", "s"]})
     names = pd.DataFrame({"model": ["a", "b"], "efficient": [1, 0]})
-    assert not analysis.positional_attachment(raw, names)["wrong"].any()
+    assert not joins.positional_attachment(raw, names)["wrong"].any()
 
 
 def test_positional_pairing_flags_rows_with_different_models():
     raw = pd.DataFrame({"model": ["a", "b", "b", "a"], "dataset": ["x", "x", "y", "y"]})
-    assert analysis.positional_pairing(raw, "x", "y")["same_model"].sum() == 0
+    assert joins.positional_pairing(raw, "x", "y")["same_model"].sum() == 0
 
 
 def test_paired_comparison_pairs_by_name_and_reports_effect_sizes():
@@ -100,11 +100,11 @@ def test_exact_and_substring_imagenet_joins_differ_where_names_nest():
     imagenet = pd.DataFrame({"model": ["seresnet18.a1", "resnet18.tv", "other.x"],
                              "top1": [80.0, 70.0, 60.0], "top5": [95.0, 90.0, 85.0]})
     names = pd.DataFrame({"model": ["resnet18", "missing"], "imagenet_name": ["resnet18.tv", None], "how": ["default tag", "unknown"]})
-    exact = analysis.join_imagenet_exact(names, imagenet)
-    substring = analysis.join_imagenet_substring(["resnet18", "missing"], imagenet)
+    exact = joins.join_imagenet_exact(names, imagenet)
+    substring = joins.join_imagenet_substring(["resnet18", "missing"], imagenet)
     assert exact.set_index("model").loc["resnet18", "top1"] == 70.0
     assert substring.set_index("model").loc["resnet18", "matched"] == "seresnet18.a1"  # first, best-sorted hit
-    joined = analysis.compare_imagenet_joins(exact, substring).set_index("model")
+    joined = joins.compare_imagenet_joins(exact, substring).set_index("model")
     assert joined.loc["resnet18", "differs"]
     assert not joined.loc["missing", "differs"]  # neither join found it
 
@@ -142,54 +142,54 @@ def test_ranking_variants_and_overlap_with_baseline():
     variants = {"E": {"resource": "energy_kwh", "pool": ["setting"]},
                 "M": {"resource": "peak_mem_gb", "pool": ["setting"]},
                 "E all": {"resource": "energy_kwh", "pool": []}}
-    tops = analysis.ranking_variants(runs, variants, k=1)
-    overlap = analysis.overlap_with_baseline(tops, "E").set_index(["variant", "setting"])
+    tops = robustness.ranking_variants(runs, variants, k=1)
+    overlap = robustness.overlap_with_baseline(tops, "E").set_index(["variant", "setting"])
     assert overlap.loc[("E", "s1"), "kept"] == 1
     assert overlap["same_winner"].loc["E"].all()
-    agreement = analysis.rank_agreement(runs, variants, "E")
+    agreement = robustness.rank_agreement(runs, variants, "E")
     assert agreement[agreement["variant"] == "E"]["kendall_tau"].eq(1).all()
 
 
 def test_one_intensity_per_setting_cancels_but_pooled_intensities_do_not():
     runs = tiny_runs()
-    varied = analysis.rescale_co2(runs, {"s1": 100.0, "s2": 900.0}, pue=1.4)
+    varied = robustness.rescale_co2(runs, {"s1": 100.0, "s2": 900.0}, pue=1.4)
     within = score.add_pepr(varied)
     assert np.allclose(within["C_n"], within["E_n"])  # constant factor cancels within a setting
     pooled_c = score.add_pepr(varied, pool=[])["C_n"]
     pooled_e = score.add_pepr(varied, pool=[])["E_n"]
     assert not np.allclose(pooled_c, pooled_e)  # different intensities do not cancel across settings
     with pytest.raises(BadParameterError):
-        analysis.rescale_co2(runs, {"s1": 100.0})
+        robustness.rescale_co2(runs, {"s1": 100.0})
     with pytest.raises(BadParameterError):
-        analysis.rescale_co2(runs, {"s1": 1.0, "s2": 1.0}, pue=0)
+        robustness.rescale_co2(runs, {"s1": 1.0, "s2": 1.0}, pue=0)
 
 
 def test_small_large_sweep_counts_and_shares():
     scored = score.add_pepr(tiny_runs())
-    sweep = analysis.small_large_sweep(scored, [2e6, 1e7, 1e9], k=1).set_index("threshold")
+    sweep = robustness.small_large_sweep(scored, [2e6, 1e7, 1e9], k=1).set_index("threshold")
     assert list(sweep["small_models"]) == [1, 2, 3]
     assert sweep.loc[1e9, "share of top-k small"] == 1.0
     assert sweep.loc[2e6, "share of all runs small"] == pytest.approx(1 / 3)
 
 
 def test_resource_variants_cover_all_resources_and_pools():
-    variants = analysis.resource_variants()
+    variants = robustness.resource_variants()
     assert {spec["resource"] for spec in variants.values()} == set(score.RESOURCES.values())
     assert variants["PePR-E (all settings)"]["pool"] == []
 
 
 def test_implied_power_constant_for_a_time_proportional_estimate() -> None:
     runs = pd.DataFrame({"train_time_s": [100.0, 360.0], "energy_kwh": [0.0025, 0.009]})
-    assert analysis.implied_power_w(runs).tolist() == pytest.approx([90.0, 90.0])
+    assert robustness.implied_power_w(runs).tolist() == pytest.approx([90.0, 90.0])
 
 
 def test_pair_with_paper_joins_by_name() -> None:
     ours = pd.DataFrame({"model": ["b", "a"], "test_acc": [0.8, 0.7]})
     paper = pd.DataFrame({"model": ["a", "b", "a"], "setting": ["s", "s", "t"], "test_acc": [0.9, 0.6, 0.1]})
-    paired = analysis.pair_with_paper(ours, paper, "s")
+    paired = robustness.pair_with_paper(ours, paper, "s")
     assert paired.set_index("model")["test_acc_paper"].to_dict() == {"a": 0.9, "b": 0.6}
     with pytest.raises(BadParameterError):
-        analysis.pair_with_paper(ours, paper, "nope")
+        robustness.pair_with_paper(ours, paper, "nope")
 
 
 def test_paper_comparisons_pair_settings_and_average_multi_setting_arms():
@@ -226,10 +226,10 @@ def test_size_correlations_ignore_a_monotone_transform_of_size():
 def test_imagenet_pepr_m_leaves_unmatched_models_unscored_unless_filled():
     runs = tiny_runs().assign(setting=lambda d: np.where(d.index < 3, "derma_pt", "other"))
     joined = pd.DataFrame({"model": ["alpha", "beta", "gamma"], "top1": [70.0, 80.0, np.nan]})
-    exact = analysis.imagenet_pepr_m(runs, joined).set_index("model")
+    exact = joins.imagenet_pepr_m(runs, joined).set_index("model")
     assert len(exact) == 3 and np.isnan(exact.loc["gamma", "pepr_m"])
     assert exact.loc["beta", "imagenet_top1"] == pytest.approx(0.8)
-    release = analysis.imagenet_pepr_m(runs, joined, missing_top1=0).set_index("model")
+    release = joins.imagenet_pepr_m(runs, joined, missing_top1=0).set_index("model")
     assert release.loc["gamma", "imagenet_top1"] == 0 and release.loc["gamma", "pepr_m"] == 0
 
 
@@ -237,7 +237,7 @@ def test_concurrent_runs_counts_overlapping_training_spans():
     runs = pd.DataFrame({"started_at": ["2026-01-01T00:00:00+00:00", "2026-01-01T00:10:00+00:00",
                                         "2026-01-01T00:12:00+00:00", "2026-01-01T00:20:00+00:00"],
                          "train_time_s": [300.0, 600.0, 60.0, 60.0]})
-    assert analysis.concurrent_runs(runs).tolist() == [1, 2, 2, 1]
+    assert robustness.concurrent_runs(runs).tolist() == [1, 2, 2, 1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def test_imagenet_names_resolve_through_the_zoo_and_take_its_pretrained_tag():
         asked.append(name)
         return "other_tag"
 
-    names = analysis.imagenet_names(["gluon_xception65", "gluon_resnet34_v1b", "dla34", "efficientnet_b0"],
+    names = joins.imagenet_names(["gluon_xception65", "gluon_resnet34_v1b", "dla34", "efficientnet_b0"],
                                     default_tag=tag)
     names = names.set_index("model")
     assert names.loc["gluon_xception65", "imagenet_name"] == "xception65.tf_in1k"  # the zoo's own rename
@@ -271,9 +271,9 @@ def test_imagenet_names_outside_the_zoo_ask_for_the_default_tag():
 
     from pepr.training import nets
 
-    names = analysis.imagenet_names(["test_resnet", "no_such_model_anywhere"], default_tag=tag,
+    names = joins.imagenet_names(["test_resnet", "no_such_model_anywhere"], default_tag=tag,
                                     resolve=nets.resolve_model_name)
-    assert analysis.imagenet_names(["test_resnet"]).loc[0, "how"] == "not in the zoo (resolving it needs timm)"
+    assert joins.imagenet_names(["test_resnet"]).loc[0, "how"] == "not in the zoo (resolving it needs timm)"
     names = names.set_index("model")
     assert names.loc["test_resnet", "imagenet_name"] == "test_resnet.in1k"
     assert names.loc["test_resnet", "how"] == "timm name outside the zoo; default pretrained tag"
@@ -300,7 +300,7 @@ def test_exact_imagenet_join_finds_gluon_xception65_through_the_zoo(data_dir):
 
     models = paper.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
     imagenet = paper.read_paper_table("results-imagenet.csv")
-    exact = analysis.join_imagenet_exact(analysis.imagenet_names(models), imagenet).set_index("model")
+    exact = joins.join_imagenet_exact(joins.imagenet_names(models), imagenet).set_index("model")
 
     renamed = zoo.EXTRA_RENAMES["gluon_xception65"]
     in_file = imagenet.loc[imagenet["model"] == renamed, "top1"]
@@ -309,7 +309,7 @@ def test_exact_imagenet_join_finds_gluon_xception65_through_the_zoo(data_dir):
     assert exact.loc["gluon_xception65", "top1"] == in_file.iloc[0]
     assert in_file.iloc[0] == pytest.approx(79.554)  # the value the pinned release's file holds
 
-    before = analysis.join_imagenet_exact(_timm_only_names(models), imagenet)
+    before = joins.join_imagenet_exact(_timm_only_names(models), imagenet)
     found_before = set(before.loc[before["top1"].notna(), "model"])
     found_now = set(exact.index[exact["top1"].notna()])
     assert found_now - found_before == {"gluon_xception65"}
@@ -339,7 +339,7 @@ def repeated_runs() -> pd.DataFrame:
 
 
 def test_repeated_value_counts_bound_the_copies():
-    counts = analysis.repeated_value_counts(repeated_runs())
+    counts = robustness.repeated_value_counts(repeated_runs())
     # alpha: 3 rows share one value, beta: 2 rows; at most one per group is the original
     assert counts == {"rows": 5, "groups": 2, "min_copies": 3, "max_copies": 5,
                       "largest_group": 3, "smallest_group": 2}
@@ -349,18 +349,18 @@ def test_repeated_value_counts_on_the_release_agree_with_its_flag(data_dir):
     from pepr.store import results
 
     runs = results.import_paper()
-    counts = analysis.repeated_value_counts(runs)
+    counts = robustness.repeated_value_counts(runs)
     flagged = runs[runs["flag_stale_resources"]]
     assert counts["rows"] == len(flagged)
     assert counts["groups"] == len(flagged.drop_duplicates(["model", "energy_kwh", "co2_g"]))
     assert counts["min_copies"] == counts["rows"] - counts["groups"] > 0
     assert counts["max_copies"] == counts["rows"]
-    groups = analysis.repeated_value_groups(runs)
+    groups = robustness.repeated_value_groups(runs)
     assert len(groups) == counts["groups"] and groups["rows"].sum() == counts["rows"]
 
 
 def test_repeated_value_groups_keep_the_run_with_the_most_data():
-    groups = analysis.repeated_value_groups(repeated_runs()).set_index("model")
+    groups = robustness.repeated_value_groups(repeated_runs()).set_index("model")
     assert groups.loc["alpha", "settings"] == ["full", "tenth", "hundredth"]
     assert groups.loc["alpha", "kept_setting"] == "full"  # largest share of its data
     assert groups.loc["alpha", "tied_settings"] == ["full"]
@@ -371,24 +371,24 @@ def test_repeated_value_groups_keep_the_run_with_the_most_data():
 
 def test_without_repeated_values_drops_all_or_keeps_one_per_group():
     runs = repeated_runs()
-    dropped = analysis.without_repeated_values(runs, "drop all")
+    dropped = robustness.without_repeated_values(runs, "drop all")
     assert len(dropped) == len(runs) - 5
     assert not dropped[dropped["model"] == "alpha"]["setting"].isin(["full", "tenth", "hundredth"]).any()
-    kept = analysis.without_repeated_values(runs, "keep one")
+    kept = robustness.without_repeated_values(runs, "keep one")
     assert len(kept) == len(runs) - 3
     alpha = set(kept.loc[kept["model"] == "alpha", "setting"])
     assert alpha == {"full", "other_full"}
     assert set(kept.loc[kept["model"] == "beta", "setting"]) == {"full", "tenth", "hundredth"}
     assert len(kept[kept["model"] == "gamma"]) == 4  # nothing repeated, nothing dropped
     with pytest.raises(BadParameterError):
-        analysis.without_repeated_values(runs, "keep all")
+        robustness.without_repeated_values(runs, "keep all")
 
 
 def test_top_k_changes_reports_winners_and_movers():
     runs = repeated_runs()
     scored = {"release": score.add_pepr(runs),
-              "drop all": score.add_pepr(analysis.without_repeated_values(runs, "drop all"))}
-    changes = analysis.top_k_changes(scored, "release", k=2)
+              "drop all": score.add_pepr(robustness.without_repeated_values(runs, "drop all"))}
+    changes = robustness.top_k_changes(scored, "release", k=2)
     assert list(changes["setting"]) == ["full", "other_full", "tenth", "hundredth"]  # the release's order
     full = changes.set_index("setting").loc["full"]
     # only gamma is left in "full": alpha and beta leave, the winner changes
@@ -398,7 +398,7 @@ def test_top_k_changes_reports_winners_and_movers():
     assert full["left"] == [m for m in before if m != "gamma"]
     assert full["entered"] == ([] if "gamma" in before else ["gamma"])
     with pytest.raises(BadParameterError):
-        analysis.top_k_changes(scored, "nope")
+        robustness.top_k_changes(scored, "nope")
 
 
 def test_ties_at_top_lists_the_tied_models_in_the_tables_order():
@@ -439,8 +439,8 @@ def test_setting_order_is_first_appearance():
 def test_top_k_side_by_side_marks_models_new_to_the_top_k():
     runs = repeated_runs()
     scored = {"release": score.add_pepr(runs),
-              "drop all": score.add_pepr(analysis.without_repeated_values(runs, "drop all"))}
-    table = analysis.top_k_side_by_side(scored, "release", k=2)
+              "drop all": score.add_pepr(robustness.without_repeated_values(runs, "drop all"))}
+    table = robustness.top_k_side_by_side(scored, "release", k=2)
     assert list(table.columns) == ["setting", "rank", "release", "drop all"]
     assert list(dict.fromkeys(table["setting"])) == ["full", "other_full", "tenth", "hundredth"]
     release = score.top_k(scored["release"], "pepr_e", k=2)
@@ -476,11 +476,11 @@ def test_imagenet_joins_summary_counts_what_the_substring_join_changes():
     imagenet = pd.DataFrame({  # sorted by top-1, as timm publishes it
         "model": ["dla34_better.in1k", "xception65.tf_in1k", "dla34.in1k"],
         "top1": [80.0, 79.554, 74.6], "top5": [95.0, 94.8, 92.0]})
-    joins = analysis.imagenet_joins(["dla34", "gluon_xception65"], imagenet, default_tag=lambda name: "in1k")
-    exact = joins.exact.set_index("model")
+    joined = joins.imagenet_joins(["dla34", "gluon_xception65"], imagenet, default_tag=lambda name: "in1k")
+    exact = joined.exact.set_index("model")
     assert exact.loc["gluon_xception65", "top1"] == 79.554  # through the zoo's rename
     assert exact.loc["dla34", "top1"] == 74.6
-    summary = joins.summary()
+    summary = joined.summary()
     assert summary["models"] == 2 and summary["matched_exact"] == 2 and summary["unmatched_exact"] == []
     assert summary["renamed"] == 1 and summary["zoo_renames"] == {"gluon_xception65": "xception65.tf_in1k"}
     assert summary["differs"] == 2  # dla34 takes a longer name; gluon_xception65 finds nothing
@@ -493,18 +493,18 @@ def test_imagenet_joins_on_the_release_find_every_model(data_dir):
     from pepr.data import paper
 
     models = paper.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
-    joins = analysis.imagenet_joins(models, paper.read_paper_table("results-imagenet.csv"))
-    summary = joins.summary()
+    joined = joins.imagenet_joins(models, paper.read_paper_table("results-imagenet.csv"))
+    summary = joined.summary()
     assert summary["matched_exact"] == summary["models"] == len(models)
-    assert joins.exact.set_index("model").loc["gluon_xception65", "top1"] == pytest.approx(79.554)
+    assert joined.exact.set_index("model").loc["gluon_xception65", "top1"] == pytest.approx(79.554)
     assert summary["unmatched_substring"] > 0 and summary["differs"] >= summary["top1_changed"] > 0
 
 
 def test_rescore_without_repeated_values_counts_per_setting_and_per_rule():
     runs = repeated_runs()
-    rescoring = analysis.rescore_without_repeated_values(runs, k=2)
-    assert list(rescoring.scored) == ["release", *analysis.REPEATED_VALUE_RULES]
-    assert rescoring.counts == analysis.repeated_value_counts(runs)
+    rescoring = robustness.rescore_without_repeated_values(runs, k=2)
+    assert list(rescoring.scored) == ["release", *robustness.REPEATED_VALUE_RULES]
+    assert rescoring.counts == robustness.repeated_value_counts(runs)
     table = rescoring.per_setting.set_index("setting")
     assert list(table.index) == ["full", "other_full", "tenth", "hundredth"]
     # full: alpha and beta repeat; other_full: beta; tenth and hundredth: alpha
@@ -514,13 +514,13 @@ def test_rescore_without_repeated_values_counts_per_setting_and_per_rule():
     repeated = {("alpha", "full"), ("alpha", "tenth"), ("alpha", "hundredth"), ("beta", "full"), ("beta", "other_full")}
     in_top = [sum((m, s) in repeated for m in top.loc[top["setting"] == s, "model"]) for s in table.index]
     assert list(table["of them in the top 2"]) == in_top and sum(in_top) > 0
-    for rule in analysis.REPEATED_VALUE_RULES:
+    for rule in robustness.REPEATED_VALUE_RULES:
         changes = rescoring.changes[rescoring.changes["scoring"] == rule]
         assert list(table[f"top 2 kept, {rule}"]) == list(changes["kept"])
         assert rescoring.by_rule.loc[rule, "kept"] == changes["kept"].sum()
         assert rescoring.by_rule.loc[rule, "changed"] == (~changes["same_winner"]).sum()
         assert rescoring.by_rule.loc[rule, "places"] == 2 * 4
-    assert list(rescoring.side_by_side.columns) == ["setting", "rank", "release", *analysis.REPEATED_VALUE_RULES]
+    assert list(rescoring.side_by_side.columns) == ["setting", "rank", "release", *robustness.REPEATED_VALUE_RULES]
 
 
 def test_intensity_experiment_cancels_within_settings_but_not_pooled():
@@ -531,7 +531,7 @@ def test_intensity_experiment_cancels_within_settings_but_not_pooled():
         "train_time_s": 1.0, "peak_mem_gb": 1.0,
     })
     runs["co2_g"] = runs["energy_kwh"] * np.where(runs["setting"] == "s1", 100.0, 400.0) * rng.uniform(0.9, 1.1, 12)
-    result = analysis.intensity_experiment(runs, pue=1.5, k=3)
+    result = robustness.intensity_experiment(runs, pue=1.5, k=3)
     assert result["intensity_low_setting"] == "s1" and result["intensity_high_setting"] == "s2"
     assert result["run_intensity_min"] < result["intensity_low"] < result["intensity_high"] < result["run_intensity_max"]
     assert result["gap_within"] < 1e-12 and result["gap_pue"] < 1e-12
@@ -539,16 +539,16 @@ def test_intensity_experiment_cancels_within_settings_but_not_pooled():
 
 
 def test_size_thresholds_lie_strictly_inside_on_a_log_grid():
-    thresholds = analysis.size_thresholds(pd.Series([1e6, 3e7, 1e8]), count=3)
+    thresholds = robustness.size_thresholds(pd.Series([1e6, 3e7, 1e8]), count=3)
     assert len(thresholds) == 3
     assert np.allclose(np.log10(thresholds), [6.5, 7.0, 7.5])
     with pytest.raises(BadParameterError):
-        analysis.size_thresholds(pd.Series([1e6, 1e8]), count=0)
+        robustness.size_thresholds(pd.Series([1e6, 1e8]), count=0)
 
 
 def test_threshold_experiment_splits_at_the_median_model():
     scored = score.add_pepr(tiny_runs())
-    experiment = analysis.threshold_experiment(scored, count=5, k=1)
+    experiment = robustness.threshold_experiment(scored, count=5, k=1)
     assert len(experiment.sweep) == 5
     assert experiment.median_params == 5e6
     assert experiment.at_median["threshold"] == 5e6 and experiment.at_median["small_models"] == 2
@@ -604,7 +604,7 @@ def test_top_table_notes_can_leave_repeated_rows_to_a_mark():
 @pytest.mark.parametrize("sizes", [[], [0.0, 1e6], [-1.0, 2e6]])
 def test_size_thresholds_refuse_sizes_they_cannot_place(sizes):
     with pytest.raises(BadParameterError):
-        analysis.size_thresholds(pd.Series(sizes, dtype=float))
+        robustness.size_thresholds(pd.Series(sizes, dtype=float))
 
 
 def test_spearman_ci_without_an_interval_when_ties_leave_resamples_constant():

@@ -17,8 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: What the `train` extra adds and the book side must never import.
 TRAINING_PACKAGES = ("torch", "torchvision", "timm", "medmnist", "carbontracker")
-#: The modules of the training side; every other module of pepr is the book's.
-TRAINING_MODULES = {"train", "crop"}
+#: The subpackages of each side (the contracts in pyproject.toml say the same to lint-imports);
+#: pepr's top-level modules besides cli and __main__ are the old names, kept for one release.
+BOOK_PACKAGES = ("core", "data", "store", "scoring", "reporting", "advice")
+TRAINING_PACKAGES_OF_PEPR = ("training", "execution")
+#: The most lines a module of pepr may have.
+MAX_MODULE_LINES = 700
 
 #: Prepended to a subprocess: importing any of TRAINING_PACKAGES raises ImportError, as in an
 #: install without the `train` extra (even where they are installed).
@@ -111,9 +115,10 @@ from pathlib import Path
 import pandas as pd
 import pepr
 
-for module in pkgutil.iter_modules(pepr.__path__):
-    if module.name not in TRAINING_MODULES | {"__main__"}:
-        importlib.import_module(f"pepr.{module.name}")
+for package in BOOK_PACKAGES:
+    root = importlib.import_module(f"pepr.{package}")
+    for module in pkgutil.walk_packages(root.__path__, prefix=f"pepr.{package}."):
+        importlib.import_module(module.name)
 for statement in NOTEBOOK_IMPORTS:
     exec(statement)
 
@@ -121,14 +126,14 @@ from pepr import cli
 from pepr.data import paper, registry, zoo
 from pepr.store import studies
 from pepr.reporting import report
-from pepr.scoring import analysis, verdicts
+from pepr.scoring import joins, verdicts
 out = Path(tempfile.mkdtemp()) / "scores.csv"
 assert cli.main(["score", "paper", "-o", str(out)]) == 0
 assert len(pd.read_csv(out)) == len(paper.read_paper_table("all_results.csv"))
 assert cli.main(["zoo", "--models", "gluon_xception65"]) == 0
 assert cli.main(["data", "--images"]) == 0
 models = paper.read_paper_table("model_names.csv").drop_duplicates("model")["model"]
-names = analysis.imagenet_names(models)
+names = joins.imagenet_names(models)
 assert names["imagenet_name"].notna().all() and len(names) == models.nunique()
 assert names.set_index("model").loc["gluon_xception65", "imagenet_name"] == "xception65.tf_in1k"
 assert registry.canonical_dataset("breast") == "breastmnist"
@@ -145,13 +150,13 @@ print("book side ok")
 
 
 def test_the_book_side_works_without_the_training_side(data_dir: Path) -> None:
-    """Every module but the training side's, and every import of the book's notebooks, with
+    """Every module of the book side's subpackages, and every import of the book's notebooks, with
     torch, torchvision, timm, medmnist and carbontracker unimportable; then the commands and
     functions that once needed them: scores, the zoo, ImageNet names, dataset labels, a grid."""
     notebooks = sorted((REPO / "notebooks" / "analysis").glob("*.ipynb")) + [REPO / "notebooks" / "report.ipynb"]
     imports = [line for notebook in notebooks for line in notebook_imports(notebook)]
     assert any("pepr" in line for line in imports)
-    script = (BLOCK_TRAINING + f"TRAINING_MODULES = {TRAINING_MODULES!r}\n"
+    script = (BLOCK_TRAINING + f"BOOK_PACKAGES = {BOOK_PACKAGES!r}\n"
               f"NOTEBOOK_IMPORTS = {imports!r}\n" + BOOK_SIDE)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
@@ -180,3 +185,69 @@ def test_cli_entry_points() -> None:
     proc = subprocess.run([sys.executable, "-m", "pepr", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "score" in proc.stdout
     assert (Path(sys.executable).parent / "pepr").exists()
+
+
+def pepr_modules() -> list[Path]:
+    """Every module of the package (the old top-level names included)."""
+    return sorted((REPO / "pepr").rglob("*.py"))
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    long = {str(p.relative_to(REPO)): n for p in pepr_modules()
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, long
+
+
+def test_the_import_contracts_hold() -> None:
+    """lint-imports with the contracts of pyproject.toml: the book side never imports the
+    training side (imports inside functions counted), and each layer only those below it."""
+    lint = Path(sys.executable).parent / "lint-imports"
+    proc = subprocess.run([str(lint), "--config", str(REPO / "pyproject.toml")], capture_output=True,
+                          text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "0 broken" in proc.stdout
+
+
+def test_no_import_cycle_among_the_modules() -> None:
+    """Tarjan's strongly connected components of pepr's import graph (grimp, as lint-imports
+    builds it: imports inside functions counted) are single modules."""
+    import grimp
+
+    graph = grimp.build_graph("pepr")
+    edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for other in edges[module]:
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in on_stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == module:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    assert not cycles, cycles
+
+
+def test_both_sides_are_subpackages() -> None:
+    for package in (*BOOK_PACKAGES, *TRAINING_PACKAGES_OF_PEPR):
+        assert (REPO / "pepr" / package / "__init__.py").is_file(), package

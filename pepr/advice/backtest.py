@@ -108,9 +108,9 @@ def reference_calibration(watts: float) -> Calibration:
 
 def reference_watts(runs: pd.DataFrame) -> float:
     """The reference machine's energy per second over its runs (the median run's watts)."""
-    from pepr.scoring import analysis
+    from pepr.scoring import robustness
 
-    return float(analysis.implied_power_w(runs).median())
+    return float(robustness.implied_power_w(runs).median())
 
 
 def first_seed(runs: pd.DataFrame) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pandas as pd
 from pepr.core import paths
 from pepr.core.errors import PeprError
 from pepr.core.text import listing, plural  # noqa: F401 (report.plural, report.listing: callers)
-from pepr.scoring import analysis, score, verdicts
+from pepr.scoring import analysis, robustness, score, verdicts
 from pepr.store import results
 
 #: Scores a report may rank by, and how the report names each.
@@ -385,7 +385,7 @@ def agreement_pairs(runs: pd.DataFrame, paper: pd.DataFrame | None) -> dict[tupl
     pairs = {}
     for ours, theirs in paper_pairs(runs):
         mine = runs[runs["setting"] == ours].groupby("model", as_index=False)["test_acc"].mean()
-        pairs[(ours, theirs)] = analysis.pair_with_paper(mine, paper, theirs)
+        pairs[(ours, theirs)] = robustness.pair_with_paper(mine, paper, theirs)
     return pairs
 
 
