@@ -1,7 +1,7 @@
-"""Moved to :mod:`pepr.reporting.report`; ``pepr.report`` stays, as the same module, for one release."""
+"""Split into :mod:`pepr.reporting.report`, :mod:`pepr.reporting.comparisons` and
+:mod:`pepr.reporting.findings`; their public names stay importable from ``pepr.report`` for one
+release."""
 
-import sys
-
-from pepr.reporting import report as _moved
-
-sys.modules[__name__] = _moved
+from pepr.reporting.comparisons import *  # noqa: F403
+from pepr.reporting.findings import *  # noqa: F403
+from pepr.reporting.report import *  # noqa: F403

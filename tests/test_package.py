@@ -125,7 +125,7 @@ for statement in NOTEBOOK_IMPORTS:
 from pepr import cli
 from pepr.data import paper, registry, zoo
 from pepr.store import studies
-from pepr.reporting import report
+
 from pepr.scoring import joins, verdicts
 out = Path(tempfile.mkdtemp()) / "scores.csv"
 assert cli.main(["score", "paper", "-o", str(out)]) == 0

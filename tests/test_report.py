@@ -14,7 +14,7 @@ import yaml
 
 from pepr.core import paths
 from pepr.execution import sweep
-from pepr.reporting import report
+from pepr.reporting import comparisons, findings, report
 from pepr.scoring import score, verdicts
 from pepr.store import results
 
@@ -120,20 +120,20 @@ def test_one_seed_and_few_models_are_said_in_words_not_nan():
     for sentence in (report.seed_sentence(report.seed_agreement(scored, "pepr_e")),
                      report.small_vs_large(scored, "pepr_e", "num_params")):
         assert "nan" not in sentence.lower() and sentence
-    assert report.arm_comparisons(scored).empty
+    assert comparisons.arm_comparisons(scored).empty
 
 
 def test_fractions_are_compared_in_pairs_over_shared_models():
     rows = pd.DataFrame(fake_rows("f", fractions=(0.5, 1.0)))
-    arms = report.arm_comparisons(score.add_pepr(results.typed(rows)))
+    arms = comparisons.arm_comparisons(score.add_pepr(results.typed(rows)))
     assert arms["axis"].tolist() == ["training fraction"] and arms["models"].tolist() == [5]
 
 
 def test_settings_that_share_a_dataset_and_fraction_with_the_release_are_paired():
     rows = results.typed(pd.DataFrame(fake_rows("p", dataset="pneumoniamnist", fractions=(0.1, 1.0))))
-    pairs = report.paper_pairs(rows)
+    pairs = comparisons.paper_pairs(rows)
     assert ("pneumoniamnist_f0.1", "pneumonia_small") in pairs and ("pneumoniamnist", "pneumonia") in pairs
-    assert report.paper_pairs(results.typed(pd.DataFrame(fake_rows("q")))) == []
+    assert comparisons.paper_pairs(results.typed(pd.DataFrame(fake_rows("q")))) == []
 
 
 def test_agreement_pairs_are_the_models_both_ran_and_feed_the_correlation():
@@ -141,40 +141,40 @@ def test_agreement_pairs_are_the_models_both_ran_and_feed_the_correlation():
     ours = rows.groupby("model")["test_acc"].mean()
     paper = pd.DataFrame({"setting": "pneumonia_small", "model": MODELS[:-1],
                           "test_acc": [0.7, 0.5, 0.8, 0.6]})
-    pairs = report.agreement_pairs(rows, paper)
+    pairs = comparisons.agreement_pairs(rows, paper)
     (key, pair), = pairs.items()
     assert key == ("pneumoniamnist_f0.1", "pneumonia_small")
     assert sorted(pair["model"]) == sorted(MODELS[:-1])  # the last model the release did not run
     assert pair.set_index("model")["test_acc"].to_dict() == pytest.approx(ours.drop(MODELS[-1]).to_dict())
-    agreement = report.paper_agreement(rows, paper, pairs)
+    agreement = comparisons.paper_agreement(rows, paper, pairs)
     assert agreement["models"].tolist() == [len(MODELS) - 1]
-    assert agreement.equals(report.paper_agreement(rows, paper))
-    assert list(report.agreement_panels(pairs)) == ["pneumoniamnist_f0.1 beside the release's pneumonia_small"]
-    assert report.agreement_panels({key: pair.iloc[:report.MIN_PAIRS - 1]}) == {}
-    assert report.agreement_pairs(rows, None) == {} and report.paper_agreement(rows, None).empty
+    assert agreement.equals(comparisons.paper_agreement(rows, paper))
+    assert list(comparisons.agreement_panels(pairs)) == ["pneumoniamnist_f0.1 beside the release's pneumonia_small"]
+    assert comparisons.agreement_panels({key: pair.iloc[:report.MIN_PAIRS - 1]}) == {}
+    assert comparisons.agreement_pairs(rows, None) == {} and comparisons.paper_agreement(rows, None).empty
 
 
 def test_rho_text_says_when_there_is_no_rho_or_no_interval():
     nan = float("nan")
     full = {"models": 20, "rho": 0.456, "ci_low": 0.1, "ci_high": 0.7}
-    assert report.rho_text(full) == "Spearman's rho 0.46 (95 % interval 0.10 to 0.70) over 20 models"
-    tied = report.rho_text({**full, "models": 6, "ci_low": nan, "ci_high": nan})
+    assert comparisons.rho_text(full) == "Spearman's rho 0.46 (95 % interval 0.10 to 0.70) over 20 models"
+    tied = comparisons.rho_text({**full, "models": 6, "ci_low": nan, "ci_high": nan})
     assert tied.startswith("Spearman's rho 0.46 over 6 models (no bootstrap interval")
-    assert report.rho_text({**full, "rho": nan, "ci_low": nan}).startswith("no Spearman's rho over 20 models")
+    assert comparisons.rho_text({**full, "rho": nan, "ci_low": nan}).startswith("no Spearman's rho over 20 models")
     agreement = pd.DataFrame([{**full, "our setting": "a", "release setting": "b"},
                               {**full, "models": report.MIN_PAIRS - 1, "our setting": "c",
                                "release setting": "d"}])
-    assert report.agreement_finding(agreement) == report.rho_text(full) + " (a against b)"
-    assert report.agreement_finding(agreement.iloc[1:]).startswith("not yet enough")
+    assert comparisons.agreement_finding(agreement) == comparisons.rho_text(full) + " (a against b)"
+    assert comparisons.agreement_finding(agreement.iloc[1:]).startswith("not yet enough")
 
 
 def test_arms_and_seeds_captions_name_what_they_pair_and_rank_by():
-    assert report.arms_caption().startswith("Paired over the models trained in both arms: ")
-    assert report.arms_caption("both fractions").startswith("Paired over both fractions: ")
-    assert "rankings by PePR-T (training time) of two seeds" in report.seeds_caption("pepr_t")
-    assert "rankings by test accuracy and PePR-E (energy) of two seeds" in report.seeds_caption(["test_acc", "pepr_e"])
-    seeds = report.seeds_table(pd.DataFrame({"setting": ["s"], "kendall_tau": [0.5], "median_acc_sd": [0.01]}))
-    assert set(report.SEEDS_FORMATS) <= set(seeds.columns)
+    assert findings.arms_caption().startswith("Paired over the models trained in both arms: ")
+    assert findings.arms_caption("both fractions").startswith("Paired over both fractions: ")
+    assert "rankings by PePR-T (training time) of two seeds" in findings.seeds_caption("pepr_t")
+    assert "rankings by test accuracy and PePR-E (energy) of two seeds" in findings.seeds_caption(["test_acc", "pepr_e"])
+    seeds = findings.seeds_table(pd.DataFrame({"setting": ["s"], "kendall_tau": [0.5], "median_acc_sd": [0.01]}))
+    assert set(findings.SEEDS_FORMATS) <= set(seeds.columns)
 
 
 def test_template_parameters_are_declared():
@@ -273,8 +273,8 @@ def test_durations_and_data_are_said_in_readable_words():
 
 
 def test_labels_are_unique_per_study_and_valid_names():
-    assert report.label("tbl", "cpu-rerun", "ranking-breastmnist_f0.1") == "tbl-rerun-cpu-rerun-ranking-breastmnist-f0-1"
-    assert report.label("fig", "pilot", "size") != report.label("fig", "cpu-rerun", "size")
+    assert findings.label("tbl", "cpu-rerun", "ranking-breastmnist_f0.1") == "tbl-rerun-cpu-rerun-ranking-breastmnist-f0-1"
+    assert findings.label("fig", "pilot", "size") != findings.label("fig", "cpu-rerun", "size")
 
 
 def test_ranking_tables_one_per_pool_with_short_headers():
@@ -282,7 +282,7 @@ def test_ranking_tables_one_per_pool_with_short_headers():
     scored = score.add_pepr(results.typed(rows))
     baselines = _baselines("synthetic", "synthetic_f0.5")
     table = report.ranked(scored, "pepr_e", ["setting"], baselines)
-    tables = report.ranking_tables(table, "pepr_e", ["setting"], "num_params")
+    tables = findings.ranking_tables(table, "pepr_e", ["setting"], "num_params")
     assert [title for title, _ in tables] == ["synthetic", "synthetic_f0.5"]
     for _, shown in tables:
         assert list(shown.columns) == ["rank", "model", "acc.", "acc. 95 %", "bal. acc.",
@@ -291,7 +291,7 @@ def test_ranking_tables_one_per_pool_with_short_headers():
         assert shown["rank"].tolist() == [1, 2, 3, 4, 5] and len(shown) == 5
         assert set(shown["> maj."]) <= {"yes", "no"}
     pooled = report.ranked(scored, "pepr_c", [], baselines)
-    ((title, shown),) = report.ranking_tables(pooled, "pepr_c", [], "num_params")
+    ((title, shown),) = findings.ranking_tables(pooled, "pepr_c", [], "num_params")
     assert title == "all runs" and "setting" in shown.columns and "PePR-C" in shown.columns and len(shown) == 10
 
 
@@ -300,12 +300,12 @@ def test_runs_without_ok_are_one_line_per_reason_naming_every_model():
     for row in rows[:3]:
         row.update(status="skipped", error="needs inputs of at least 96 px")
     rows[3].update(status="failed", error=None)
-    table = report.not_ok_table(results.typed(pd.DataFrame(rows)))
+    table = findings.not_ok_table(results.typed(pd.DataFrame(rows)))
     assert table["status"].tolist() == ["failed", "skipped"]
     skipped = table.set_index("status").loc["skipped"]
     assert skipped["runs"] == 3 and skipped["models"] == ", ".join(sorted(MODELS[:3]))
     assert table.set_index("status").loc["failed", "reason"] == "(no reason given)"
-    assert report.not_ok_table(results.typed(pd.DataFrame(fake_rows("n")))).empty
+    assert findings.not_ok_table(results.typed(pd.DataFrame(fake_rows("n")))).empty
 
 
 def test_key_findings_say_what_ran_and_which_run_is_best():
@@ -313,20 +313,20 @@ def test_key_findings_say_what_ran_and_which_run_is_best():
     scored = score.add_pepr(results.typed(rows))
     table = report.ranked(scored, "test_acc", ["setting"], _baselines("synthetic", rate=0.3))
     summary = report.grid_summary(scored, planned=8)
-    items = report.key_findings(summary, table, "test_acc", ["setting"], None, report.totals(scored), pd.DataFrame())
+    items = findings.key_findings(summary, table, "test_acc", ["setting"], None, report.totals(scored), pd.DataFrame())
     best = table.loc[table["test_acc"].idxmax(), "model"]
     assert items[0] == "5 of the 8 planned runs finished."
     assert f"`{best}` in `synthetic`" in items[1] and "beat their majority-class baseline" in items[1]
     assert f"{int(table['above_baseline'].sum())} of 5 runs beat" in items[2]
-    box = report.findings_box(items)
+    box = findings.findings_box(items)
     assert box.startswith(":::{admonition} Key findings\n") and box.count("\n- ") == len(items)
 
 
 def test_arms_table_puts_the_interval_beside_the_difference():
     rows = pd.DataFrame(fake_rows("f", fractions=(0.5, 1.0)))
-    arms = report.arm_comparisons(score.add_pepr(results.typed(rows)))
-    shown = report.arms_table(arms)
-    assert set(report.ARMS_FORMATS) <= set(shown.columns)
+    arms = comparisons.arm_comparisons(score.add_pepr(results.typed(rows)))
+    shown = findings.arms_table(arms)
+    assert set(findings.ARMS_FORMATS) <= set(shown.columns)
     assert shown["arms"].tolist() == ["training fraction: 1.0 vs 0.5"]
     low, high = arms.loc[0, ["mean_diff_ci_low", "mean_diff_ci_high"]]
     assert shown.loc[0, "mean diff. (95 % CI)"].endswith(f"({low:+.3f} to {high:+.3f})")
@@ -337,26 +337,26 @@ def test_curve_models_keeps_all_up_to_the_limit_then_spreads_over_log_size():
     import pandas as pd
 
     few = pd.DataFrame({"model": ["b", "a", "c"], "num_params": [2e6, 1e6, 3e6]})
-    assert report.curve_models(few, "num_params", limit=5) == ["a", "b", "c"]
+    assert findings.curve_models(few, "num_params", limit=5) == ["a", "b", "c"]
     sizes = np.geomspace(1e6, 1e8, 100)
     many = pd.DataFrame({"model": [f"m{i:03d}" for i in range(100)], "num_params": sizes})
-    shown = report.curve_models(many, "num_params", limit=5)
+    shown = findings.curve_models(many, "num_params", limit=5)
     assert len(shown) == 5 and shown[0] == "m000" and shown[-1] == "m099"
     assert shown == sorted(shown)  # smallest first
     assert abs(np.log10(many.set_index("model").loc[shown[2], "num_params"]) - 7.0) < 0.02  # the middle of the log range
 
 
 def test_curves_sentence_says_when_it_shows_a_sample():
-    assert "One panel per model (3 models)" in report.curves_sentence(["a", "b", "c"], 3)
-    assert report.curves_sentence(["a", "b"], 120).startswith("2 of the 120 models")
+    assert "One panel per model (3 models)" in findings.curves_sentence(["a", "b", "c"], 3)
+    assert findings.curves_sentence(["a", "b"], 120).startswith("2 of the 120 models")
 
 
 def test_curve_models_leaves_out_models_without_a_size():
     import pandas as pd
 
     runs = pd.DataFrame({"model": ["a", "b", "c", "d"], "num_params": [1e6, float("nan"), 0.0, 4e6]})
-    assert report.curve_models(runs, "num_params", limit=1) == ["a"]
-    assert report.curve_models(runs, "num_params") == ["a", "d"]
+    assert findings.curve_models(runs, "num_params", limit=1) == ["a"]
+    assert findings.curve_models(runs, "num_params") == ["a", "d"]
 
 
 def _costs(slow_model: str = "m3") -> pd.DataFrame:
@@ -375,20 +375,20 @@ def _costs(slow_model: str = "m3") -> pd.DataFrame:
 
 
 def test_measurement_checks_name_a_model_far_above_its_fit_in_every_setting():
-    checks = report.measurement_checks(_costs()).set_index("setting")
+    checks = comparisons.measurement_checks(_costs()).set_index("setting")
     assert checks.loc["a", "rho_memory_params"] == pytest.approx(1.0)
     assert checks.loc["a", "above_time_flops"].startswith("m3 (")
     assert checks.loc["b", "above_memory_params"] == ""
-    counts = report.outlier_settings(_costs())
+    counts = comparisons.outlier_settings(_costs())
     assert counts.to_dict() == {"m3": 2}
-    assert report.repeat_outliers_sentence(counts) == "m3 in 2 settings"
+    assert comparisons.repeat_outliers_sentence(counts) == "m3 in 2 settings"
 
 
 def test_measurement_checks_need_enough_runs_for_a_rho():
     few = _costs().groupby("setting").head(report.MIN_PAIRS - 1)
-    checks = report.measurement_checks(few)
+    checks = comparisons.measurement_checks(few)
     assert checks["rho_time_flops"].isna().all() and (checks["above_time_flops"] == "").all()
-    assert report.repeat_outliers_sentence(report.outlier_settings(few)).startswith("no model")
+    assert comparisons.repeat_outliers_sentence(comparisons.outlier_settings(few)).startswith("no model")
 
 
 def test_value_range_says_once_what_reads_the_same():
@@ -437,22 +437,22 @@ def test_repeated_runs_pair_runs_of_the_same_protocol_across_studies():
     now = pd.DataFrame(fake_rows("now", models=MODELS[1:], seed=2))
     now.loc[now["model"] == MODELS[-1], "epochs"] = 3  # another protocol: not a repeat
     now["train_time_s"] = now["model"].map(earlier.set_index("model")["train_time_s"]) / 2
-    pairs = report.repeated_runs(results.typed(now), earlier)
+    pairs = comparisons.repeated_runs(results.typed(now), earlier)
     assert pairs["model"].tolist() == MODELS[1:-1]  # MODELS[0] was not run again
     assert pairs["time_ratio"].tolist() == pytest.approx([0.5] * 3)
     truth = earlier.set_index("model")["test_acc"]
     assert pairs["acc_change"].tolist() == pytest.approx(
         (now.set_index("model")["test_acc"] - truth).loc[MODELS[1:-1]].tolist())
-    sentence = report.repeated_sentence(pairs, "the pilot")
+    sentence = comparisons.repeated_sentence(pairs, "the pilot")
     assert sentence.startswith("3 runs of the pilot were trained again") and "0.50 times" in sentence
     assert "old CPU then, test CPU now" in sentence
-    assert "hardware_now" not in report.repeated_table(pairs)
-    assert set(report.REPEATED_FORMATS) <= set(report.repeated_table(pairs).columns)
-    assert report.repeated_sentence(pairs.iloc[:0], "the pilot") == "None of the pilot's runs has been trained again yet."
-    finding = report.repeated_finding(pairs, 5)
+    assert "hardware_now" not in comparisons.repeated_table(pairs)
+    assert set(comparisons.REPEATED_FORMATS) <= set(comparisons.repeated_table(pairs).columns)
+    assert comparisons.repeated_sentence(pairs.iloc[:0], "the pilot") == "None of the pilot's runs has been trained again yet."
+    finding = comparisons.repeated_finding(pairs, 5)
     assert finding.startswith("3 of 5 so far;") and "0.50 times" in finding
-    assert report.repeated_finding(pairs.iloc[:0], 5) == "not yet"
-    assert report.repeated_finding(pairs, 3).startswith("3 of 3;")  # all repeated: no "so far"
+    assert comparisons.repeated_finding(pairs.iloc[:0], 5) == "not yet"
+    assert comparisons.repeated_finding(pairs, 3).startswith("3 of 3;")  # all repeated: no "so far"
 
 
 def test_models_in_every_setting_need_a_row_in_each():

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from pepr.reporting.report import RANK_SCORES, listing, plural, rho_text, share_text
+from pepr.reporting.comparisons import rho_text
+from pepr.reporting.report import RANK_SCORES, listing, plural, share_text
 
 
 def small_models_claim(split: pd.Series | None, rank_by: str) -> str:

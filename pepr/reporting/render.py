@@ -182,7 +182,7 @@ def name_for_study(node, study: str) -> None:
     """Fill :data:`STUDY_PLACEHOLDER` in the figure names of ``node``'s cells with the study's
     slug (:func:`pepr.report.slug`): the book builds the chapters of several studies side by
     side, and a name must be unique across them."""
-    from pepr.reporting.report import slug
+    from pepr.reporting.findings import slug
 
     for cell in node.cells:
         figure = cell.metadata.get("mystnb", {}).get("figure", {})
