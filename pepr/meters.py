@@ -1,7 +1,5 @@
-"""Moved to :mod:`pepr.training.meters`; ``pepr.meters`` stays, as the same module, for one release."""
+"""Split into :mod:`pepr.training.energy_meters` and :mod:`pepr.training.meters`; their public
+names stay importable from ``pepr.meters`` for one release."""
 
-import sys
-
-from pepr.training import meters as _moved
-
-sys.modules[__name__] = _moved
+from pepr.training.energy_meters import *  # noqa: F403
+from pepr.training.meters import *  # noqa: F403

@@ -35,13 +35,13 @@ def hardware_line(device: str | None) -> str:
     """What ran the slice, in words: the GPU's name and memory, else the CPU."""
     import torch
 
-    from pepr.training import meters
+    from pepr.training import energy_meters
 
     if (device or "cuda").startswith("cuda") and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return (f"{props.name} ({props.total_memory / 2**30:.0f} GiB), torch {torch.__version__}; "
                 f"energy from the GPU's NVML counter where readable (energy_method says)")
-    return f"{meters.cpu_model_name()}, no GPU; torch {torch.__version__}"
+    return f"{energy_meters.cpu_model_name()}, no GPU; torch {torch.__version__}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pepr.scoring import energy
-from pepr.training import meters
+from pepr.training import energy_meters, meters
 
 
 class _Unavailable:
@@ -22,23 +22,23 @@ class _Unavailable:
 
 
 def test_chain_is_data_in_order_of_preference():
-    assert meters.list_energy_meters() == ["carbontracker", "nvml", "rapl",
+    assert energy_meters.list_energy_meters() == ["carbontracker", "nvml", "rapl",
                                            "green-algorithms-estimate"]
 
 
 def test_defaults_are_carbontrackers_constants():
     from carbontracker import constants
 
-    assert meters.DEFAULT_PUE == constants.PUE_2023
-    assert meters.DEFAULT_INTENSITY_G_PER_KWH == constants.WORLD_AVG_CARBON_INTENSITY
-    assert f"{constants.WORLD_AVG_CARBON_INTENSITY:g} g/kWh" in meters.DEFAULT_INTENSITY_SOURCE
+    assert energy_meters.DEFAULT_PUE == constants.PUE_2023
+    assert energy_meters.DEFAULT_INTENSITY_G_PER_KWH == constants.WORLD_AVG_CARBON_INTENSITY
+    assert f"{constants.WORLD_AVG_CARBON_INTENSITY:g} g/kWh" in energy_meters.DEFAULT_INTENSITY_SOURCE
 
 
 def test_first_available_strategy_wins():
-    chosen = meters.select_energy_meter([_Unavailable, meters.UsageEstimateMeter])
+    chosen = energy_meters.select_energy_meter([_Unavailable, energy_meters.UsageEstimateMeter])
     assert chosen.name == "green-algorithms-estimate"
     with pytest.raises(RuntimeError, match="no available energy meter"):
-        meters.select_energy_meter([_Unavailable])
+        energy_meters.select_energy_meter([_Unavailable])
 
 
 class _Clock:
@@ -55,7 +55,7 @@ def _metered(watts_per_core: float, wall_s: float, cpu_s: float, busy_s: float,
              chain: list | None = None, peak_gb: float = 2.0, monkeypatch=None) -> dict:
     """One metered session whose wall, process CPU and machine busy times are given."""
     wall, cpu, busy = _Clock(), _Clock(), _Clock()
-    chain = chain or [lambda: meters.UsageEstimateMeter(watts_per_core=watts_per_core)]
+    chain = chain or [lambda: energy_meters.UsageEstimateMeter(watts_per_core=watts_per_core)]
     meter = meters.RunMeter(chain=chain, clock=wall, cpu_clock=cpu, machine_clock=busy)
     with meter.session():
         wall.now += wall_s
@@ -70,9 +70,9 @@ def test_estimate_is_the_runs_cpu_time_and_memory_labelled(monkeypatch):
     assert row["energy_method"] == "green-algorithms-estimate"
     assert row["energy_scope"] == "process" and row["cpu_time_s"] == 90.0
     joules = 90.0 * 15.0 + 100.0 * 2.0 * energy.MEMORY_W_PER_GB
-    assert row["energy_kwh"] == pytest.approx(joules * meters.DEFAULT_PUE / meters.JOULES_PER_KWH)
+    assert row["energy_kwh"] == pytest.approx(joules * energy_meters.DEFAULT_PUE / energy_meters.JOULES_PER_KWH)
     assert row["co2_g"] == pytest.approx(row["energy_kwh"] * row["carbon_intensity_g_per_kwh"])
-    assert row["pue"] == meters.DEFAULT_PUE and row["train_time_scope"] == "run"
+    assert row["pue"] == energy_meters.DEFAULT_PUE and row["train_time_scope"] == "run"
     assert "estimate" in row["energy_detail"] and "0.3725 W/GB" in row["energy_detail"]
 
 
@@ -88,7 +88,7 @@ def test_runs_side_by_side_are_charged_what_each_used(monkeypatch):
 
 
 def test_a_real_session_records_cpu_time_and_is_never_zero():
-    meter = meters.RunMeter(chain=[_Unavailable, meters.UsageEstimateMeter])
+    meter = meters.RunMeter(chain=[_Unavailable, energy_meters.UsageEstimateMeter])
     with meter.session():
         sum(i * i for i in range(2_000_000))  # keeps the CPU busy
     row = meter.summary()
@@ -130,7 +130,7 @@ def powercap(tmp_path: Path, request, monkeypatch) -> dict[str, Path]:
     }
     request.param(tree["unreadable"] / "energy_uj")
     (tmp_path / "intel-rapl").mkdir()  # the control type's folder: no domain
-    monkeypatch.setattr(meters, "POWERCAP_ROOT", tmp_path)
+    monkeypatch.setattr(energy_meters, "POWERCAP_ROOT", tmp_path)
     return tree
 
 
@@ -140,9 +140,9 @@ def _advance(domain: Path, microjoules: int) -> None:
 
 
 def test_rapl_sums_packages_and_dram_only_once(powercap: dict[str, Path]):
-    counted = [d.path.name for d in meters.counted_rapl_domains()]
+    counted = [d.path.name for d in energy_meters.counted_rapl_domains()]
     assert counted == ["intel-rapl:0", "intel-rapl:0:2"]
-    rapl = meters.RaplMeter(pue=1.5)
+    rapl = energy_meters.RaplMeter(pue=1.5)
     assert rapl.available()
     rapl.start()
     (powercap["package"] / "energy_uj").write_text("260000000\n")  # wrapped: 100 J + 260 J
@@ -150,20 +150,20 @@ def test_rapl_sums_packages_and_dram_only_once(powercap: dict[str, Path]):
     _advance(powercap["core"], 300_000_000)  # parts of the package and the platform: never
     _advance(powercap["uncore"], 30_000_000)
     _advance(powercap["psys"], 500_000_000)
-    reading = rapl.stop(meters.Usage(10.0, cpu_time_s=10.0, machine_busy_s=10.0, memory_gb=1.0))
+    reading = rapl.stop(energy_meters.Usage(10.0, cpu_time_s=10.0, machine_busy_s=10.0, memory_gb=1.0))
     assert reading.method == "rapl" and reading.scope == "process-share"
-    assert reading.energy_kwh == pytest.approx((360.0 + 20.0) * 1.5 / meters.JOULES_PER_KWH)
+    assert reading.energy_kwh == pytest.approx((360.0 + 20.0) * 1.5 / energy_meters.JOULES_PER_KWH)
     assert "intel-rapl:0 (package-0) + intel-rapl:0:2 (dram)" in reading.detail
     for left_out in ("core", "uncore", "psys", "package-1"):
         assert left_out not in reading.detail
 
 
 def test_rapl_charges_the_runs_share_of_the_busy_cpu_time(powercap: dict[str, Path]):
-    rapl = meters.RaplMeter(pue=1.0)
+    rapl = energy_meters.RaplMeter(pue=1.0)
     rapl.start()
     _advance(powercap["package"], 400_000_000)  # 400 J over the span, two runs side by side
-    reading = rapl.stop(meters.Usage(100.0, cpu_time_s=95.0, machine_busy_s=190.0, memory_gb=1.0))
-    assert reading.energy_kwh == pytest.approx(200.0 / meters.JOULES_PER_KWH)
+    reading = rapl.stop(energy_meters.Usage(100.0, cpu_time_s=95.0, machine_busy_s=190.0, memory_gb=1.0))
+    assert reading.energy_kwh == pytest.approx(200.0 / energy_meters.JOULES_PER_KWH)
     assert "share of busy CPU time 0.500" in reading.detail
 
 
@@ -179,36 +179,36 @@ def test_rapl_uses_psys_alone_without_a_readable_package(tmp_path: Path, monkeyp
     _domain(tmp_path, "intel-rapl:0:0", "core", 1_000)
     _domain(tmp_path, "intel-rapl:0:2", "dram", 1_000)
     _domain(tmp_path, "intel-rapl:1", "psys", 1_000)
-    monkeypatch.setattr(meters, "POWERCAP_ROOT", tmp_path)
-    assert [d.name for d in meters.counted_rapl_domains()] == ["psys"]
+    monkeypatch.setattr(energy_meters, "POWERCAP_ROOT", tmp_path)
+    assert [d.name for d in energy_meters.counted_rapl_domains()] == ["psys"]
 
 
 def test_rapl_with_only_parts_readable_is_unavailable(tmp_path: Path):
     _domain(tmp_path, "intel-rapl:0", "package-0", None)
     _domain(tmp_path, "intel-rapl:0:0", "core", 1_000)
     _domain(tmp_path, "intel-rapl:0:2", "dram", 1_000)
-    assert meters.counted_rapl_domains(tmp_path) == []
-    assert not meters.RaplMeter(root=tmp_path).available()
+    assert energy_meters.counted_rapl_domains(tmp_path) == []
+    assert not energy_meters.RaplMeter(root=tmp_path).available()
 
 
 def test_no_rapl_means_unavailable(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(meters, "POWERCAP_ROOT", tmp_path / "none")
-    assert not meters.RaplMeter().available()
+    monkeypatch.setattr(energy_meters, "POWERCAP_ROOT", tmp_path / "none")
+    assert not energy_meters.RaplMeter().available()
 
 
 def _point_carbontracker_at(root: Path, monkeypatch) -> None:
     from carbontracker.components.cpu import intel
 
     monkeypatch.setattr(intel, "RAPL_DIR", f"{root}/")
-    monkeypatch.setattr(meters.NvmlMeter, "available", lambda self: False)
+    monkeypatch.setattr(energy_meters.NvmlMeter, "available", lambda self: False)
 
 
 def test_carbontracker_cpu_needs_every_counter_it_reads(powercap: dict[str, Path], monkeypatch):
     # carbontracker's own check sees a non-empty folder; it would then fail on package-1
     # and record zero power under the "carbontracker" label
     _point_carbontracker_at(powercap["package"].parent, monkeypatch)
-    assert meters._carbontracker_measuring_components() == []
-    assert not meters.CarbontrackerMeter().available()
+    assert energy_meters._carbontracker_measuring_components() == []
+    assert not energy_meters.CarbontrackerMeter().available()
 
 
 def test_carbontracker_cpu_counts_when_its_counters_read(tmp_path: Path, monkeypatch):
@@ -217,7 +217,7 @@ def test_carbontracker_cpu_counts_when_its_counters_read(tmp_path: Path, monkeyp
     _domain(tmp_path, "intel-rapl:0:2", "dram", 1_000)
     _domain(tmp_path, "intel-rapl:1", "psys", None)  # carbontracker never reads psys
     _point_carbontracker_at(tmp_path, monkeypatch)
-    assert meters._carbontracker_measuring_components() == ["cpu"]
+    assert energy_meters._carbontracker_measuring_components() == ["cpu"]
 
 
 class _FakeNvml(types.ModuleType):
@@ -270,25 +270,25 @@ class _FakeNvml(types.ModuleType):
 def test_nvml_probe_shuts_nvml_down(monkeypatch, counter_fails: bool):
     fake = _FakeNvml(counter_fails=counter_fails)
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    assert meters.NvmlMeter().available() is not counter_fails
+    assert energy_meters.NvmlMeter().available() is not counter_fails
     assert fake.inits == fake.shutdowns == 1 and fake.open == 0
 
 
 def test_nvml_probe_without_driver_shuts_nothing_down(monkeypatch):
     fake = _FakeNvml(init_fails=True)
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    assert not meters.NvmlMeter().available()
+    assert not energy_meters.NvmlMeter().available()
     assert fake.shutdowns == 0
 
 
 def test_nvml_measures_after_its_probe_and_closes(monkeypatch):
     fake = _FakeNvml()
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    nvml = meters.NvmlMeter(pue=2.0)
+    nvml = energy_meters.NvmlMeter(pue=2.0)
     assert nvml.available()
     nvml.start()
-    reading = nvml.stop(meters.Usage(1.0, 1.0, 1.0, 1.0))
-    assert reading.energy_kwh == pytest.approx(1.0 * 2.0 / meters.JOULES_PER_KWH)  # 1000 mJ
+    reading = nvml.stop(energy_meters.Usage(1.0, 1.0, 1.0, 1.0))
+    assert reading.energy_kwh == pytest.approx(1.0 * 2.0 / energy_meters.JOULES_PER_KWH)  # 1000 mJ
     assert reading.scope == "device"
     assert fake.open == 0 and fake.inits == fake.shutdowns == 2
 
@@ -299,11 +299,11 @@ def test_nvml_splits_by_sm_time_when_another_process_computes(monkeypatch):
     fake = _FakeNvml()
     fake.processes = ((os.getpid(), 30), (4242, 90))
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    nvml = meters.NvmlMeter(pue=1.0)
+    nvml = energy_meters.NvmlMeter(pue=1.0)
     nvml.start()
-    reading = nvml.stop(meters.Usage(1.0, 1.0, 1.0, 1.0))
+    reading = nvml.stop(energy_meters.Usage(1.0, 1.0, 1.0, 1.0))
     assert reading.scope == "gpu-share"
-    assert reading.energy_kwh == pytest.approx(1.0 * 0.25 / meters.JOULES_PER_KWH)
+    assert reading.energy_kwh == pytest.approx(1.0 * 0.25 / energy_meters.JOULES_PER_KWH)
 
 
 def test_chain_on_this_machine_never_gives_silent_zero():
@@ -311,7 +311,7 @@ def test_chain_on_this_machine_never_gives_silent_zero():
     with meter.session():
         time.sleep(0.1)
     row = meter.summary()
-    assert row["energy_method"] in meters.list_energy_meters()
+    assert row["energy_method"] in energy_meters.list_energy_meters()
     assert row["energy_kwh"] > 0 and row["energy_scope"] in energy.ENERGY_SCOPES
 
 
@@ -332,9 +332,9 @@ class _SlowStrategy:
     def start(self) -> None:
         self.clock.now += 2.0
 
-    def stop(self, usage: meters.Usage) -> meters.EnergyReading:
+    def stop(self, usage: energy_meters.Usage) -> energy_meters.EnergyReading:
         self.clock.now += 3.0
-        return meters.EnergyReading(1e-3, self.name, "fake", 1.0)
+        return energy_meters.EnergyReading(1e-3, self.name, "fake", 1.0)
 
 
 def test_overhead_is_accounted_and_reported():
@@ -353,7 +353,7 @@ def test_overhead_is_accounted_and_reported():
 
 
 def test_overhead_is_a_reported_number_on_a_real_clock():
-    meter = meters.RunMeter(chain=[meters.UsageEstimateMeter])
+    meter = meters.RunMeter(chain=[energy_meters.UsageEstimateMeter])
     with meter.session():
         meter.epoch_started()
         meter.epoch_ended()
@@ -364,7 +364,7 @@ def test_overhead_is_a_reported_number_on_a_real_clock():
 
 
 def _tdp_meter(**kwargs) -> meters.RunMeter:
-    return meters.RunMeter(chain=[lambda: meters.UsageEstimateMeter(watts_per_core=10.0)],
+    return meters.RunMeter(chain=[lambda: energy_meters.UsageEstimateMeter(watts_per_core=10.0)],
                            **kwargs)
 
 
@@ -427,7 +427,7 @@ def test_summary_before_session_end_is_an_error():
 
 @pytest.mark.slow
 def test_carbontracker_strategy_reads_its_log_quietly(capfd):
-    simulated = lambda: meters.CarbontrackerMeter(sim_cpu="Simulated CPU", sim_cpu_tdp=100)
+    simulated = lambda: energy_meters.CarbontrackerMeter(sim_cpu="Simulated CPU", sim_cpu_tdp=100)
     meter = meters.RunMeter(chain=[simulated])
     with meter.session():
         time.sleep(2.5)
@@ -436,7 +436,7 @@ def test_carbontracker_strategy_reads_its_log_quietly(capfd):
     # carbontracker's simulated CPU draws half of 100 W; its figure includes its PUE
     watts = 100 * 0.5
     assert row["energy_kwh"] == pytest.approx(
-        watts * meter.wall_time_s * meters.DEFAULT_PUE / meters.JOULES_PER_KWH, rel=0.3)
+        watts * meter.wall_time_s * energy_meters.DEFAULT_PUE / energy_meters.JOULES_PER_KWH, rel=0.3)
     assert row["co2_g"] > 0 and "carbontracker" in row["intensity_source"]
     assert row["energy_scope"] == "device"  # a simulated component is nobody else's
     time.sleep(0.5)

@@ -30,7 +30,7 @@ from pepr.advice.defaults import (
 from pepr.core.errors import BadParameterError
 from pepr.core.text import plural
 from pepr.scoring import verdicts
-from pepr.training import meters
+from pepr.training import energy_meters, meters
 
 # ---------------------------------------------------------------------------------------------
 # 2. This machine
@@ -109,7 +109,7 @@ def calibrate(reference: pd.DataFrame, in_chans: int, num_classes: int,
         slope, intercept = 1.0, float(np.mean(np.log(points["here_s_per_image"]
                                                      / points["reference_s_per_image"])))
     energy = meter.energy
-    watts = energy.energy_kwh * meters.JOULES_PER_KWH / meter.wall_time_s
+    watts = energy.energy_kwh * energy_meters.JOULES_PER_KWH / meter.wall_time_s
     return Calibration(float(intercept), float(slope), points, float(watts), energy.method,
                        float(meter.wall_time_s), float(baseline))
 
