@@ -258,7 +258,7 @@ def expected_accuracy_from_baseline(sources: pd.DataFrame, baseline: float,
     (known from its labels before anything trains), from the skill the model showed elsewhere.
 
     Each source run's skill is its accuracy above its own setting's baseline, as a share of
-    what was left to gain, (acc - b) / (1 - b) (:func:`pepr.verdicts.skill`, not clipped, so a
+    what was left to gain, (acc - b) / (1 - b) (:func:`pepr.scoring.verdicts.skill`, not clipped, so a
     model below chance counts as such). A model's expected skill is the median of its skills
     over the source settings, its interval their ``low``-``high`` quantiles (so the interval
     carries how much a setting's level moves as well as where the model stands in it); the
@@ -379,7 +379,7 @@ def advise(dataset: str, *, calibration: Calibration, budget_hours: float | None
 def validation_bar_note(dataset: str) -> str:
     """How to follow the list: train down it and keep the first run whose validation accuracy
     beats the majority class, with the bar on this dataset's validation split
-    (:func:`pepr.verdicts.accuracy_to_beat`); the rule the backtest calls ``validate``."""
+    (:func:`pepr.scoring.verdicts.accuracy_to_beat`); the rule the backtest calls ``validate``."""
     from pepr.data import registry
 
     majority = majority_val_accuracy(dataset)
@@ -399,7 +399,7 @@ def validation_bar_note(dataset: str) -> str:
 
 def expected_pepr(table: pd.DataFrame, resource: str) -> tuple[pd.Series, pd.Series]:
     """``resource`` min-max normalised over the candidates, and the PePR of the expected
-    accuracy with it (:func:`pepr.score.minmax_normalise`, :func:`pepr.score.pepr`); the
+    accuracy with it (:func:`pepr.scoring.score.minmax_normalise`, :func:`pepr.scoring.score.pepr`); the
     normalised resource is kept because a probe re-scores with the same one."""
     resource_n = score.minmax_normalise(table[resource])
     return resource_n, score.pepr(table["expected_acc"], resource_n)
@@ -448,7 +448,7 @@ def rerank_with_probe(table: pd.DataFrame, probes: pd.DataFrame, weight: float =
     ``why``) with the probe's validation accuracy of some of its models.
 
     The rule. Only a probe that beats the validation split's majority-class rate ``majority``
-    (one-sided exact binomial test at :data:`pepr.verdicts.ALPHA`, on ``probe_val_n`` images;
+    (one-sided exact binomial test at :data:`pepr.scoring.verdicts.ALPHA`, on ``probe_val_n`` images;
     every ``ok`` probe where ``majority`` is NaN) is evidence that the model learns on this
     data; a probe at or below it says nothing yet and moves nothing. The models whose probe
     passes go first: a probe trains briefly, so its accuracy is lower than a full run's by an

@@ -6,11 +6,11 @@ A *method* is an order of the candidates and a rule for the run that is kept
 
 - ``advise``: the advice's order (expected PePR), its first trained;
 - ``validate``: the advice's order, each trained in turn until one's validation accuracy beats
-  the validation split's majority class (:func:`pepr.verdicts.beats_baseline`); every run
+  the validation split's majority class (:func:`pepr.scoring.verdicts.beats_baseline`); every run
   trained on the way is charged to the one kept;
 - ``probe``: the advice's first ``k`` probed for a few epochs (simulated from the recorded
   validation curves) and re-ranked as ``pepr advise --probe`` does
-  (:func:`pepr.advise.rerank_with_probe`), the probes charged;
+  (:func:`pepr.advice.advise.rerank_with_probe`), the probes charged;
 - ``smallest`` and ``smallest-validate``: the same two rules down the list by parameters,
   fewest first.
 
@@ -165,10 +165,10 @@ def backtest_setting(runs: pd.DataFrame, setting: str, study: str = REFERENCE_ST
     """Advice for ``setting`` of ``runs`` learnt without its dataset, beside what it measured.
 
     The whole dataset is held out: speeds come from the study's settings of *other* datasets
-    (:func:`pepr.advise.reference_speeds`), the machine is the reference itself
+    (:func:`pepr.advice.advise.reference_speeds`), the machine is the reference itself
     (:func:`reference_calibration`, at the median watts of those runs), accuracy from every
     measured setting of another dataset, anchored to the held-out dataset's majority-class rate
-    (:func:`pepr.advise.expected_accuracy_from_baseline`). The candidates are every model of
+    (:func:`pepr.advice.advise.expected_accuracy_from_baseline`). The candidates are every model of
     the zoo, as ``pepr advise`` ranks them (within ``grid``, the models the study tried there);
     one that has no ``ok`` run in the setting (failed, skipped) has ``ran`` False and
     ``above_baseline`` False: keeping it is a failure. Columns:
@@ -228,7 +228,7 @@ def run_watts(group: pd.DataFrame) -> float:
 
 def validated_choice(order: pd.DataFrame) -> tuple[object, float, int]:
     """Down ``order``, train each until one's validation accuracy beats the validation majority
-    rate (:func:`pepr.verdicts.beats_baseline`): the run kept, the energy of the runs trained
+    rate (:func:`pepr.scoring.verdicts.beats_baseline`): the run kept, the energy of the runs trained
     before it (a candidate without an ``ok`` run is charged its predicted energy: it ran until
     it failed, for as long as nobody knows), and how many were trained. When none passes, the
     one with the best validation accuracy is kept and all the others are charged."""
@@ -245,7 +245,7 @@ def validated_choice(order: pd.DataFrame) -> tuple[object, float, int]:
 
 
 def probe_frame(probed: pd.DataFrame) -> pd.DataFrame:
-    """The probes of ``probed`` as :func:`pepr.advise.probe_runs` reports them, from the recorded
+    """The probes of ``probed`` as :func:`pepr.training.trials.probe_runs` reports them, from the recorded
     curves: a candidate without an ``ok`` run (or a curve that short) is a failed probe."""
     ok = probed["ran"].astype(bool) & probed["probe_val_acc"].notna()
     return pd.DataFrame({"model": probed["model"], "probe_val_acc": probed["probe_val_acc"],
@@ -255,7 +255,7 @@ def probe_frame(probed: pd.DataFrame) -> pd.DataFrame:
 
 def probed_choice(order: pd.DataFrame, k: int) -> tuple[object, float, int]:
     """Probe the first ``k`` of ``order`` and keep the first of the re-ranked list
-    (:func:`pepr.advise.rerank_with_probe` with the validation majority rate): the run kept,
+    (:func:`pepr.advice.advise.rerank_with_probe` with the validation majority rate): the run kept,
     the probes' energy (their recorded seconds at the runs' watts; a failed probe is charged
     nothing) and ``k`` (the runs trained, probes counted)."""
     probed = order.head(k)
@@ -318,7 +318,7 @@ def counts(group: pd.DataFrame, index: object) -> bool:
 
 def regret_draws(group: pd.DataFrame, kept: object, extra_kwh: float = 0.0) -> np.ndarray:
     """The regret of keeping the run at index ``kept`` on resampled test splits
-    (:func:`pepr.verdicts.resampled_scores` of PePR-E): the measured best eligible run's
+    (:func:`pepr.scoring.verdicts.resampled_scores` of PePR-E): the measured best eligible run's
     resampled PePR-E minus the kept one's, less what was charged to it (the best is the one
     measured, so the draws centre on the measured regret rather than on the inflated maximum of
     noisy values). Empty without the test sizes or an eligible run."""

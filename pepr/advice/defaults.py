@@ -22,7 +22,7 @@ PROBE_K = 5
 PROBE_FRACTION = 1.0
 PROBE_EPOCHS = 5
 #: The say the probe has in the probed accuracy: the mean of two estimates (see
-#: :func:`pepr.advise.rerank_with_probe`), the expected accuracy and the one the probe implies.
+#: :func:`pepr.advice.advise.rerank_with_probe`), the expected accuracy and the one the probe implies.
 PROBE_WEIGHT = 0.5
 
 

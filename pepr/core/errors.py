@@ -84,7 +84,7 @@ class ResultsNotWritableError(PeprError, PermissionError):
 
 
 class StudyBusyError(PeprError, RuntimeError):
-    """A sweep of a study that another sweep is running (:func:`pepr.locks.study_lock`)."""
+    """A sweep of a study that another sweep is running (:func:`pepr.core.locks.study_lock`)."""
 
 
 class MissingDependencyError(PeprError, ImportError):
@@ -122,4 +122,4 @@ class DataWarning(UserWarning):
     another colour mode, images resized or stretched, files skipped. One line each (the command
     line prints it as ``pepr: note: ...``); silence them with
     ``warnings.filterwarnings("ignore", category=DataWarning)``, or make them errors with
-    ``-W error::pepr.errors.DataWarning``."""
+    ``-W error::pepr.core.errors.DataWarning``."""

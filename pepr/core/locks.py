@@ -5,7 +5,7 @@ missing run twice. :func:`study_lock` takes an exclusive lock on ``<study>/sweep
 well-kept ``filelock`` library: an OS lock, released by the kernel when its holder dies, so a
 killed sweep never leaves a stale lock) and writes who holds it beside it
 (``sweep.lock.json``); a second sweep of the study refuses at once with
-:class:`~pepr.errors.StudyBusyError`, naming the running one.
+:class:`~pepr.core.errors.StudyBusyError`, naming the running one.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ VERIFIED_STAMPS = "verified.json"
 
 
 def resolve_image_file(remote: RemoteFile, allow_download: bool = True) -> Path:
-    """:func:`pepr.sources.resolve` with a verification stamp for large files.
+    """:func:`pepr.core.sources.resolve` with a verification stamp for large files.
 
     A small file is hashed on every load. A large one is hashed the first time; its size and
     modification time are then recorded in ``<cache>/medmnist/verified.json``, and a later load

@@ -22,7 +22,7 @@ PAPER_COMMIT = release.COMMIT
 NOT_ON_DISK = "(not on disk; downloaded on first use)"
 
 
-#: The release's files by name (:data:`pepr.release.FILES`).
+#: The release's files by name (:data:`pepr.data.release.FILES`).
 PAPER_FILES: dict[str, RemoteFile] = release.FILES
 
 

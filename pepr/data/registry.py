@@ -124,7 +124,7 @@ REGISTRY_HEADER = """\
 #     class_names: [benign, malignant]  # optional: names of the label indices (npz)
 #
 # A name may not be a built-in dataset (a MedMNIST flag, a synthetic set), contain ':', '/' or
-# '\\', or end in .npz. pepr.datasets.register_dataset(name, path, kind, class_names, licence,
+# '\\', or end in .npz. pepr.data.registry.register_dataset(name, path, kind, class_names, licence,
 # notes) and unregister_dataset(name) edit this file; they rewrite it, keeping only this header
 # as comments, so put remarks in `notes`. The data itself is never committed.
 """
@@ -144,7 +144,7 @@ class RegistryEntry:
 
 
 def read_registry(path: str | Path | None = None) -> dict[str, RegistryEntry]:
-    """The user's datasets from the registry file (default :func:`pepr.paths.datasets_file`).
+    """The user's datasets from the registry file (default :func:`pepr.core.paths.datasets_file`).
 
     A missing file is an empty registry; a malformed one (not YAML, not a mapping, an unknown
     key, a name that is a built-in dataset) raises :class:`CorruptDataError` naming the file.

@@ -6,10 +6,10 @@ commit, licence), its files (name, pinned URL, SHA-256, size, what each holds), 
 settings *in the order its ``all_results.csv`` lists them* (dataset, start, share of the
 training data), the protocol its training script ran, and the paired comparisons its paper
 tests. Everything else reads the release from here: the data-file registry
-(:data:`pepr.datasets.PAPER_FILES`), the import into the run schema
-(:func:`pepr.results.import_paper`, :data:`pepr.results.PAPER_SETTINGS`,
-:data:`pepr.results.PAPER_PROTOCOL`), the training defaults (:mod:`pepr.runspec`) and the
-analysis (:data:`pepr.analysis.PAPER_COMPARISONS`). Nothing here reads a file or the network.
+(:data:`pepr.data.paper.PAPER_FILES`), the import into the run schema
+(:func:`pepr.store.results.import_paper`, :data:`pepr.store.results.PAPER_SETTINGS`,
+:data:`pepr.store.results.PAPER_PROTOCOL`), the training defaults (:mod:`pepr.runspec`) and the
+analysis (:data:`pepr.scoring.analysis.PAPER_COMPARISONS`). Nothing here reads a file or the network.
 """
 
 from __future__ import annotations

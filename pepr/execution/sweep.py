@@ -6,7 +6,7 @@ before writing its row gets a ``failed`` row from here, and the sweep goes on. E
 ``inline`` (one after another in this process), ``processes`` (a local worker process per run) and
 ``dask`` (a ``dask.distributed`` cluster: a :class:`~distributed.LocalCluster` of ``workers``
 processes, or an existing one at ``scheduler``). Rows are appended with
-:func:`pepr.results.append_rows` (locked, one write per row), so concurrent workers and killed
+:func:`pepr.store.results.append_rows` (locked, one write per row), so concurrent workers and killed
 runs leave no torn or duplicated ``ok`` rows.
 """
 
@@ -92,7 +92,7 @@ def validate_cell(cell: Mapping[str, object], build_model: bool = True,
 
 def notebook_parameters(cell: Mapping[str, object], results_dir: Path | str,
                         figures: bool = True) -> dict[str, object]:
-    """The papermill parameters of a cell: every :class:`~pepr.runspec.RunSpec` field
+    """The papermill parameters of a cell: every :class:`~pepr.store.runspec.RunSpec` field
     (``pretrained`` keeps False/True/path), the results folder and whether the notebook draws
     its figures (not part of the run's identity: the rows are the same either way)."""
     params = spec_of(cell).parameters()

@@ -1,7 +1,7 @@
 """Build the Jupyter Book, and the small helpers its notebooks share.
 
 ``pepr book`` (and ``make book``) calls :func:`build_book`, which writes the generated study
-chapters (:func:`pepr.render.prepare_book_chapters`) and runs :func:`build_command`:
+chapters (:func:`pepr.reporting.render.prepare_book_chapters`) and runs :func:`build_command`:
 ``jupyter-book build <root> --all -W -n --keep-going``. A plain ``jupyter-book build`` exits 0
 even when a notebook cell raises, whereas ``-W`` turns every warning (a failed cell, a missing
 glue key, a broken reference) into a non-zero exit. Notebooks execute at build time (``_config.yml``), reading
@@ -82,7 +82,7 @@ def build_book(root: Path | str = ".", output: Path | str | None = None, strict:
                clean: bool = False) -> Path:
     """Build the book under ``root`` into ``<output or root>/_build/html``; return that folder.
 
-    First :func:`pepr.render.prepare_book_chapters` writes one chapter per study with results
+    First :func:`pepr.reporting.render.prepare_book_chapters` writes one chapter per study with results
     (``book/reruns/<study>.ipynb``, which ``_toc.yml`` globs). Raises :class:`BookBuildError`
     when the build exits non-zero (with ``strict``: any warning).
     """

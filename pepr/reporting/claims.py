@@ -108,7 +108,7 @@ def start_words(pretrained: pd.Series) -> str:
 def protocol_facts(runs: pd.DataFrame, summary: Mapping[str, object],
                    device: str | None = None) -> dict[str, str]:
     """What :func:`protocol_sentence` says of a study, from its finished ``runs`` and its
-    :func:`pepr.report.grid_summary`: how runs start, input sizes, the device (``device``, or
+    :func:`pepr.reporting.report.grid_summary`: how runs start, input sizes, the device (``device``, or
     the rows' ``hardware``), the datasets and how energy was obtained."""
     methods = list(summary["energy_methods"])
     estimated = bool(methods) and all(m.endswith("estimate") for m in methods)
@@ -121,7 +121,7 @@ def protocol_facts(runs: pd.DataFrame, summary: Mapping[str, object],
 
 
 def release_start_words() -> str:
-    """How the release's settings started, counted from :data:`pepr.release.SETTINGS`."""
+    """How the release's settings started, counted from :data:`pepr.data.release.SETTINGS`."""
     from pepr.data import release
 
     scratch = sum(not setting["pretrained"] for setting in release.SETTINGS.values())

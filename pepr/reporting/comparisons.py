@@ -19,7 +19,7 @@ ARMS: dict[str, str] = {"data_fraction": "training fraction", "pretrained": "ini
 
 def arm_comparisons(scored: pd.DataFrame, performance: str = "test_acc") -> pd.DataFrame:
     """Paired comparisons of the arms of each axis in :data:`ARMS` (the other axes held fixed),
-    over the models run in both arms, with :func:`pepr.analysis.paired_comparison`."""
+    over the models run in both arms, with :func:`pepr.scoring.analysis.paired_comparison`."""
     rows = []
     for axis, name in ARMS.items():
         values = sorted(scored[axis].dropna().astype(str).unique())
@@ -55,7 +55,7 @@ def paper_pairs(runs: pd.DataFrame) -> list[tuple[str, str]]:
 
 def agreement_pairs(runs: pd.DataFrame, paper: pd.DataFrame | None) -> dict[tuple[str, str], pd.DataFrame]:
     """Per (our setting, the release's setting) of :func:`paper_pairs`, the models both ran:
-    our test accuracy (mean over seeds) beside the release's (:func:`pepr.analysis.pair_with_paper`).
+    our test accuracy (mean over seeds) beside the release's (:func:`pepr.scoring.robustness.pair_with_paper`).
     Empty without the release's table."""
     if paper is None:
         return {}
@@ -68,7 +68,7 @@ def agreement_pairs(runs: pd.DataFrame, paper: pd.DataFrame | None) -> dict[tupl
 
 def agreement_panels(pairs: Mapping[tuple[str, str], pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The pairs of :func:`agreement_pairs` with at least :data:`MIN_PAIRS` models, titled for a
-    panel of :func:`pepr.plots.agreement_panels` ("ours beside the release's theirs")."""
+    panel of :func:`pepr.reporting.plots.agreement_panels` ("ours beside the release's theirs")."""
     return {f"{ours} beside the release's {theirs}": pair
             for (ours, theirs), pair in pairs.items() if len(pair) >= MIN_PAIRS}
 
@@ -179,7 +179,7 @@ def protocol_differences(runs: pd.DataFrame, release_setting: str) -> str:
 
 def rho_text(row: Mapping[str, object]) -> str:
     """A row of :func:`paper_agreement` in words: rho, its interval, and over how many models;
-    or why there is no rho, or no interval (:func:`pepr.analysis.spearman_ci`)."""
+    or why there is no rho, or no interval (:func:`pepr.scoring.analysis.spearman_ci`)."""
     models = plural(int(row["models"]), "model")
     if pd.isna(row["rho"]):
         return f"no Spearman's rho over {models}: one side's test accuracies are all equal"

@@ -186,7 +186,7 @@ def seeds_caption(rank_by: str | Sequence[str]) -> str:
 
 def findings_box(items: Sequence[str], title: str = "Key findings") -> str:
     """``items`` as a bulleted MyST admonition (class ``note``) for the top of a page; the
-    one-page HTML report shows it as a blockquote (:func:`pepr.render.plain_markdown`)."""
+    one-page HTML report shows it as a blockquote (:func:`pepr.reporting.render.plain_markdown`)."""
     body = "\n".join(f"- {item}" for item in items)
     return f":::{{admonition}} {title}\n:class: note\n\n{body}\n:::\n"
 

@@ -3,7 +3,7 @@
 Every helper draws with seaborn's colour-blind-safe palette (:data:`PALETTE`) and marks
 categories by colour *and* marker, so no figure relies on colour alone. Helpers never read files
 and never attach attributes by position: the frames they receive already carry every column
-(joined by model name upstream, see :func:`pepr.analysis.attach_by_name`).
+(joined by model name upstream, see :func:`pepr.scoring.joins.attach_by_name`).
 
 Every panel says what it shows (a y-axis label or a title: :func:`unlabelled_panels` finds
 those that do not), and every text stays legible where the book shows the figure: a figure
@@ -34,7 +34,7 @@ MIN_FONT_PT = 8.0
 
 
 def shown_width_in(fig: plt.Figure) -> float:
-    """The width of the saved figure (``bbox_inches="tight"``, as :func:`pepr.book.show` saves it)."""
+    """The width of the saved figure (``bbox_inches="tight"``, as :func:`pepr.reporting.book.show` saves it)."""
     return float(fig.get_tightbbox(fig.canvas.get_renderer()).width)
 
 
@@ -335,8 +335,8 @@ def ranking_explorer(scored: pd.DataFrame, resources: Mapping[str, str], perform
     its model, its raw resource (kWh, g, s, GB), R, P and PePR.
 
     ``resources`` maps a label (``"energy (PePR-E)"``) to the variant suffix scored by
-    :func:`pepr.score.add_pepr` (``"e"``: columns ``E_n`` and ``pepr_e``); ``raw`` maps a suffix
-    to its raw column (default :data:`pepr.score.RESOURCES`). Iso-PePR lines are drawn underneath,
+    :func:`pepr.scoring.score.add_pepr` (``"e"``: columns ``E_n`` and ``pepr_e``); ``raw`` maps a suffix
+    to its raw column (default :data:`pepr.scoring.score.RESOURCES`). Iso-PePR lines are drawn underneath,
     each labelled with its value. The two menus sit one above the other, so they never overlap,
     however narrow the page. Embed it with its JavaScript for offline pages (:func:`embed_plotly`).
     """
@@ -500,7 +500,7 @@ def _agreement_panel(ax: plt.Axes, frame: pd.DataFrame, x: str, y: str, label: s
 
 
 def advice_backtest(predictions: pd.DataFrame, hue: str = "setting") -> plt.Figure:
-    """Two panels for a backtest of ``pepr advise`` (:func:`pepr.backtest.backtest`), one point per
+    """Two panels for a backtest of ``pepr advise`` (:func:`pepr.advice.backtest.backtest`), one point per
     held-out model, coloured and marked by ``hue``: the predicted run time against the measured
     one (log-log), and the expected accuracy (a bar: its interval) against the measured one,
     each over the line ``y = x`` where a perfect prediction would lie."""

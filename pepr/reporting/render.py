@@ -78,7 +78,7 @@ def check_parameters(parameters: Mapping[str, object],
 
 def check_study(study: str, results_dir: Path | str = paths.RESULTS_DIR) -> int:
     """The number of runs of ``study`` (failed ones included); an unknown study raises
-    :class:`~pepr.errors.UnknownStudyError`, one without any run :class:`EmptyStudyError`."""
+    :class:`~pepr.core.errors.UnknownStudyError`, one without any run :class:`EmptyStudyError`."""
     from pepr.store import results
 
     runs = results.load(study, results_dir, include_failed=True)
@@ -93,12 +93,12 @@ def render_report(study: str, results_dir: Path | str | None = None,
                   **parameters: object) -> RenderedReport:
     """Execute the report template for ``study`` and convert it to one HTML page.
 
-    ``results_dir`` defaults to :data:`pepr.paths.RESULTS_DIR`, ``output_dir`` to
-    :data:`pepr.paths.REPORTS_DIR` (the files go to ``<output_dir>/<study>/``), ``template`` to
-    :data:`pepr.paths.REPORT_NOTEBOOK`. ``parameters`` are further template parameters (``pool``,
+    ``results_dir`` defaults to :data:`pepr.core.paths.RESULTS_DIR`, ``output_dir`` to
+    :data:`pepr.core.paths.REPORTS_DIR` (the files go to ``<output_dir>/<study>/``), ``template`` to
+    :data:`pepr.core.paths.REPORT_NOTEBOOK`. ``parameters`` are further template parameters (``pool``,
     ``rank_by``, ``title``, ``studies_dir``, ...); a name the template does not declare raises
-    :class:`~pepr.errors.BadParameterError` before anything runs. The kernel runs in the
-    repository root. A cell that raises becomes one :class:`~pepr.errors.NotebookError` naming
+    :class:`~pepr.core.errors.BadParameterError` before anything runs. The kernel runs in the
+    repository root. A cell that raises becomes one :class:`~pepr.core.errors.NotebookError` naming
     the cell and the exception; the executed copy, with the traceback, stays for a look.
     """
     template = Path(template) if template is not None else paths.REPORT_NOTEBOOK
@@ -180,7 +180,7 @@ STUDY_PLACEHOLDER = "{study}"
 
 def name_for_study(node, study: str) -> None:
     """Fill :data:`STUDY_PLACEHOLDER` in the figure names of ``node``'s cells with the study's
-    slug (:func:`pepr.report.slug`): the book builds the chapters of several studies side by
+    slug (:func:`pepr.reporting.findings.slug`): the book builds the chapters of several studies side by
     side, and a name must be unique across them."""
     from pepr.reporting.findings import slug
 
@@ -315,7 +315,7 @@ def write_chapter(template: Path, target: Path, parameters: Mapping[str, object]
     retitle(node, study_heading(str(parameters["study"]), parameters.get("title")))
     name_for_study(node, str(parameters["study"]))
     node.metadata[GENERATED_KEY] = {"template": template.name, "study": parameters["study"],
-                                    "by": "pepr.render.prepare_book_chapters"}
+                                    "by": "pepr.reporting.render.prepare_book_chapters"}
     _write_text(target, nbformat.writes(node))
     return target
 

@@ -6,7 +6,7 @@ takes the study's tables and returns a table, a number or a sentence. Where a st
 more runs than a study holds, the sentence says so instead of showing ``nan``.
 
 Book side only: pandas, NumPy and SciPy, never torch (labels are read with
-:func:`pepr.datasets.split_labels`).
+:func:`pepr.data.registry.split_labels`).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def ranked(scored: pd.DataFrame, rank_by: str, pool: Sequence[str],
     """Runs ranked within each pool by ``rank_by`` (1 = best), with their verdicts against the
     majority-class baseline (:mod:`pepr.verdicts`: ``baseline_acc``, ``above_baseline``, the
     accuracy's interval). ``baselines`` (one row per setting, as
-    :func:`pepr.verdicts.study_baselines` gives) replaces the verdicts ``scored`` carries; without
+    :func:`pepr.scoring.verdicts.study_baselines` gives) replaces the verdicts ``scored`` carries; without
     either, they come from the test labels."""
     if baselines is not None:
         scored = verdicts.add_verdicts(scored, baselines)
@@ -188,7 +188,7 @@ def ranked(scored: pd.DataFrame, rank_by: str, pool: Sequence[str],
 
 def best_above_baseline(table: pd.DataFrame, rank_by: str, pool: Sequence[str]) -> tuple[pd.DataFrame, dict[str, int]]:
     """The best run of each pool by ``rank_by`` among the runs that beat their baseline (one
-    per pool), and how many runs were set aside (:func:`pepr.verdicts.keep_above_baseline`)."""
+    per pool), and how many runs were set aside (:func:`pepr.scoring.verdicts.keep_above_baseline`)."""
     kept, aside = verdicts.keep_above_baseline(table)
     if kept.empty:
         return kept, aside
@@ -229,7 +229,7 @@ def small_large_split(scored: pd.DataFrame, rank_by: str, size: str, k: int = 5)
     """The paper's claim on this study, among the runs that beat their baseline: models split
     at their setting's median size; the share of the settings' top-``k`` places (by
     ``rank_by``; a model's seeds averaged) that small models hold, with a 95 % interval from a
-    bootstrap of the test split (:func:`pepr.verdicts.top_k_small_share`), the share of small
+    bootstrap of the test split (:func:`pepr.scoring.verdicts.top_k_small_share`), the share of small
     models among all, and each half's median accuracy. None with fewer than ``2 * MIN_PAIRS``
     such models in every setting."""
     if "above_baseline" not in scored.columns:

@@ -3,7 +3,7 @@
 Each function takes tidy data (the run's epoch rows, its confusion counts, its meter report) and
 returns a matplotlib Figure; the notebook only composes them. Figures are made without pyplot
 (``matplotlib.figure.Figure``, imported when a figure is drawn, rendered by
-:func:`pepr.book.show`), so a run's kernel pays for matplotlib only when it draws.
+:func:`pepr.reporting.book.show`), so a run's kernel pays for matplotlib only when it draws.
 """
 
 from __future__ import annotations

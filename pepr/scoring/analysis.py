@@ -18,7 +18,7 @@ from pepr.scoring.score import top_k
 # Statistics: paired tests, effect sizes, bootstrap intervals, rank correlation
 # ---------------------------------------------------------------------------------------------
 
-#: The paper's two paired comparisons (:data:`pepr.release.COMPARISONS`): a label -> the settings
+#: The paper's two paired comparisons (:data:`pepr.data.release.COMPARISONS`): a label -> the settings
 #: of arm ``a`` and of arm ``b``; an arm of several settings is each model's mean over them.
 PAPER_COMPARISONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = release.COMPARISONS
 
@@ -105,7 +105,7 @@ def spearman_ci(x: pd.Series | np.ndarray, y: pd.Series | np.ndarray, n_resample
     In a resample where one side is constant, rho is undefined; that happens when few pairs
     share many tied values (models that all predict the majority class score the same). The
     percentile of a distribution with undefined members is undefined too, so the interval is
-    then NaN, quietly: a caller says "no interval" (:func:`pepr.report.rho_text`) rather than
+    then NaN, quietly: a caller says "no interval" (:func:`pepr.reporting.comparisons.rho_text`) rather than
     scipy's warnings reaching a page."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -176,7 +176,7 @@ def ties_at_top(frame: pd.DataFrame, column: str, by: Sequence[str] = ("setting"
 
     Columns: the ``by`` columns, ``value`` (the shared best), ``models`` (the tied rows' labels in
     ``frame``'s order: for the release, the order of ``all_results.csv``) and ``listed_first``
-    (the first of them, which a stable sort such as :func:`pepr.score.top_k` lists). Values tie
+    (the first of them, which a stable sort such as :func:`pepr.scoring.score.top_k` lists). Values tie
     when they are equal, as accuracies counted over the same test set are.
     """
     by = list(by)
@@ -194,7 +194,7 @@ def ties_at_top(frame: pd.DataFrame, column: str, by: Sequence[str] = ("setting"
 def top_table_notes(top: pd.DataFrame, flag: str = "flag_stale_resources",
                     repeated_note: str = "energy repeated") -> pd.Series:
     """A note per row of :func:`top_k_with_best`'s table: ``repeated_note`` where ``flag`` marks
-    the run (its energy repeats another setting's, see :func:`pepr.results.stale_resource_mask`;
+    the run (its energy repeats another setting's, see :func:`pepr.store.results.stale_resource_mask`;
     an empty ``repeated_note`` leaves those rows to another mark, :func:`mark_rows`), and
     ``tied on P with ...`` where the most accurate run shares its performance."""
     notes = []

@@ -101,8 +101,8 @@ def imagenet_names(models: Iterable[str], default_tag: Callable[[str], str | Non
     """The ``arch.tag`` name under which timm publishes each model's ImageNet result.
 
     The model zoo is the only name resolver: a paper name becomes its zoo ``timm_name``
-    (:func:`pepr.zoo.zoo_row`: timm's deprecation aliases and the zoo's own renames,
-    :data:`pepr.zoo.EXTRA_RENAMES`) and takes the zoo's ``pretrained_tag`` (the name's own tag,
+    (:func:`pepr.data.zoo.zoo_row`: timm's deprecation aliases and the zoo's own renames,
+    :data:`pepr.data.zoo.EXTRA_RENAMES`) and takes the zoo's ``pretrained_tag`` (the name's own tag,
     else timm's default for the architecture, recorded when the zoo was measured), with no timm.
     Any other name needs timm: with ``resolve`` (the training side's
     :func:`pepr.training.nets.resolve_model_name`) it is resolved and, without a tag of its own,
@@ -198,7 +198,7 @@ class ImagenetJoins:
 
         ``models``; ``renamed`` (the zoo's timm name differs from the paper's) and ``zoo_renames``
         (paper name -> timm name, the renames the zoo adds to timm's own aliases,
-        :data:`pepr.zoo.EXTRA_RENAMES`); ``matched_exact`` and ``unmatched_exact`` (names without a
+        :data:`pepr.data.zoo.EXTRA_RENAMES`); ``matched_exact`` and ``unmatched_exact`` (names without a
         result); ``differs`` (the two joins pick different rows), ``top1_changed`` and ``max_gap``
         (largest top-1 difference, points); ``unmatched_substring``; and ``example_model`` /
         ``example_match``: the first model whose substring match is another architecture.

@@ -28,7 +28,7 @@ REPEATED_VALUE_RULES: tuple[str, ...] = ("drop all", "keep one")
 def repeated_value_groups(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per group of runs that share their (model, energy, CO2) across settings.
 
-    Groups are :func:`pepr.results.repeated_resource_groups`. Columns: ``group``, ``model``,
+    Groups are :func:`pepr.store.results.repeated_resource_groups`. Columns: ``group``, ``model``,
     ``energy_kwh``, ``co2_g``, ``rows``, ``settings`` (in ``runs``' order), ``kept_setting`` (the
     row that :func:`without_repeated_values` keeps under ``"keep one"``), ``tied_settings`` (the
     settings that trained on the group's largest share of their data, in ``runs``' order: when
@@ -149,7 +149,7 @@ class RepeatedValueRescoring:
 
     ``counts``: :func:`repeated_value_counts`; ``groups``: :func:`repeated_value_groups`;
     ``scored``: the baseline and each rule of :data:`REPEATED_VALUE_RULES` scored by
-    :func:`pepr.score.add_pepr`; ``changes``: :func:`top_k_changes`; ``side_by_side``:
+    :func:`pepr.scoring.score.add_pepr`; ``changes``: :func:`top_k_changes`; ``side_by_side``:
     :func:`top_k_side_by_side`; ``per_setting``: per setting (in the runs' order) the rows that
     rest on a repeated value, how many of them are in the baseline's top ``k``, how many
     ``"keep one"`` keeps, and how many top-``k`` places each rule keeps; ``by_rule``: per rule the
@@ -197,7 +197,7 @@ def rescore_without_repeated_values(runs: pd.DataFrame, score: str = "pepr_e", k
 
 def _variant_scores(runs: pd.DataFrame, variants: Mapping[str, Mapping[str, object]],
                     performance: str) -> Iterable[tuple[str, pd.DataFrame]]:
-    """Each variant's label and ``runs`` scored by it (:func:`pepr.score.add_pepr`, as ``pepr_x``).
+    """Each variant's label and ``runs`` scored by it (:func:`pepr.scoring.score.add_pepr`, as ``pepr_x``).
 
     ``variants`` maps a label to ``{"resource": column, "pool": [columns]}``; the pool defaults to
     the paper's (the setting).
@@ -212,7 +212,7 @@ def ranking_variants(runs: pd.DataFrame, variants: Mapping[str, Mapping[str, obj
     """Top-``k`` models per setting under each scoring variant, long format.
 
     ``variants`` maps a label to ``{"resource": column, "pool": [columns]}``; each variant scores
-    ``runs`` with :func:`pepr.score.add_pepr` normalising over its pool and ranks within a setting.
+    ``runs`` with :func:`pepr.scoring.score.add_pepr` normalising over its pool and ranks within a setting.
     """
     frames = []
     for label, scored in _variant_scores(runs, variants, performance):

@@ -72,7 +72,7 @@ COLUMN_NOTES: dict[str, str] = {
     "peak_mem_gb": "peak memory of the process (cpu-rss: includes the interpreter's baseline)",
     "run_mem_gb": "peak memory of the run itself (cpu-rss: peak minus the pre-run baseline)",
     "data_summary": "the data the run trained on: classes, counts per split, channels, sizes",
-    "energy_scope": "whose energy energy_kwh is (pepr.energy.ENERGY_SCOPES): the run's own, "
+    "energy_scope": "whose energy energy_kwh is (pepr.scoring.energy.ENERGY_SCOPES): the run's own, "
                     "its share of a device-wide counter, or the whole device",
     "cpu_time_s": "user + system CPU time of the run's process and its children over the run",
 }
@@ -419,8 +419,8 @@ def load_epochs(study: str, results_dir: Path | str = DEFAULT_RESULTS_DIR) -> pd
 # The official release as the study "paper"
 # ---------------------------------------------------------------------------------------------
 
-#: The release's eight settings, in its order, and its protocol: :data:`pepr.release.SETTINGS`
-#: and :data:`pepr.release.PROTOCOL` (the release is described once, there).
+#: The release's eight settings, in its order, and its protocol: :data:`pepr.data.release.SETTINGS`
+#: and :data:`pepr.data.release.PROTOCOL` (the release is described once, there).
 PAPER_SETTINGS: dict[str, dict[str, object]] = release.SETTINGS
 PAPER_PROTOCOL: dict[str, object] = release.PROTOCOL
 

@@ -1,14 +1,14 @@
 """One run description: what a run is, the rules its parameters obey, and its identity.
 
 A :class:`RunSpec` is the frozen, validated, normalised description of one run (one cell of a
-study's grid). ``pepr run``, ``pepr sweep`` (grid expansion), :func:`pepr.train.run` and the
+study's grid). ``pepr run``, ``pepr sweep`` (grid expansion), :func:`pepr.training.train.run` and the
 training notebook all build one with :func:`make_run_spec`, so a parameter rule and its message
 are written once, in :data:`PARAMETER_CONSTRAINTS` (as scikit-learn's
 ``_parameter_constraints``).
 
 Normalisation happens here, once: ``pretrained`` becomes False, True or the absolute path of a
 checkpoint; ``img_size`` ``"auto"`` becomes the zoo's smallest accepted size; the dataset
-becomes its canonical identity (:func:`pepr.datasets.canonical_dataset`), so one dataset is one
+becomes its canonical identity (:func:`pepr.data.registry.canonical_dataset`), so one dataset is one
 setting however it was named. ``threads`` is how many CPU threads the run computes with: it is
 recorded in its own column but is not part of ``run_id`` (the grid cell), so a study keeps its
 ids when it is rerun on another machine.
@@ -26,7 +26,7 @@ from pathlib import Path
 from pepr.core.errors import BadParameterError, MissingDataError, UnknownModelError
 from pepr.store import results
 
-#: Optimizer names a run may use (:data:`pepr.train.OPTIMIZERS` implements each).
+#: Optimizer names a run may use (:data:`pepr.training.train.OPTIMIZERS` implements each).
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd")
 #: Validation metrics a run may select on (higher is better for all).
 SELECT_METRICS = ("acc", "auc", "balanced_acc")
@@ -83,7 +83,7 @@ PARAMETER_CONSTRAINTS: dict[str, Constraint] = {
     "threads": Constraint(_positive_int, "an integer >= 1"),
 }
 
-#: A run's defaults: the paper's protocol (:data:`pepr.results.PAPER_PROTOCOL`), one thread.
+#: A run's defaults: the paper's protocol (:data:`pepr.store.results.PAPER_PROTOCOL`), one thread.
 RUN_DEFAULTS: dict[str, object] = {
     "study": "adhoc",
     "pretrained": False,
@@ -220,7 +220,7 @@ class RunSpec:
     threads: int = DEFAULT_THREADS
 
     def identity(self) -> dict[str, object]:
-        """The :data:`pepr.results.IDENTITY_COLUMNS` of the run (what ``run_id`` hashes)."""
+        """The :data:`pepr.store.results.IDENTITY_COLUMNS` of the run (what ``run_id`` hashes)."""
         return {key: getattr(self, key) for key in results.IDENTITY_COLUMNS}
 
     @property

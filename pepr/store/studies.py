@@ -17,7 +17,7 @@ from pepr.store import runspec
 REQUIRED_KEYS = ("study", "models", "datasets")
 
 
-#: Keys a study file may hold, with their defaults: a run's (:data:`pepr.runspec.RUN_DEFAULTS`,
+#: Keys a study file may hold, with their defaults: a run's (:data:`pepr.store.runspec.RUN_DEFAULTS`,
 #: the paper's protocol and one thread). Grid keys take a list or a single value; ``img_size``
 #: takes an int, ``auto`` or a mapping model -> int|auto (with an optional ``default``).
 #: ``max_img_size`` caps the input size: a cell above it is not run but recorded as ``skipped``
@@ -76,7 +76,7 @@ def load_spec(path: Path | str) -> dict[str, object]:
 def validate_spec(raw: Mapping[str, object], source: str = "study") -> dict[str, object]:
     """The spec with defaults filled in; :class:`StudySpecError` names a bad key or value.
 
-    Every value is checked against the run's rules (:data:`pepr.runspec.PARAMETER_CONSTRAINTS`),
+    Every value is checked against the run's rules (:data:`pepr.store.runspec.PARAMETER_CONSTRAINTS`),
     so a study file and ``pepr run`` accept and refuse the same values with the same words.
     """
     unknown = sorted(set(raw) - set(SPEC_DEFAULTS))
@@ -124,7 +124,7 @@ def _as_list(value: object) -> list:
 
 def img_size_for(model: str, img_size: object) -> object:
     """A spec's ``img_size`` for one model (int, ``auto``, or mapping with optional
-    ``default``); ``auto`` is resolved by :func:`pepr.runspec.make_run_spec`."""
+    ``default``); ``auto`` is resolved by :func:`pepr.store.runspec.make_run_spec`."""
     if isinstance(img_size, dict):
         return img_size.get(model, img_size.get("default", "auto"))
     return img_size
@@ -147,7 +147,7 @@ def _sub_grids(raw: Mapping[str, object], source: str) -> list[dict[str, object]
 
 def expand(spec: Mapping[str, object],
            min_img_size: Callable[[str], int] | None = None) -> list[dict[str, object]]:
-    """One cell (:meth:`pepr.runspec.RunSpec.cell`) per point of the grid, in run order.
+    """One cell (:meth:`pepr.store.runspec.RunSpec.cell`) per point of the grid, in run order.
 
     Sub-grids (``grids``) come one after another; within one, settings are the outer loops
     (dataset, fraction, pretrained, seed) and models the inner one in the order listed, so each
@@ -217,6 +217,6 @@ def over_size(cell: Mapping[str, object], max_img_size: int | None) -> bool:
 
 
 def spec_of(cell: Mapping[str, object]) -> runspec.RunSpec:
-    """The :class:`~pepr.runspec.RunSpec` of a cell (its fields, already normalised)."""
+    """The :class:`~pepr.store.runspec.RunSpec` of a cell (its fields, already normalised)."""
     fields = runspec.RunSpec.__dataclass_fields__
     return runspec.RunSpec(**{key: cell[key] for key in fields if key in cell})

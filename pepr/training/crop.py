@@ -185,7 +185,7 @@ class CroppedConv2d(nn.Conv2d):
         if tuple(x.shape[-2:]) != self.input_size:
             raise IncompatibleInputError(
                 f"a convolution cropped for {self.input_size[0]}x{self.input_size[1]} inputs got "
-                f"{x.shape[-2]}x{x.shape[-1]}; call pepr.crop.restore_dead_taps(model) first")
+                f"{x.shape[-2]}x{x.shape[-1]}; call pepr.training.crop.restore_dead_taps(model) first")
         if self.matrix_product:
             return pointwise_product(x, self.weight, self.bias, self.groups)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,

@@ -55,7 +55,7 @@ JOULES_PER_KWH = energy.JOULES_PER_KWH
 @dataclass
 class EnergyReading:
     """Energy of a measured span, how it was obtained (``method``, ``detail``) and whose it is
-    (``scope``, one of :data:`pepr.energy.ENERGY_SCOPES`)."""
+    (``scope``, one of :data:`pepr.scoring.energy.ENERGY_SCOPES`)."""
 
     energy_kwh: float
     method: str
@@ -79,7 +79,7 @@ class Usage:
 
     @property
     def cpu_share(self) -> float:
-        """The run's share of the machine's busy CPU time (:func:`pepr.energy.cpu_time_share`)."""
+        """The run's share of the machine's busy CPU time (:func:`pepr.scoring.energy.cpu_time_share`)."""
         return energy.cpu_time_share(self.cpu_time_s, self.machine_busy_s)
 
 
@@ -452,7 +452,7 @@ class UsageEstimateMeter:
     name = energy.ESTIMATE_METHOD
 
     def __init__(self, pue: float = DEFAULT_PUE, watts_per_core: float | None = None) -> None:
-        """``watts_per_core``: the processor's TDP per core (default :func:`pepr.energy.cpu_power`
+        """``watts_per_core``: the processor's TDP per core (default :func:`pepr.scoring.energy.cpu_power`
         of this machine's processor)."""
         self.pue = pue
         if watts_per_core is None:

@@ -16,7 +16,7 @@ component table):
    its CPU time times the processor's power per core plus its memory times a power per GB
    (the Green Algorithms method, :mod:`pepr.energy`).
 
-Whose energy a figure is goes in ``energy_scope`` (:data:`pepr.energy.ENERGY_SCOPES`): the
+Whose energy a figure is goes in ``energy_scope`` (:data:`pepr.scoring.energy.ENERGY_SCOPES`): the
 estimate is the run's own (``process``); RAPL and a CPU-only carbontracker read device-wide
 counters, which are split by the run's share of the machine's busy CPU time
 (``process-share``), so runs side by side are not each charged the whole machine; NVML is split

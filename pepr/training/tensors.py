@@ -134,7 +134,7 @@ def write_medmnist_snapshot(path: str | Path | None = None) -> Path:
 
     path = Path(path) if path is not None else paths.MEDMNIST_INFO_JSON
     document = {"source": f"medmnist {__version__}, medmnist/info.py INFO: the 2D flags, the "
-                          f"fields pepr reads (pepr.datasets.write_medmnist_snapshot)",
+                          f"fields pepr reads (pepr.training.tensors.write_medmnist_snapshot)",
                 "INFO": medmnist_info_snapshot(INFO)}
     path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     return path

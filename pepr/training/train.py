@@ -1,7 +1,7 @@
 """The training loop: one run of one model on one dataset, measured, returned as a results row.
 
 Data is held as tensors on the device (no per-sample Dataset/DataLoader path); the default
-protocol is the paper's (:data:`PAPER_DEFAULTS`, from :data:`pepr.results.PAPER_PROTOCOL`; the
+protocol is the paper's (:data:`PAPER_DEFAULTS`, from :data:`pepr.store.results.PAPER_PROTOCOL`; the
 test accuracy after the last epoch is ``test_acc``). Validation-based selection is recorded
 beside it: the epoch with the best validation metric (``selected_epoch``, 0-based) and the test
 accuracy of that epoch's weights (``test_acc_selected``). A non-finite loss, or a model that
@@ -32,7 +32,7 @@ from pepr.training import crop, meters
 
 #: The paper's protocol (the release's training script) without its seed: a run's defaults.
 PAPER_DEFAULTS = {key: value for key, value in results.PAPER_PROTOCOL.items() if key != "seed"}
-OPTIMIZERS = {  # one entry per name of pepr.runspec.OPTIMIZER_NAMES
+OPTIMIZERS = {  # one entry per name of pepr.store.runspec.OPTIMIZER_NAMES
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
@@ -242,7 +242,7 @@ def prepare_model(net: torch.nn.Module, in_chans: int, img_size: int, device: st
                   ) -> tuple[torch.nn.Module, torch.memory_format, crop.CropReport | None]:
     """The model as :func:`run` trains it: on ``device`` in the layout of
     :func:`choose_memory_format`, and (``crop_kernels``) its convolutions cropped to the taps
-    that reach an ``img_size`` input (:func:`pepr.crop.crop_dead_taps`).
+    that reach an ``img_size`` input (:func:`pepr.training.crop.crop_dead_taps`).
 
     Returns the model, its memory format and the crop's report (None without the crop).
     """
@@ -355,11 +355,11 @@ def run(model: str, dataset: str, *, device: str | None = None, deterministic: b
         meter: meters.RunMeter | None = None, **params: object) -> RunResult:
     """Train ``model`` on ``dataset`` under ``meter`` and return the run row and its history.
 
-    ``params`` are the run's parameters (:data:`pepr.runspec.PARAMETER_CONSTRAINTS`: ``study``,
+    ``params`` are the run's parameters (:data:`pepr.store.runspec.PARAMETER_CONSTRAINTS`: ``study``,
     ``img_size``, ``pretrained``, ``data_fraction``, ``seed``, ``epochs``, ``batch_size``,
     ``lr``, ``optimizer``, ``select_metric``, ``threads``), defaults
-    :data:`pepr.runspec.RUN_DEFAULTS` (the paper's protocol, one thread). User mistakes (unknown
-    model or dataset, missing data, bad parameters) raise a :class:`pepr.errors.PeprError`
+    :data:`pepr.store.runspec.RUN_DEFAULTS` (the paper's protocol, one thread). User mistakes (unknown
+    model or dataset, missing data, bad parameters) raise a :class:`pepr.core.errors.PeprError`
     before anything starts; see :func:`run_spec` for what happens after.
     """
     from pepr.training import nets

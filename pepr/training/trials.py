@@ -50,7 +50,7 @@ def calibration_models(reference: pd.DataFrame, count: int = CALIBRATION_MODELS)
 def time_training_steps(model: str, in_chans: int, num_classes: int, img_size: int,
                         batches: int = CALIBRATION_BATCHES, threads: int = 1) -> float:
     """Seconds per image of an Adam step at the paper's batch size on random data of the run's
-    shape, as :func:`pepr.train.run` trains: the median of ``batches`` timed steps after two
+    shape, as :func:`pepr.training.train.run` trains: the median of ``batches`` timed steps after two
     untimed ones (the median, so that a step slowed by another process does not count)."""
     import torch
 
@@ -120,7 +120,7 @@ def calibrate(reference: pd.DataFrame, in_chans: int, num_classes: int,
 
 #: Warnings that a probe's training may emit and that say nothing about the user's data (torch's
 #: "no deterministic implementation", a library's deprecations), silenced during a probe by
-#: category and by the module that emits them; a :class:`~pepr.errors.DataWarning` about the
+#: category and by the module that emits them; a :class:`~pepr.core.errors.DataWarning` about the
 #: data (emitted by pepr, a ``UserWarning`` too) still shows.
 PROBE_SILENCED_WARNINGS = (UserWarning, FutureWarning, DeprecationWarning)
 
@@ -131,7 +131,7 @@ PROBE_SILENCED_MODULES = r"(torch|torchvision|timm|carbontracker)(\.|$)"
 def probe_runs(models: Sequence[str], img_sizes: Sequence[int], dataset: str,
                data_fraction: float = PROBE_FRACTION, epochs: int = PROBE_EPOCHS,
                threads: int = 1, seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """Train each model briefly on ``dataset`` with :func:`pepr.train.run` (in this process,
+    """Train each model briefly on ``dataset`` with :func:`pepr.training.train.run` (in this process,
     nothing written to a results table): per model its best validation accuracy over the
     epochs, the validation images it rests on, the run's status and error, its wall seconds
     (loading and building included) and the energy its meter measured, with the method."""
