@@ -27,13 +27,13 @@ from pepr.core.errors import (
     PeprError,
     require_training_stack,
 )
-from pepr.core.settings import ALPHA
+from pepr.core.settings import ALPHA, RANK_SCORE_NAMES
 
 EXIT_USER_ERROR = 2
 
 #: What ``--by``/``--rank-by`` accept, for the help text; :data:`pepr.score.RANK_SCORES` decides
 #: (checked when a command runs, so building the parser imports no pandas).
-RANK_SCORES_HELP = "pepr_e, pepr_c, pepr_t, pepr_m or test_acc"
+RANK_SCORES_HELP = ", ".join(list(RANK_SCORE_NAMES)[:-1]) + " or " + list(RANK_SCORE_NAMES)[-1]
 
 
 def owned_defaults() -> dict[str, object]:

@@ -10,6 +10,7 @@ import torch
 
 from pepr.core.errors import BadParameterError, UnknownModelError
 from pepr.data import registry
+from pepr.scoring import verdicts
 from pepr.store import results
 from pepr.training import nets, train
 
@@ -42,7 +43,8 @@ def test_multilabel_metrics_average_over_labels_like_medmnist():
 
 
 def test_majority_class_and_confusion():
-    assert train.majority_class_accuracy(np.array([1, 1, 0]), np.array([1, 0, 1, 1])) == 0.75
+    assert verdicts.majority_rate(np.array([1, 0, 1, 1]), reference=np.array([1, 1, 0])) == 0.75
+    assert verdicts.majority_rate(np.array([0, 0, 1, 1]), reference=np.array([1, 1, 0])) == 0.5
     counts = train.confusion_matrix(np.array([0, 1, 1]), np.array([0, 0, 1]), 2)
     assert counts.tolist() == [[1, 0], [1, 1]]
 

@@ -109,16 +109,12 @@ class Advice:
 # ---------------------------------------------------------------------------------------------
 
 def train_images(dataset: str, data_fraction: float = 1.0) -> dict[str, int]:
-    """Images per split as a run sees them (the stratified training subset's size)."""
-    from pepr.data import registry
+    """Images per split as a run sees them (the stratified training subset's size,
+    :func:`pepr.data.images.stratified_indices`)."""
+    from pepr.data import images, registry
 
     labels = registry.split_labels(dataset)
-    train = labels["train"]
-    if train.ndim == 2:
-        n_train = max(1, int(round(data_fraction * len(train))))
-    else:
-        counts = np.bincount(train)
-        n_train = int(sum(max(1, int(round(data_fraction * c))) for c in counts if c))
+    n_train = len(images.stratified_indices(labels["train"], data_fraction, seed=0))
     return {"train": n_train, "val": len(labels["val"]), "test": len(labels["test"])}
 
 
@@ -507,7 +503,4 @@ def majority_val_accuracy(dataset: str) -> float:
     from pepr.data import registry
 
     labels = registry.split_labels(dataset)
-    if labels["train"].ndim != 1:
-        return math.nan
-    majority = np.bincount(labels["train"]).argmax()
-    return float(np.mean(labels["val"] == majority))
+    return verdicts.majority_rate(labels["val"], reference=labels["train"])

@@ -301,3 +301,33 @@ def _synthetic_arrays(spec: SyntheticSpec, img_size: int) -> dict[str, np.ndarra
         arrays[f"{split}_images"] = images[..., 0] if spec.in_chans == 1 else images
         arrays[f"{split}_labels"] = labels.reshape(count, -1).astype(np.int64)
     return arrays
+
+
+def stratified_indices(values: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded, stratified ``fraction`` of the labels ``values``; every class
+    kept (the subset-size rule of a run's ``data_fraction``, written once).
+
+    Class-index labels (N,): each class keeps ``max(1, round(fraction * count))`` of its members,
+    drawn without replacement. Multi-label (N, K) indicators: ``max(1, round(fraction * N))``
+    rows drawn at random, plus one random positive row for any label the draw missed (strata
+    by label combination would keep far more than ``fraction`` when combinations are many).
+    """
+    _check_fraction(fraction)
+    rng = np.random.default_rng(seed)
+    values = np.asarray(values)
+    if values.ndim == 2 and values.shape[1] > 1:
+        count = max(1, int(round(fraction * len(values))))
+        keep = set(rng.choice(len(values), size=min(count, len(values)), replace=False).tolist())
+        for k in range(values.shape[1]):
+            positives = np.flatnonzero(values[:, k] > 0)
+            if len(positives) and not keep.intersection(positives.tolist()):
+                keep.add(int(rng.choice(positives)))
+        return np.array(sorted(keep), dtype=np.int64)
+    stratum = values.reshape(len(values), -1)[:, 0]
+    kept = []
+    for value in np.unique(stratum):
+        members = np.flatnonzero(stratum == value)
+        count = max(1, int(round(fraction * len(members))))
+        kept.append(rng.choice(members, size=count, replace=False))
+    return np.sort(np.concatenate(kept)).astype(np.int64) if kept else np.zeros(0, np.int64)
+

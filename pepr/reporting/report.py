@@ -20,15 +20,13 @@ import pandas as pd
 
 from pepr.core import paths
 from pepr.core.errors import PeprError
+from pepr.core.settings import RANK_SCORE_NAMES
 from pepr.core.text import listing, plural  # noqa: F401 (report.plural, report.listing: callers)
 from pepr.scoring import score, verdicts
 from pepr.store import results
 
-#: Scores a report may rank by, and how the report names each.
-RANK_SCORES: dict[str, str] = {
-    "pepr_e": "PePR-E (energy)", "pepr_c": "PePR-C (CO2)", "pepr_t": "PePR-T (training time)",
-    "pepr_m": "PePR-M (memory)", "test_acc": "test accuracy",
-}
+#: Scores a report may rank by, and how the report names each (written once, in settings).
+RANK_SCORES: dict[str, str] = RANK_SCORE_NAMES
 
 
 #: What each energy method means for the reader of a PePR-E.

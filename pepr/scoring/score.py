@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pepr.core.errors import BadParameterError
+from pepr.core.settings import RANK_SCORE_NAMES
 
 #: Resource variants of the run schema: suffix -> column. ``pepr_e`` scores energy, and so on.
 RESOURCES: dict[str, str] = {
@@ -157,7 +158,7 @@ def top_k(df: pd.DataFrame, score: str, k: int = 5, by: Sequence[str] = DEFAULT_
 
 
 #: The columns a study's runs can be ranked by: the four PePR variants and plain accuracy.
-RANK_SCORES: tuple[str, ...] = ("pepr_e", "pepr_c", "pepr_t", "pepr_m", "test_acc")
+RANK_SCORES: tuple[str, ...] = tuple(RANK_SCORE_NAMES)
 
 
 def rank_within(df: pd.DataFrame, score: str, pool: Sequence[str] = DEFAULT_POOL,

@@ -172,12 +172,17 @@ def set_aside_text(aside: dict[str, int]) -> str:
 # Baselines from the labels
 # ---------------------------------------------------------------------------------------------
 
-def majority_rate(labels: np.ndarray) -> float:
-    """The share of the most common class (NaN for multi-label indicators or no labels)."""
+def majority_rate(labels: np.ndarray, reference: np.ndarray | None = None) -> float:
+    """The accuracy of always predicting the most common class of ``reference`` (default:
+    ``labels`` themselves, so the share of their own most common class) on ``labels``: the
+    majority-class baseline, written once for the runs' rows, the verdicts and the advice (NaN
+    for multi-label indicators or no labels)."""
     labels = np.asarray(labels)
-    if labels.ndim != 1 or not len(labels):
+    reference = labels if reference is None else np.asarray(reference)
+    if labels.ndim != 1 or reference.ndim != 1 or not len(labels) or not len(reference):
         return math.nan
-    return float(np.bincount(labels.astype(np.int64)).max() / len(labels))
+    majority = np.bincount(reference.astype(np.int64)).argmax()
+    return float(np.mean(labels.astype(np.int64) == majority))
 
 
 def split_labels_on_disk(dataset: str, split: str = "test") -> np.ndarray | None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # torch and PIL are imported where images are loaded: reading
     import torch
 from pepr.data.files import _medmnist_path, _read_npz
 from pepr.data.folders import _read_folder
+from pepr.data.images import stratified_indices
 from pepr.data.images import (
     SPLITS,
     SYNTHETIC_SPECS,
@@ -237,30 +238,8 @@ def resize_images(images: torch.Tensor, img_size: int) -> torch.Tensor:
 
 
 def stratified_subset(labels: "torch.Tensor", fraction: float, seed: int) -> "torch.Tensor":
-    """Sorted indices of a seeded, stratified ``fraction`` of ``labels``; every class kept.
-
-    Class-index labels (N,): each class keeps ``max(1, round(fraction * count))`` of its members,
-    drawn without replacement. Multi-label (N, K) indicators: ``max(1, round(fraction * N))``
-    rows drawn at random, plus one random positive row for any label the draw missed (strata
-    by label combination would keep far more than ``fraction`` when combinations are many).
-    """
+    """Sorted indices of a seeded, stratified ``fraction`` of ``labels`` as a tensor
+    (:func:`pepr.data.images.stratified_indices`, the rule written once)."""
     import torch
 
-    _check_fraction(fraction)
-    rng = np.random.default_rng(seed)
-    values = labels.numpy()
-    if values.ndim == 2 and values.shape[1] > 1:
-        count = max(1, int(round(fraction * len(values))))
-        keep = set(rng.choice(len(values), size=min(count, len(values)), replace=False).tolist())
-        for k in range(values.shape[1]):
-            positives = np.flatnonzero(values[:, k] > 0)
-            if len(positives) and not keep.intersection(positives.tolist()):
-                keep.add(int(rng.choice(positives)))
-        return torch.tensor(sorted(keep), dtype=torch.int64)
-    stratum = values.reshape(len(values), -1)[:, 0]
-    kept = []
-    for value in np.unique(stratum):
-        members = np.flatnonzero(stratum == value)
-        count = max(1, int(round(fraction * len(members))))
-        kept.append(rng.choice(members, size=count, replace=False))
-    return torch.from_numpy(np.sort(np.concatenate(kept)) if kept else np.zeros(0, np.int64))
+    return torch.from_numpy(stratified_indices(labels.numpy(), fraction, seed))

@@ -137,12 +137,6 @@ def confusion_matrix(y_true: np.ndarray, predicted: np.ndarray, num_classes: int
     return counts
 
 
-def majority_class_accuracy(y_train: np.ndarray, y_test: np.ndarray) -> float:
-    """Test accuracy of always predicting the training split's most frequent class."""
-    majority = np.bincount(y_train.astype(int)).argmax()
-    return float(np.mean(y_test == majority))
-
-
 # ---------------------------------------------------------------------------------------------
 # Reproducibility and provenance
 # ---------------------------------------------------------------------------------------------
