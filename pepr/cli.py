@@ -1,9 +1,9 @@
-"""The ``pepr`` command line: score, report, data, audit, zoo, run, sweep and book.
+"""The ``pepr`` command line: score, report, data, audit, zoo, run, sweep, advise and book.
 
-A user's mistake (any :class:`pepr.errors.PeprError`) prints one line to stderr and exits 2;
+A user's mistake (any :class:`pepr.core.errors.PeprError`) prints one line to stderr and exits 2;
 heavy modules are imported only by the command that needs them, so ``pepr --help`` is instant.
 ``run``, ``sweep``, ``advise`` and ``zoo --rebuild`` need the training side (torch, timm); in the
-book-only install they say so in that one line (:func:`pepr.errors.require_training_stack`).
+book-only install they say so in that one line (:func:`pepr.core.errors.require_training_stack`).
 """
 
 from __future__ import annotations
@@ -274,13 +274,15 @@ def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
     run_parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the paper's protocol)")
     run_parser.add_argument("--img-size", default=None, help="pixels, or 'auto' (zoo's minimum)")
     run_parser.add_argument("--pretrained", default="false", help="false, true or a checkpoint path")
-    run_parser.add_argument("--data-fraction", type=float, default=1.0)
-    run_parser.add_argument("--seed", type=int, default=0)
+    run_parser.add_argument("--data-fraction", type=float, default=1.0,
+                            help="share of the training split, stratified by class (default 1.0)")
+    run_parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run_parser.add_argument("--batch-size", type=int, default=None, help="images per step (default: the paper's protocol)")
     run_parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the paper's protocol)")
     run_parser.add_argument("--optimizer", default=None, help="optimizer name (default: the paper's protocol)")
     run_parser.add_argument("--select-metric", default=None, help="validation metric for selection")
-    run_parser.add_argument("--study", default="adhoc")
+    run_parser.add_argument("--study", default="adhoc",
+                            help="the study whose table gets the row (default adhoc)")
     run_parser.add_argument("--results-dir", default=None, help="where studies live")
     run_parser.add_argument("--outputs-dir", default=None, help="executed notebooks go here")
     run_parser.add_argument("--threads", type=int, default=None,
@@ -293,7 +295,8 @@ def _register_run_and_sweep(commands: argparse._SubParsersAction) -> None:
     sweep_parser.add_argument("--results-dir", default=None, help="where studies live")
     sweep_parser.add_argument("--outputs-dir", default=None, help="executed notebooks go here")
     sweep_parser.add_argument("--executor", default=None, help="inline (default), processes or dask")
-    sweep_parser.add_argument("--workers", type=int, default=1)
+    sweep_parser.add_argument("--workers", type=int, default=1,
+                              help="runs at once with --executor processes or dask (default 1)")
     sweep_parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     sweep_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep_parser.add_argument("--no-figures", action="store_true", help=NO_FIGURES_HELP)
@@ -498,8 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
                                help="drop models predicted to use more energy than this")
     advise_parser.add_argument("--img-size", type=int, default=None,
                                help="input size (default: each model's smallest)")
-    advise_parser.add_argument("--data-fraction", type=float, default=1.0)
-    advise_parser.add_argument("--epochs", type=int, default=10)
+    advise_parser.add_argument("--data-fraction", type=float, default=1.0,
+                               help="share of the training split a run would train on (default 1.0)")
+    advise_parser.add_argument("--epochs", type=int, default=10,
+                               help="epochs a run would train for (default 10)")
     advise_parser.add_argument("--top", type=int, default=10, help="how many to list")
     advise_parser.add_argument("--rank-by", default="energy", help="energy, time or memory")
     advise_parser.add_argument("--probe", type=int, nargs="?", const=PROBE_K, default=0, metavar="K",
@@ -511,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     advise_parser.add_argument("--probe-epochs", type=int, default=PROBE_EPOCHS,
                                help="epochs of a probe (default %(default)s)")
     advise_parser.add_argument("-o", "--output", default=None, help="also write the table as CSV")
-    advise_parser.add_argument("--no-progress", action="store_true")
+    advise_parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     advise_parser.set_defaults(handler=cmd_advise)
     return parser
 
@@ -536,12 +541,24 @@ INTERRUPT_HINTS: dict[str, str] = {
 }
 
 
+def quiet_closed_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone, so that Python's flush at exit
+    raises no second BrokenPipeError (the recipe of Python's signal documentation)."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     show_data_warnings_in_one_line()
     try:
         return int(args.handler(args) or 0)
+    except BrokenPipeError:  # the reader went away (`pepr score paper | head`): a quiet exit
+        quiet_closed_stdout()
+        return 0
     except PeprError as error:
         print(f"pepr {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pepr import cli
 from pepr.cli import main
 
 
@@ -232,3 +233,29 @@ def test_score_with_skill_as_performance(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["score", "cpu-rerun", "--performance", "skill", "--top", "1", "-o", "-"]) == 0
     shown = _scores_csv(capsys.readouterr().out)
     assert (shown["skill"] > 0).all()  # no setting's best by skill is a constant classifier
+
+
+def test_help_names_every_command_and_every_option_says_what_it_does():
+    import argparse
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    summary = " ".join(parser.format_help().split("positional arguments")[0].split())
+    missing_help = []
+    for name, sub in commands.choices.items():
+        assert name in summary, name
+        for action in sub._actions:
+            if not isinstance(action, argparse._HelpAction) and not action.help:
+                missing_help.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert not missing_help, missing_help
+
+
+def test_a_closed_pipe_ends_quietly(data_dir):
+    import subprocess
+    import sys
+
+    script = "import sys; from pepr.cli import main; sys.exit(main(['score', 'paper']))"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", f'{sys.executable} -c "{script}" | head -3'],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 3 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

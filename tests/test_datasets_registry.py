@@ -205,3 +205,13 @@ def test_unknown_names_suggest_built_in_and_registered_names(tmp_path: Path) -> 
         registry.canonical_dataset("breastmnsit")
     with pytest.raises(UnknownDatasetError, match="dermoscopy-own"):
         registry.get_dataset_info("dermoscopy-onw")
+
+
+def test_a_path_that_does_not_exist_is_named_as_such(tmp_path: Path):
+    from pepr.core.errors import MissingDataError, UnknownDatasetError
+
+    missing = tmp_path / "nope"
+    with pytest.raises(MissingDataError, match=f"{missing}: no such file or folder"):
+        registry.canonical_dataset(str(missing))
+    with pytest.raises(UnknownDatasetError, match=r"^unknown dataset 'breastmnits'\. Did you mean breastmnist"):
+        registry.canonical_dataset("breastmnits")

@@ -287,11 +287,14 @@ def canonical_dataset(name: str | os.PathLike[str]) -> str:
             if entry.path == resolved:
                 return entry.name
         return f"{kind}:{resolved}"
+    if "/" in text or "\\" in text:  # meant as a path, but nothing is there
+        raise MissingDataError(f"{text}: no such file or folder (a dataset path must be an .npz "
+                               f"file or a folder with train/, val/ and test/)")
     close = difflib.get_close_matches(key, list(names), n=5, cutoff=0.5)
-    hint = f"; did you mean {', '.join(names[c] for c in close)}?" if close else ""
+    hint = f" Did you mean {', '.join(names[c] for c in close)}?" if close else ""
     raise UnknownDatasetError(
-        f"unknown dataset {text!r}{hint} Known: {', '.join(sorted(names.values()))}; or give a "
-        f"path ('file.npz', 'npz:PATH', 'folder:DIR'), or register_dataset(name, path)"
+        f"unknown dataset {text!r}.{hint} Known: {', '.join(sorted(names.values()))}; or give a "
+        f"path ('file.npz', 'npz:PATH', 'folder:DIR'), or register_dataset(name, path)."
     )
 
 
