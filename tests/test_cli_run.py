@@ -40,6 +40,7 @@ def test_bad_arguments_give_one_line_and_no_row(capsys, tmp_path, args, message)
     assert code == cli.EXIT_USER_ERROR
     assert message in err and len(err.strip().splitlines()) == 1
     assert_no_rows(tmp_path)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "outputs").exists()  # nothing left
 
 
 def test_missing_data_offline_is_one_line(capsys, tmp_path, monkeypatch, isolated_cache):

@@ -253,9 +253,20 @@ def test_an_unwritable_results_folder_is_found_before_anything_runs(tmp_path: Pa
     blocker.write_text("")
     with pytest.raises(ResultsNotWritableError, match="cannot write results"):
         results.check_writable(blocker / "results", "demo")
-    assert results.check_writable(tmp_path / "results", "demo").is_dir()
+    assert results.check_writable(tmp_path / "results", "demo") == tmp_path / "results" / "demo"
 
 
 def test_unknown_study(tmp_path: Path) -> None:
     with pytest.raises(UnknownStudyError, match="paper"):
         results.load("nope", tmp_path)
+
+
+def test_the_write_check_leaves_no_folder_behind(tmp_path):
+    from pepr.store import results as store
+
+    target = tmp_path / "new" / "results"
+    assert store.check_writable(target, "mystudy") == target / "mystudy"
+    assert not (tmp_path / "new").exists()  # created for the check, removed after it
+    (target / "mystudy").mkdir(parents=True)
+    store.check_writable(target, "mystudy")
+    assert (target / "mystudy").is_dir()  # a folder that was there stays

@@ -199,8 +199,11 @@ def _locked(path: Path) -> Iterator[None]:
 
 def check_writable(results_dir: Path | str, study: str | None = None) -> Path:
     """Raise :class:`ResultsNotWritableError` unless a study's rows can be written under
-    ``results_dir`` (checked by creating and removing a file, before anything trains)."""
+    ``results_dir`` (checked by creating and removing a file, before anything trains). Folders
+    the check had to create are removed again, so a run refused later leaves nothing behind;
+    the writers create them when there is something to write."""
     folder = study_dir(study, results_dir) if study else Path(results_dir)
+    created = [parent for parent in [folder, *folder.parents] if not parent.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".pepr-write-check-"):
@@ -210,6 +213,12 @@ def check_writable(results_dir: Path | str, study: str | None = None) -> Path:
             f"cannot write results to {folder}: {error.strerror or error} "
             f"(choose another --results-dir)"
         ) from None
+    finally:
+        for made in created:  # deepest first
+            try:
+                made.rmdir()
+            except OSError:
+                break
     return folder
 
 
