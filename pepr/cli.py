@@ -23,6 +23,7 @@ from pepr.advice.defaults import (
 )
 from pepr.core.errors import (
     BadParameterError,
+    DataLossWarning,
     DataWarning,
     PeprError,
     require_training_stack,
@@ -522,13 +523,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def show_data_warnings_in_one_line() -> None:
-    """Print each :class:`~pepr.errors.DataWarning` as one ``pepr: note:`` line on stderr
-    (Python's default adds the file, line and source of the call); other warnings as before."""
+    """Print each :class:`~pepr.core.errors.DataWarning` as one ``pepr: note:`` line on stderr,
+    ``pepr: warning:`` where data was lost (:class:`~pepr.core.errors.DataLossWarning`); Python's
+    default adds the file, line and source of the call. Other warnings as before."""
     default = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, DataWarning):
-            print(f"pepr: note: {message}", file=sys.stderr)
+            kind = "warning" if issubclass(category, DataLossWarning) else "note"
+            print(f"pepr: {kind}: {message}", file=sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)
 

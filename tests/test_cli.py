@@ -259,3 +259,18 @@ def test_a_closed_pipe_ends_quietly(data_dir):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 3 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_a_torn_results_line_is_one_warning_line_naming_the_run(tmp_path, capsys):
+    from conftest import write_study
+
+    table = write_study(tmp_path, "torn")
+    text = table.read_text()
+    lines = text.splitlines()
+    table.write_text("\n".join(lines) + "\n" + lines[-1][: len(lines[-1]) // 2])  # a torn last line
+    assert main(["score", "torn", "--results-dir", str(tmp_path), "-o", str(tmp_path / "s.csv")]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    torn = [line for line in err if "incomplete line" in line]
+    assert len(torn) == 1 and torn[0].startswith("pepr: warning: ")
+    assert "dropped 1 incomplete line: line" in torn[0] and "(run " in torn[0]
+    assert not any("UserWarning" in line or "results.py" in line for line in err)

@@ -123,3 +123,9 @@ class DataWarning(UserWarning):
     line prints it as ``pepr: note: ...``); silence them with
     ``warnings.filterwarnings("ignore", category=DataWarning)``, or make them errors with
     ``-W error::pepr.core.errors.DataWarning``."""
+
+
+
+class DataLossWarning(DataWarning):
+    """Something that was on disk could not be read and is left out (a torn line of a results
+    table): the command line prints it as ``pepr: warning: ...``, naming what was lost."""

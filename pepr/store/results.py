@@ -28,10 +28,11 @@ import pandas as pd
 from pepr.core import paths
 from pepr.core.errors import (
     CorruptDataError,
-    DataWarning,
+    DataLossWarning,
     ResultsNotWritableError,
     UnknownStudyError,
 )
+from pepr.core.text import plural
 from pepr.data import release
 from pepr.data.paper import read_paper_table
 
@@ -241,9 +242,9 @@ def read_table(path: Path | str, columns: list[str]) -> pd.DataFrame:
     if header is None:
         return typed(pd.DataFrame(columns=columns))
     if torn:
-        warnings.warn(f"{path}: dropped {len(torn)} incomplete line(s): "
+        warnings.warn(f"{path}: dropped {plural(len(torn), 'incomplete line')}: "
                       f"{'; '.join(describe_torn_line(n, text) for n, text in torn)}",
-                      DataWarning, stacklevel=2)
+                      DataLossWarning, stacklevel=2)
     frame = pd.DataFrame(body, columns=header, dtype=object).replace("", np.nan)
     if header != columns:
         frame = upgrade_frame(frame, columns, source=str(path))
