@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from pepr.advice.defaults import (
@@ -87,11 +87,19 @@ def cmd_score(args: argparse.Namespace) -> int:
         out.to_csv(sys.stdout, index=False)
     elif args.output is None:
         sizes = kept.groupby(list(args.pool), dropna=False).size() if args.pool else len(kept)
-        shown = out.drop(columns=["above_baseline_p", "baseline_source", "test_n"])
+        # the terminal keeps what a reader compares; the CSV keeps every column
+        hidden = ["above_baseline_p", "baseline_source", "test_n", "run_id", "dataset", "pretrained",
+                  "data_fraction", *[f"{k.upper()}_n" for k in score.RESOURCES]]
+        shown = out.drop(columns=[c for c in hidden if c in out.columns])
         shown = shown.assign(above_baseline=shown["above_baseline"].map(
             {True: "yes", False: "NO"}).fillna("?"))
+        if "num_params" in shown:
+            shown = shown.assign(num_params=shown["num_params"] / 1e6)
+        shown = shown.rename(columns={"num_params": "M_params", "test_acc": "acc",
+                                      "test_acc_low": "low", "test_acc_high": "high",
+                                      "baseline_acc": "baseline", "above_baseline": "beats"})
         print(score_table_text(shown, args.pool, sizes))
-        print(verdict_note(aside, args.above_baseline))
+        print(wrapped(verdict_note(aside, args.above_baseline)))
     else:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         out.to_csv(args.output, index=False)
@@ -104,10 +112,11 @@ def verdict_note(aside: dict[str, int], filtered: bool) -> str:
     ``--above-baseline``, how many runs were set aside."""
     from pepr.scoring import verdicts
 
-    meaning = (f"above_baseline: a one-sided exact binomial test (alpha {verdicts.ALPHA:g}) "
-               f"against the majority-class rate on the test split ('NO': the run does no "
-               f"better than a constant classifier; '?': no baseline); test_acc_low/high: "
-               f"{verdicts.CONFIDENCE:.0%} {verdicts.INTERVAL_METHOD.capitalize()} interval")
+    meaning = (f"beats (above_baseline in the CSV): a one-sided exact binomial test (alpha "
+               f"{verdicts.ALPHA:g}) against the majority-class rate on the test split ('NO': "
+               f"the run does no better than a constant classifier; '?': no baseline); low and "
+               f"high: the {verdicts.CONFIDENCE:.0%} {verdicts.INTERVAL_METHOD.capitalize()} "
+               f"interval of acc; M_params: parameters in millions")
     if not filtered:
         return meaning + "; --above-baseline ranks only the runs that beat it."
     said = verdicts.set_aside_text(aside)
@@ -128,21 +137,18 @@ def score_table_text(frame, pool: Sequence[str], pool_sizes=None) -> str:
     line (the pool's columns left out of the block), numbers to three decimals. ``pool_sizes``
     (a Series by pool, or one number for an empty pool) says how many runs each pool has when
     ``frame`` shows only its best."""
-    def decimals(value: float) -> str:
-        return f"{value:.3f}"
-
     def count(shown: int, key: object) -> str:
         total = shown if pool_sizes is None else int(pool_sizes if not pool else pool_sizes.loc[key])
         runs = f"{total} run" + ("s" if total != 1 else "")
         return runs if total == shown else f"best {shown} of {runs}"
 
     if not pool:
-        return f"all runs: {count(len(frame), None)}\n" + frame.to_string(index=False, float_format=decimals)
+        return f"all runs: {count(len(frame), None)}\n" + fit_table(frame)
     blocks = []
     for key, group in frame.groupby(list(pool), sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         header = ", ".join(f"{name} = {value}" for name, value in zip(pool, key))
-        body = group.drop(columns=list(pool)).to_string(index=False, float_format=decimals)
+        body = fit_table(group.drop(columns=list(pool)))
         blocks.append(f"{header}: {count(len(group), key if len(key) > 1 else key[0])}\n{body}")
     return "\n\n".join(blocks)
 
@@ -182,19 +188,28 @@ def cmd_data(args: argparse.Namespace) -> int:
         table = registry.image_inventory()
         if not args.all:
             table = table[table["location"] != paper.NOT_ON_DISK]
-        print(registry.list_datasets().drop(columns=["license", "source"]).to_string(index=False))
+        print(fit_table(registry.list_datasets().drop(columns=["license", "source"])))
         print()
     else:
         table = paper.data_inventory()
-    with_pandas_display(lambda: print(table.to_string(index=False)))
+    print(fit_table(table))
     return 0
 
 
-def with_pandas_display(action: Callable[[], None]) -> None:
-    import pandas as pd
+def wrapped(text: str, indent: str = "") -> str:
+    """Prose wrapped to the terminal's width (at most 100 columns); continued lines indented."""
+    import textwrap
 
-    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
-        action()
+    from pepr.reporting import terminal
+
+    return textwrap.fill(text, width=min(terminal.terminal_width(), 100), subsequent_indent=indent)
+
+
+def fit_table(frame, floatfmt: str = ".3f") -> str:
+    """A table for the terminal, fitted to its width (:func:`pepr.reporting.terminal.fit_table`)."""
+    from pepr.reporting import terminal
+
+    return terminal.fit_table(frame, floatfmt=floatfmt)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -325,7 +340,9 @@ def cmd_zoo(args: argparse.Namespace) -> int:
             print(f"wrote {len(table)} models to {args.output}", file=sys.stderr)
     shown = ["model", "timm_name", "family", "type", "efficient", "num_params", "min_img_size",
              "needs_img_size_arg", "flops_per_image_at_min"]
-    with_pandas_display(lambda: print(table[shown].to_string(index=False)))
+    print(fit_table(table[shown].rename(columns={
+        "num_params": "params", "min_img_size": "min px", "needs_img_size_arg": "size arg",
+        "flops_per_image_at_min": "FLOPs/image"}), floatfmt=".0f"))
     return 0
 
 
@@ -400,12 +417,12 @@ def cmd_advise(args: argparse.Namespace) -> int:
                                   "expected_acc_low": "low", "expected_acc_high": "high",
                                   "expected_pepr": "PePR", "probe_val_acc": "probe acc.",
                                   "probed_pepr": "probed PePR"})
-    with_pandas_display(lambda: print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")))
+    print(fit_table(shown))
     calibration = advice.calibration
     print(f"\ncalibration: {len(calibration.points)} models in {calibration.seconds:.0f} s; this "
           f"machine's s/image = exp({calibration.intercept:.2f}) x reference^{calibration.slope:.2f}")
     for note in advice.notes:
-        print(f"- {note}")
+        print(wrapped(f"- {note}", indent="  "))
     print(f"{len(advice.excluded)} models left out (over the budget, or no accuracy to go on)")
     if len(table):
         best = table.iloc[0]

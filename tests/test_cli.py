@@ -190,11 +190,13 @@ def test_score_on_a_terminal_is_an_aligned_table_per_pool(tiny_study, monkeypatc
     assert not any("," in line for line in lines if not line.startswith("setting"))
     header = next(line for line in lines if line.lstrip().startswith("rank"))
     assert "setting" not in header.split()  # the pool is the block's title, not a column
-    row = dict(zip(header.split(), lines[lines.index(header) + 1].split()))
+    assert set(lines[lines.index(header) + 1]) <= {"-", " "}  # the rule under the header
+    row = dict(zip(header.split(), lines[lines.index(header) + 2].split()))
     # model_0 is the cheaper of setting a: R = 0, PePR-E = P = 0.7, shown to three decimals
-    assert (row["rank"], row["model"], row["test_acc"], row["pepr_e"]) == ("1", "model_0", "0.700", "0.700")
-    assert row["above_baseline"] in ("yes", "NO", "?")
-    assert any(line.startswith("above_baseline: a one-sided exact binomial test") for line in lines)
+    assert (row["rank"], row["model"], row["acc"], row["pepr_e"]) == ("1", "model_0", "0.700", "0.700")
+    assert row["beats"] in ("yes", "NO", "?")
+    assert any(line.startswith("beats (above_baseline in the CSV): a one-sided exact binomial test")
+               for line in lines)
 
 
 def test_score_refuses_an_unknown_ranking_score(tiny_study, capsys: pytest.CaptureFixture[str]) -> None:
@@ -274,3 +276,23 @@ def test_a_torn_results_line_is_one_warning_line_naming_the_run(tmp_path, capsys
     assert len(torn) == 1 and torn[0].startswith("pepr: warning: ")
     assert "dropped 1 incomplete line: line" in torn[0] and "(run " in torn[0]
     assert not any("UserWarning" in line or "results.py" in line for line in err)
+
+
+@pytest.mark.parametrize("argv", [["data"], ["data", "--images"], ["zoo"], ["score", "paper", "--top", "3"]])
+def test_tables_fit_an_80_column_terminal(argv, data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # score prints CSV into a pipe
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 3 and max(len(line) for line in lines) <= 160
+
+
+def test_a_terminal_table_wraps_text_and_aligns_it_left():
+    from pepr.reporting import terminal
+
+    frame = pd.DataFrame({"model": ["a", "bb"], "acc": [0.5, float("nan")],
+                          "why": ["word " * 40, "short"]})
+    text = terminal.fit_table(frame, width=60)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 60 and len(lines) > 4  # the long text wrapped
+    assert lines[2].startswith("a ") and "\u2013" in text  # text left; a missing value as a dash
