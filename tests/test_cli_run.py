@@ -90,3 +90,13 @@ def test_an_unwritable_results_folder_is_one_line_before_training(capsys, tmp_pa
     assert code == cli.EXIT_USER_ERROR
     assert "cannot write results" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.slow  # one papermill run (a few seconds)
+def test_a_run_through_papermill_prints_no_kernel_start_up_noise(capfd, tmp_path):
+    code = cli.main(["run", "--model", "test_resnet", "--dataset", "synthetic", "--epochs", "1",
+                     "--img-size", "32", "--results-dir", str(tmp_path / "results"),
+                     "--outputs-dir", str(tmp_path / "outputs")])
+    out, err = capfd.readouterr()
+    assert code == 0 and " ok: " in out + err
+    assert "IPKernelApp" not in err and "without encryption" not in err

@@ -495,3 +495,12 @@ def test_two_sweeps_started_together_train_each_run_once(tmp_path: Path):
     assert first.returncode == 0, stderr[-2000:]
     expected = {c["run_id"] for c in studies.expand(studies.load_spec(spec), min_img_size=nets.min_img_size)}
     assert sorted(_ok_rows(results_dir)) == sorted(expected)  # one ok row per run
+
+
+def test_the_readme_names_every_study_key():
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    import re
+
+    sentence = re.sub(r"\([^)]*\)", "", readme.split("has the keys `", 1)[1].split("`", 1)[0])
+    named = {key.strip() for key in sentence.split(",")}
+    assert named == set(studies.SPEC_DEFAULTS) | set(studies.DOC_KEYS)

@@ -17,3 +17,8 @@ RANK_SCORE_NAMES: dict[str, str] = {
     "pepr_e": "PePR-E (energy)", "pepr_c": "PePR-C (CO2)", "pepr_t": "PePR-T (training time)",
     "pepr_m": "PePR-M (memory)", "test_acc": "test accuracy",
 }
+
+#: Extra arguments for every kernel pepr starts through papermill: the kernel's own start-up
+#: log (a warning that a local kernel talks over TCP without encryption) is left out, so it
+#: does not break into a sweep's progress bar; a cell's own warnings and errors still show.
+KERNEL_ARGUMENTS: tuple[str, ...] = ("--IPKernelApp.log_level=ERROR",)

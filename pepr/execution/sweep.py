@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pepr.core import locks, paths
 from pepr.core.errors import BadParameterError, IncompatibleInputError
+from pepr.core.settings import KERNEL_ARGUMENTS
 from pepr.store import results, runspec
 from pepr.store.studies import expand, load_spec, over_size, spec_of
 
@@ -156,6 +157,7 @@ def execute_cell(cell: Mapping[str, object], results_dir: Path | str = results.D
             str(notebook), str(target), parameters=notebook_parameters(cell, results_dir, figures),
             progress_bar=False, kernel_name="python3", cwd=str(Path(notebook).resolve().parent.parent),
             shutdown_kernel="immediate",  # every cell has run: a graceful stop only waits (~3 s)
+            extra_arguments=list(KERNEL_ARGUMENTS),
         )
     except Exception as error:  # the notebook raised, or the kernel died
         return (last_status(cell, results_dir, since=started)

@@ -32,6 +32,7 @@ from pepr.core.errors import (
     MissingDataError,
     NotebookError,
 )
+from pepr.core.settings import KERNEL_ARGUMENTS
 
 KERNEL = "python3"
 
@@ -147,6 +148,7 @@ def execute_report(template: Path, target: Path, parameters: Mapping[str, object
             str(template), str(target), parameters=dict(parameters), kernel_name=KERNEL,
             progress_bar=False, cwd=str(paths.REPO_ROOT),
             shutdown_kernel="immediate",  # every cell has run: a graceful stop only waits
+            extra_arguments=list(KERNEL_ARGUMENTS),
         )
     except papermill.PapermillExecutionError as error:
         value = " ".join(str(error.evalue).split())
