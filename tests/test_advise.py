@@ -285,3 +285,18 @@ def test_expected_accuracy_is_anchored_to_the_datasets_own_baseline():
         (0.4 + 0.6 * 0.5, 0.4 + 0.6 * 0.8))
     left = advise.expected_accuracy_from_baseline(sources, 0.4, leave_out_dataset="y")
     assert set(left["settings"]) == {1}
+
+
+def test_a_users_own_data_keeps_its_image_size(tmp_path: Path):
+    from pepr.data import images
+
+    own = images.ImageDatasetInfo(name="npz:/x.npz", kind="npz", task="multi-class", num_classes=3,
+                                  in_chans=1, class_names=("a", "b", "c"), source="/x.npz", sizes=(32,))
+    assert advise.native_size(own) == 32
+    medmnist = registry.get_dataset_info("breastmnist")
+    assert advise.native_size(medmnist) is None  # MedMNIST runs take each model's smallest input
+    reference = pd.DataFrame({"model": ["small", "large"], "img_size": [28, 64],
+                              "reference_s_per_image": [1e-3, 1e-2], "reference_mem_gb": [0.1, 0.2]})
+    costs = advise.predict_costs(reference, fixed_calibration(), {"train": 10, "val": 2, "test": 2},
+                                 epochs=1, img_size=advise.native_size(own))
+    assert costs["run_img_size"].tolist() == [32, 64]  # the data's own size, or the model's smallest

@@ -48,6 +48,7 @@ from pepr.advice.defaults import (
 from pepr.core import paths
 from pepr.core.errors import BadParameterError, PeprError
 from pepr.core.text import plural
+from pepr.data.images import ImageDatasetInfo
 from pepr.scoring import score, verdicts
 from pepr.scoring.energy import JOULES_PER_KWH
 from pepr.store import results
@@ -311,6 +312,15 @@ RANK_RESOURCES = {"energy": "predicted_energy_kwh", "time": "predicted_time_s",
                   "memory": "predicted_mem_gb"}
 
 
+def native_size(info: ImageDatasetInfo) -> int | None:
+    """A user's own data's image size (an ``.npz`` or a folder of one size), which a run keeps
+    where the model accepts it; ``None`` for MedMNIST and synthetic sets, whose runs take each
+    model's smallest input, as the reference study did."""
+    if info.kind in ("npz", "folder") and len(info.sizes) == 1:
+        return int(info.sizes[0])
+    return None
+
+
 def check_request(rank_by: str, budget_hours: float | None, budget_kwh: float | None) -> None:
     """Refuse an unknown ``rank_by`` or a budget that is not positive (before anything is timed)."""
     if rank_by not in RANK_RESOURCES:
@@ -336,6 +346,7 @@ def advise(dataset: str, *, calibration: Calibration, budget_hours: float | None
     info = registry.get_dataset_info(dataset)
     images = train_images(info.name, data_fraction)
     reference = reference_speeds(results_dir=results_dir)
+    img_size = img_size or native_size(info)
     costs = predict_costs(reference, calibration, images, epochs, img_size)
     baseline = dataset_baseline(info.name)
     sources = accuracy_sources(results_dir)
@@ -368,6 +379,9 @@ def advise(dataset: str, *, calibration: Calibration, budget_hours: float | None
          "measured settings (the user's dataset left out), added to the median setting's "
          f"median (no test labels to anchor it); an interval from its {ACCURACY_INTERVAL_NAME}"),
     ]
+    if img_size:
+        notes.append(f"input size: {img_size} px (the data's own or the one asked for); a model "
+                     f"whose smallest input is larger runs at its smallest")
     notes.append(validation_bar_note(info.name))
     return Advice(table.reset_index(drop=True), calibration, excluded, notes)
 
