@@ -255,3 +255,13 @@ def test_data_hash_follows_values_not_identity():
 def test_table_cells_may_hold_lists():
     assert book.cell_text(["a", "b"]) == "a, b"
     assert book.cell_text(float("nan")) == "–" and book.cell_text(None) == "–"
+
+
+@pytest.mark.slow  # starts one kernel
+def test_the_cpu_chapter_refuses_another_study_and_points_at_pepr_report(tmp_path):
+    import papermill
+
+    chapter = Path(__file__).resolve().parents[1] / "notebooks" / "analysis" / "08_cpu_rerun.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError, match="pepr report digits"):
+        papermill.execute_notebook(str(chapter), str(tmp_path / "out.ipynb"), parameters={"STUDY": "digits"},
+                                   kernel_name="python3", progress_bar=False, cwd=str(chapter.parent))
