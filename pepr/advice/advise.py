@@ -425,7 +425,7 @@ def _why(row: pd.Series, table: pd.DataFrame) -> str:
     if row["expected_acc"] >= table["expected_acc"].median():
         parts.append("more accurate than most elsewhere")
     if int(row["settings"]) < 3:
-        parts.append(f"accuracy from {int(row['settings'])} setting(s) only")
+        parts.append(f"accuracy from {plural(int(row['settings']), 'setting')} only")
     if row["source"] == "fitted":
         parts.append("time fitted, not measured")
     return "; ".join(parts)

@@ -135,7 +135,8 @@ def grid_sentence(summary: Mapping[str, object]) -> str:
             f"{plural(len(s['seeds']), 'seed')} ({listing(s['seeds'])}), "
             f"{listing(s['epochs'])} epochs, at {listing(s['img_sizes'])} px.")
     if s["hardware"]:
-        threads = f" with {listing(s['threads'])} thread(s) per run" if s["threads"] else ""
+        noun = "thread" if s["threads"] == [1] else "threads"
+        threads = f" with {listing(s['threads'])} {noun} per run" if s["threads"] else ""
         parts.append(f"Hardware as each row recorded it: {listing(s['hardware'])}{threads}.")
     return " ".join(parts)
 

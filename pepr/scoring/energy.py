@@ -126,7 +126,8 @@ def estimate_energy_kwh(cpu_time_s: float, wall_time_s: float, memory_gb: float,
 def estimate_detail(power: CpuPower, pue: float, cores_assumed: float | None = None) -> str:
     """How an estimate was made, every constant named (the meter's ``energy_detail``)."""
     cores = ("CPU time" if cores_assumed is None
-             else f"{cores_assumed:g} core(s) x wall time (assumed: one busy core per thread)")
+             else f"{cores_assumed:g} {'core' if cores_assumed == 1 else 'cores'} x wall time "
+                  f"(assumed: one busy core per thread)")
     return (f"estimate, nothing measurable (Green Algorithms, Lannelongue et al. 2021): "
             f"{cores} x {power.watts_per_core:g} W per core [{power.source}] + peak memory x "
             f"{MEMORY_W_PER_GB} W/GB x wall time, x PUE {pue:g}")
