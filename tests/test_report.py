@@ -287,7 +287,7 @@ def test_ranking_tables_one_per_pool_with_short_headers():
     for _, shown in tables:
         assert list(shown.columns) == ["rank", "model", "acc.", "acc. 95 %", "bal. acc.",
                                        "> maj.", "PePR-E", "PePR-T", "PePR-M", "params (M)",
-                                       "train (min)"]
+                                       "train (s)"]
         assert shown["rank"].tolist() == [1, 2, 3, 4, 5] and len(shown) == 5
         assert set(shown["> maj."]) <= {"yes", "no"}
     pooled = report.ranked(scored, "pepr_c", [], baselines)
@@ -327,6 +327,7 @@ def test_arms_table_puts_the_interval_beside_the_difference():
     arms = comparisons.arm_comparisons(score.add_pepr(results.typed(rows)))
     shown = findings.arms_table(arms)
     assert set(findings.ARMS_FORMATS) <= set(shown.columns)
+    assert [findings.p_text(p) for p in (0.0004, 0.0421, float("nan"))] == ["< 0.001", "0.042", "\u2013"]
     assert shown["arms"].tolist() == ["training fraction: 1.0 vs 0.5"]
     low, high = arms.loc[0, ["mean_diff_ci_low", "mean_diff_ci_high"]]
     assert shown.loc[0, "mean diff. (95 % CI)"].endswith(f"({low:+.3f} to {high:+.3f})")

@@ -35,7 +35,7 @@ RANKING_COLUMNS: dict[str, str] = {
     "rank": "rank", "model": "model", "seed": "seed", "test_acc": "acc.",
     "acc_interval": "acc. 95 %", "test_balanced_acc": "bal. acc.",
     "test_auc": "AUC", "beats": "> maj.", "pepr_e": "PePR-E", "pepr_c": "PePR-C", "pepr_t": "PePR-T",
-    "pepr_m": "PePR-M", "params_m": "params (M)", "minutes": "train (min)",
+    "pepr_m": "PePR-M", "params_m": "params (M)", "seconds": "train (s)",
 }
 
 
@@ -43,7 +43,7 @@ RANKING_COLUMNS: dict[str, str] = {
 RANKING_FORMATS: dict[str, str] = {
     "rank": "{:.0f}", "acc.": "{:.3f}", "bal. acc.": "{:.3f}", "AUC": "{:.3f}", "PePR-E": "{:.3f}",
     "PePR-C": "{:.3f}", "PePR-T": "{:.3f}", "PePR-M": "{:.3f}", "params (M)": "{:.2f}",
-    "train (min)": "{:.1f}",
+    "train (s)": "{:.1f}",
 }
 
 
@@ -56,14 +56,14 @@ def ranking_tables(table: pd.DataFrame, rank_by: str, pool: Sequence[str],
     from pepr.reporting.plots import yes_no  # matplotlib: only once a report draws
 
     scores = ["pepr_e", "pepr_t", "pepr_m"] + (["pepr_c"] if rank_by == "pepr_c" else [])
-    shown = table.assign(params_m=table[size] / 1e6, minutes=table["train_time_s"] / 60,
+    shown = table.assign(params_m=table[size] / 1e6, seconds=table["train_time_s"],
                          beats=yes_no(table["above_baseline"].fillna(False).astype(bool)),
                          acc_interval=[interval_text(low, high) for low, high in
                                        zip(table["test_acc_low"], table["test_acc_high"])])
     seeds = ["seed"] if table["seed"].nunique() > 1 else []
     columns = [c for c in RANKING_COLUMNS if c in ("rank", "model", *seeds, "test_acc",
                                                      "acc_interval", "test_balanced_acc",
-                                                     "beats", "params_m", "minutes")
+                                                     "beats", "params_m", "seconds")
                or c in scores]
     groups = list(shown.groupby(list(pool), sort=True)) if pool else [(("all runs",), shown)]
     tables = []
@@ -151,12 +151,19 @@ def arms_table(arms: pd.DataFrame) -> pd.DataFrame:
         "held fixed": arms["held fixed"], "models": arms["models"],
         "mean diff. (95 % CI)": [f"{d:+.3f} ({low:+.3f} to {high:+.3f})" for d, low, high in
                                  zip(arms["mean_diff"], arms["mean_diff_ci_low"], arms["mean_diff_ci_high"])],
-        "first better": arms["share_a_better"], "p (Wilcoxon)": arms["p_wilcoxon"],
+        "first better": arms["share_a_better"], "p (Wilcoxon)": [p_text(p) for p in arms["p_wilcoxon"]],
     })
 
 
-#: How :func:`arms_table`'s numbers are written.
-ARMS_FORMATS: dict[str, str] = {"first better": "{:.0%}", "p (Wilcoxon)": "{:.3f}"}
+def p_text(p: float) -> str:
+    """A p-value as a reader is told it: ``0.042``, ``< 0.001`` (never ``0.000``), ``–`` if none."""
+    if pd.isna(p):
+        return "\u2013"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+#: How :func:`arms_table`'s numbers are written (its p-values are text: :func:`p_text`).
+ARMS_FORMATS: dict[str, str] = {"first better": "{:.0%}"}
 
 
 def arms_caption(paired_over: str = "the models trained in both arms") -> str:
