@@ -360,7 +360,8 @@ Which zoo model to train on a dataset, on this machine, within a budget.
    resource)).
 4. Train down the list: keep the first run whose validation accuracy beats the majority
    class (the bar is printed under the table: a one-sided exact binomial test at alpha
-   {ALPHA:g} on the validation split). In the backtest this beats training the first alone.
+   {ALPHA:g} on the validation split); the backtest compares this rule with training the
+   first alone.
 5. With --probe [K]: train the first K (default {PROBE_K}) briefly on the data
    (--probe-fraction of the planned training data, itself --data-fraction of the training
    split; --probe-epochs epochs, default {PROBE_EPOCHS}; each at the size it would run at), the

@@ -209,42 +209,15 @@ def test_the_import_contracts_hold() -> None:
 
 
 def test_no_import_cycle_among_the_modules() -> None:
-    """Tarjan's strongly connected components of pepr's import graph (grimp, as lint-imports
-    builds it: imports inside functions counted) are single modules."""
+    """The strongly connected components of pepr's import graph (grimp, as lint-imports builds
+    it: imports inside functions counted; networkx finds the components) are single modules."""
     import grimp
+    import networkx as nx
 
     graph = grimp.build_graph("pepr")
-    edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    cycles: list[list[str]] = []
-
-    def visit(module: str) -> None:
-        index[module] = low[module] = len(index)
-        stack.append(module)
-        on_stack.add(module)
-        for other in edges[module]:
-            if other not in index:
-                visit(other)
-                low[module] = min(low[module], low[other])
-            elif other in on_stack:
-                low[module] = min(low[module], index[other])
-        if low[module] == index[module]:
-            component = []
-            while True:
-                top = stack.pop()
-                on_stack.discard(top)
-                component.append(top)
-                if top == module:
-                    break
-            if len(component) > 1:
-                cycles.append(sorted(component))
-
-    for module in sorted(graph.modules):
-        if module not in index:
-            visit(module)
+    edges = nx.DiGraph((m, other) for m in graph.modules
+                       for other in graph.find_modules_directly_imported_by(m))
+    cycles = [sorted(c) for c in nx.strongly_connected_components(edges) if len(c) > 1]
     assert not cycles, cycles
 
 

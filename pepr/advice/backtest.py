@@ -151,10 +151,15 @@ def with_last_validation(predictions: pd.DataFrame, curves: pd.DataFrame) -> pd.
 
 
 def val_majority_rate(dataset: str) -> tuple[float, int]:
-    """The validation split's majority-class rate (what a validation accuracy must beat) and its
-    size (NaN, 0 where the labels cannot be read)."""
-    labels = verdicts.split_labels_on_disk(dataset, "val")
-    return (math.nan, 0) if labels is None else (verdicts.majority_rate(labels), len(labels))
+    """What a validation accuracy must beat, as ``pepr advise`` states it
+    (:func:`pepr.advice.advise.majority_val_accuracy`: the training split's majority class on
+    the validation split), and the validation split's size (NaN, 0 where the labels cannot be
+    read)."""
+    val = verdicts.split_labels_on_disk(dataset, "val")
+    train = verdicts.split_labels_on_disk(dataset, "train")
+    if val is None or train is None:
+        return math.nan, 0
+    return verdicts.majority_rate(val, reference=train), len(val)
 
 
 def backtest_setting(runs: pd.DataFrame, setting: str, study: str = REFERENCE_STUDY,

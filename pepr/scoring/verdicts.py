@@ -93,13 +93,11 @@ def accuracy_to_beat(n: int, baseline: float, alpha: float = ALPHA) -> tuple[int
 
     if not (n and n > 0) or not math.isfinite(baseline):
         return int(n or 0) + 1, math.nan
-    # P(X >= k) = sf(k - 1) < alpha: the smallest such k
-    count = int(binom.isf(alpha, int(n), float(baseline))) + 1
-    while count > 0 and binom.sf(count - 2, int(n), float(baseline)) < alpha:
-        count -= 1
-    while count <= n and not binom.sf(count - 1, int(n), float(baseline)) < alpha:
-        count += 1
-    return (count, count / n) if count <= n else (int(n) + 1, math.nan)
+    counts = np.arange(int(n) + 1)
+    passing = counts[binom.sf(counts - 1, int(n), float(baseline)) < alpha]  # P(X >= k) < alpha
+    if not len(passing):
+        return int(n) + 1, math.nan
+    return int(passing[0]), float(passing[0] / n)
 
 
 def skill_gain(accuracy, baseline):
