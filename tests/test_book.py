@@ -220,36 +220,53 @@ def test_table_writes_the_whole_frame_for_download(tmp_path):
     assert len(pd.read_csv(tmp_path / "outputs" / "tables" / "tbl-long.csv")) == 200
 
 
-def test_cached_frame_computes_once_per_input_and_reads_back_the_same(tmp_path):
+CALLS: list[int] = []
+
+
+def _tripled(data, factor: int):
+    """A cached computation that counts its calls (module level, as joblib needs)."""
+    CALLS.append(1)
+    return data.assign(y=data["x"] * factor, n=range(len(data)))
+
+
+def test_the_cache_computes_once_per_input_and_reads_back_the_same(tmp_path):
     import pandas as pd
 
     (tmp_path / "_config.yml").write_text("title: t\n")
     (tmp_path / "_toc.yml").write_text("root: intro\n")
     data = pd.DataFrame({"x": [0.1, 1 / 3, 2e-17], "label": ["a", "b", "c"]})
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return data.assign(y=data["x"] * 3, n=[1, 2, 3])
-
-    first = cache.cached_frame("result", compute, (data, 9999), root=tmp_path)
-    again = cache.cached_frame("result", compute, (data, 9999), root=tmp_path)
-    assert len(calls) == 1
-    pd.testing.assert_frame_equal(first, again, check_exact=True)  # floats survive the file exactly
-    assert len(list((tmp_path / cache.CACHE_DIR).glob("result-*.csv"))) == 1
-    cache.cached_frame("result", compute, (data.assign(x=data["x"] + 1), 9999), root=tmp_path)
-    cache.cached_frame("result", compute, (data, 999), root=tmp_path)
-    assert len(calls) == 3  # other data or another parameter: computed afresh
+    CALLS.clear()
+    cached = cache.memory(tmp_path).cache(_tripled)
+    first, again = cached(data, 3), cached(data.copy(), 3)
+    assert len(CALLS) == 1  # equal data, not the same object, is a hit
+    pd.testing.assert_frame_equal(first, again, check_exact=True)  # floats survive exactly
+    assert (tmp_path / cache.CACHE_DIR).is_dir()
+    cached(data.assign(x=data["x"] + 1), 3)
+    cached(data, 4)
+    cached(data.rename(columns={"label": "name"}), 3)
+    assert len(CALLS) == 4  # other values, another parameter or other names: computed afresh
 
 
-def test_data_hash_follows_values_not_identity():
+def test_the_paper_comparisons_are_served_from_the_cache(tmp_path):
     import pandas as pd
 
-    frame = pd.DataFrame({"a": [1.0, 2.0]})
-    assert cache.data_hash(frame, 3) == cache.data_hash(frame.copy(), 3)
-    assert cache.data_hash(frame, 3) != cache.data_hash(frame.assign(a=[1.0, 2.5]), 3)
-    assert cache.data_hash(frame, 3) != cache.data_hash(frame.rename(columns={"a": "b"}), 3)
-    assert cache.data_hash(frame, 3) != cache.data_hash(frame, 4)
+    from pepr.scoring import analysis
+
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    settings = sorted({s for a, b in analysis.PAPER_COMPARISONS.values() for s in [*a, *b]})
+    scored = pd.DataFrame([{"model": f"m{i}", "setting": s, "test_acc": 0.5 + 0.01 * i + 0.1 * (k % 2)}
+                           for i in range(6) for k, s in enumerate(settings)])
+    def results_kept() -> int:  # joblib keeps one folder per set of arguments
+        return sum(1 for p in (tmp_path / cache.CACHE_DIR).rglob("output.pkl"))
+
+    first = analysis.paper_comparisons_cached(scored, n_resamples=99, root=tmp_path)
+    again = analysis.paper_comparisons_cached(scored.copy(), n_resamples=99, root=tmp_path)
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(first, analysis.paper_comparisons(scored, n_resamples=99))
+    assert results_kept() == 1
+    analysis.paper_comparisons_cached(scored, n_resamples=199, root=tmp_path)
+    assert results_kept() == 2
 
 
 def test_table_cells_may_hold_lists():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
-import urllib.error
+import socket
 import warnings
 from pathlib import Path
 
@@ -43,9 +43,10 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every download attempt fails as it does on a machine without internet."""
 
     def refuse(*args: object, **kwargs: object) -> None:
-        raise urllib.error.URLError("network unreachable (test)")
+        raise OSError("network unreachable (test)")
 
-    monkeypatch.setattr("urllib.request.urlopen", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
 @pytest.fixture()

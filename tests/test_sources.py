@@ -75,22 +75,46 @@ def test_no_copy_and_no_network_says_how_to_provide_the_file(
     assert not any(isolated_cache.rglob("*.part"))  # no half-written file left behind
 
 
+@pytest.fixture()
+def served(tmp_path: Path):
+    """A folder served over HTTP on loopback (a download that needs no internet): yields
+    (folder, base URL)."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None  # keep the test output quiet
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
 def test_download_verifies_and_lands_in_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_cache: Path
+    served, monkeypatch: pytest.MonkeyPatch, isolated_cache: Path
 ) -> None:
+    folder, base = served
     content = b"x,y\n3,4\n"
-    served = tmp_path / "served.csv"
-    served.write_bytes(content)
-    remote = sources.RemoteFile(group="demo", name="t.csv", url=served.as_uri(),
+    (folder / "served.csv").write_bytes(content)
+    remote = sources.RemoteFile(group="demo", name="t.csv", url=f"{base}/served.csv",
                                 sha256=hashlib.sha256(content).hexdigest())
     monkeypatch.delenv("PEPR_DATA_DIR", raising=False)
     path = sources.resolve(remote)
     assert path == isolated_cache / "demo" / "t.csv" and path.read_bytes() == content
 
-    bad = sources.RemoteFile(group="demo", name="u.csv", url=served.as_uri(), sha256="0" * 64)
-    with pytest.raises(ChecksumError):
+    bad = sources.RemoteFile(group="demo", name="u.csv", url=f"{base}/served.csv", sha256="0" * 64)
+    with pytest.raises(ChecksumError, match="u.csv"):
         sources.resolve(bad)
-    assert not (isolated_cache / "demo" / "u.csv").exists()
+    assert sorted(p.name for p in (isolated_cache / "demo").iterdir()) == ["t.csv"]  # nothing half-kept
+
+    gone = sources.RemoteFile(group="demo", name="v.csv", url=f"{base}/absent.csv", sha256="0" * 64)
+    with pytest.raises(MissingDataError, match="download failed"):
+        sources.resolve(gone)
 
 
 def test_downloads_can_be_disabled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_cache: Path) -> None:

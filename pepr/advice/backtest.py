@@ -43,6 +43,7 @@ from pepr.advice.advise import (
 from pepr.advice.defaults import PROBE_EPOCHS, PROBE_K
 from pepr.core import paths
 from pepr.core.errors import BadParameterError
+from pepr.core.text import estimate_text
 from pepr.scoring import score, verdicts
 from pepr.store import results
 
@@ -559,14 +560,6 @@ def backtest_summary(result: Backtest) -> dict[str, str]:
                status=f"Settings of the study {result.study} with finished runs: {finished}.")
     out.update({f"regret_{m}": regret_text(overall.loc[m]) for m in overall.index})
     return out
-
-
-def estimate_text(value: float, low: float, high: float, spec: str = ".3f") -> str:
-    """``0.97 (95 % interval 0.95–0.98)``: an estimate and its bootstrap interval."""
-    text = format(value, spec)
-    if pd.notna(low) and pd.notna(high):
-        text += f" (95 % interval {format(low, spec)}–{format(high, spec)})"
-    return text
 
 
 def regret_text(row: pd.Series) -> str:

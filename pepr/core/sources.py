@@ -13,12 +13,7 @@ or truncated copy is refused with both hashes in the message. Nothing here runs 
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,12 +62,10 @@ def cache_dir() -> Path:
 
 
 def file_hash(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex digest of a file (pooch's, read in blocks)."""
+    import pooch
+
+    return pooch.file_hash(str(path), alg=algorithm)
 
 
 def verify(path: Path, remote: RemoteFile) -> Path:
@@ -100,23 +93,22 @@ def locate(remote: RemoteFile) -> Path | None:
 
 
 def download(remote: RemoteFile, target: Path, timeout_s: float = DOWNLOAD_TIMEOUT_S) -> Path:
-    """Download ``remote`` to ``target`` atomically (temporary file, verify, rename)."""
+    """Download ``remote`` to ``target`` with pooch: into a temporary file beside it, verified
+    against the registered hash, then renamed, with a progress bar; a failed or mismatching
+    download leaves nothing behind."""
+    import pooch
+    import requests
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as tmp:
-        tmp_path = Path(tmp.name)
-        try:
-            with urllib.request.urlopen(remote.url, timeout=timeout_s) as response:
-                shutil.copyfileobj(response, tmp)
-        except (urllib.error.URLError, OSError, TimeoutError) as error:
-            tmp_path.unlink(missing_ok=True)
-            raise MissingDataError(missing_message(remote, f"download failed: {error}")) from error
+    downloader = pooch.HTTPDownloader(progressbar=True, timeout=timeout_s)
     try:
-        verify(tmp_path, remote)
-    except ChecksumError:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    tmp_path.replace(target)
-    return target
+        return Path(pooch.retrieve(remote.url, f"{remote.algorithm}:{remote.expected_hash}", fname=target.name,
+                                   path=target.parent, downloader=downloader))
+    except ValueError as error:  # pooch's hash mismatch (the message holds both hashes)
+        raise ChecksumError(f"{remote.name} from {remote.url}: {error}; the download is not the "
+                            "registered file, so it was not kept") from error
+    except (requests.RequestException, OSError) as error:
+        raise MissingDataError(missing_message(remote, f"download failed: {error}")) from error
 
 
 def missing_message(remote: RemoteFile, reason: str) -> str:

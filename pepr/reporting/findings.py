@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pepr.core.text import listing, plural
+from pepr.core.text import interval_text, listing, plural
 from pepr.reporting.comparisons import rho_text
 from pepr.reporting.report import RANK_SCORES, best_above_baseline, duration_text, share_text
 from pepr.scoring import verdicts
@@ -73,20 +73,6 @@ def ranking_tables(table: pd.DataFrame, rank_by: str, pool: Sequence[str],
         frame = group.sort_values(["rank", "model"])[keep].rename(columns=RANKING_COLUMNS)
         tables.append((", ".join(str(k) for k in keys), frame.reset_index(drop=True)))
     return tables
-
-
-def interval_estimate_text(value: float, low: float, high: float, spec: str = ".3f") -> str:
-    """``0.088 (0.051 to 0.125)``: an estimate with its interval (``–`` where there is none)."""
-    if pd.isna(value):
-        return "–"
-    if pd.isna(low) or pd.isna(high):
-        return format(value, spec)
-    return f"{format(value, spec)} ({format(low, spec)} to {format(high, spec)})"
-
-
-def interval_text(low: float, high: float) -> str:
-    """``0.79–0.90``: an interval as a ranking table shows it (a dash where there is none)."""
-    return "–" if pd.isna(low) or pd.isna(high) else f"{low:.2f}–{high:.2f}"
 
 
 def not_ok_table(all_runs: pd.DataFrame) -> pd.DataFrame:

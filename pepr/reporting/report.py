@@ -104,18 +104,6 @@ def grid_summary(all_runs: pd.DataFrame, planned: int | None = None) -> dict[str
     }
 
 
-def planned_runs(spec: Mapping[str, object] | None) -> int | None:
-    """How many runs the study file's grid holds (None without a study file)."""
-    if spec is None:
-        return None
-    from pepr.store import studies
-
-    try:
-        return len(studies.expand(spec))
-    except PeprError:  # a model or dataset of the grid that this machine cannot resolve
-        return None
-
-
 def grid_sentence(summary: Mapping[str, object]) -> str:
     """One paragraph saying what was run, every figure from :func:`grid_summary`."""
     s = summary
@@ -139,6 +127,28 @@ def grid_sentence(summary: Mapping[str, object]) -> str:
         threads = f" with {listing(s['threads'])} {noun} per run" if s["threads"] else ""
         parts.append(f"Hardware as each row recorded it: {listing(s['hardware'])}{threads}.")
     return " ".join(parts)
+
+
+def study_complete(summary: Mapping[str, object]) -> bool:
+    """True when every run the study file plans has a row (finished, failed or skipped)."""
+    return bool(summary["planned"]) and summary["runs"] >= summary["planned"]
+
+
+def progress_sentence(summary: Mapping[str, object]) -> str:
+    """How far the grid got, in the tense that fits (:func:`grid_summary`): a complete study is
+    said to be complete; one that is not says its rows were counted when the page was built."""
+    s = summary
+    rest = listing([text for count, text in ((s["skipped"], f"{s['skipped']:,} not run (skipped, the "
+                                                             "reason in each row)"),
+                                             (s["failed"], f"{s['failed']:,} failed")) if count])
+    if study_complete(s):
+        return (f"the study is complete: each of its {plural(s['planned'], 'planned run')} has a row, "
+                f"{s['ok']:,} finished" + (f", {rest}" if rest else ""))
+    if not s["planned"]:  # no study file: no grid to be part of
+        return f"{plural(s['ok'], 'run')} finished" + (f", {rest}" if rest else "")
+    return (f"{s['ok']:,} of the {s['planned']:,} planned runs had finished when this page was "
+            f"built ({s['ok'] / s['planned']:.0%})" + (f", {rest}" if rest else "")
+            + "; the study had not yet run its whole grid")
 
 
 def energy_sentence(methods: Sequence[str]) -> str:

@@ -72,22 +72,27 @@ def paper_comparisons_cached(scored: pd.DataFrame, performance: str = "test_acc"
                              seed: int = 0, root: Path | str | None = None) -> pd.DataFrame:
     """:func:`paper_comparisons` of the paper's comparisons, computed once for the data they read.
 
-    Two chapters cite these bootstrap results; :func:`pepr.core.cache.cached_frame` keeps them under
-    ``outputs/cache/``, keyed by a hash of the arms' values (model, setting, ``performance``), the
-    comparisons, ``n_resamples`` and ``seed``, so a build computes them once and new data or
-    parameters compute them again; the source of the functions that compute them is part of the
-    key too, so a change to the statistics is never served from an old file. The one function here
-    that touches a file.
+    Two chapters cite these bootstrap results; joblib's :class:`~joblib.Memory`
+    (:func:`pepr.core.cache.memory`) keeps them under ``outputs/cache/``, keyed by the arms'
+    values (model, setting, ``performance``), the comparisons, ``n_resamples`` and ``seed``, so a
+    build computes them once and new data or parameters compute them again; the source of the
+    functions that compute them is part of the key too, so a change to the statistics is never
+    served from an old file. The one function here that touches a file.
     """
     import inspect
 
-    from pepr.core.cache import cached_frame
+    from pepr.core.cache import memory
 
     code = [inspect.getsource(function) for function in (paper_comparisons, comparison_arms, paired_comparison)]
-    inputs = (scored[["model", "setting", performance]], PAPER_COMPARISONS, performance, n_resamples, seed, code)
-    return cached_frame("paper-comparisons",
-                        lambda: paper_comparisons(scored, performance, PAPER_COMPARISONS, n_resamples, seed),
-                        inputs, root=root)
+    keyed = memory(root).cache(_paper_comparisons_of)
+    return keyed(scored[["model", "setting", performance]], dict(PAPER_COMPARISONS), performance, n_resamples, seed, code)
+
+
+def _paper_comparisons_of(arms: pd.DataFrame, comparisons: Mapping[str, tuple[Sequence[str], Sequence[str]]],
+                          performance: str, n_resamples: int, seed: int, code: Sequence[str]) -> pd.DataFrame:
+    """:func:`paper_comparisons` of exactly the columns it reads; ``code`` (the statistics'
+    source) is only part of the cache key."""
+    return paper_comparisons(arms, performance, comparisons, n_resamples, seed)
 
 
 def _spearman_statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
