@@ -23,9 +23,13 @@ $(BOOK_STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(BOOK_STAMP)
 
-# torch==2.14.1 / torchvision==0.29.1 are pinned in pyproject.toml's `train` extra (see README:
-# install notes; a CPU-only torch installed first is kept).
+# torch==2.14.1 / torchvision==0.29.1 are pinned in pyproject.toml's `train` extra. Without an
+# NVIDIA driver, torch's CPU build is installed first from PyTorch's index (the pin accepts it),
+# where that index answers: CPU=1 insists on it, CPU=0 leaves torch to pip (scripts/install_torch.py).
+CPU ?= auto
+TORCH_MODE = $(if $(filter 1 yes cpu,$(CPU)),cpu,$(if $(filter 0 no default,$(CPU)),default,auto))
 $(FULL_STAMP): $(BOOK_STAMP)
+	$(PY) scripts/install_torch.py --mode $(TORCH_MODE)
 	$(PY) -m pip install --no-cache-dir --quiet -e '.[train,test]'
 	touch $(FULL_STAMP)
 
