@@ -92,6 +92,9 @@ def test_a_mistyped_or_missing_notebook_parameter_is_refused_by_name():
     with pytest.raises(BadParameterError, match="'model' is required"):
         runspec.check_notebook_parameters(given, {**given, "model": None})
     runspec.check_notebook_parameters([*given, "_", "_i1"], given)  # IPython's own names pass
+    with pytest.raises(BadParameterError, match=r"epochs must be an integer >= 1 \(got 'two'\)$"):
+        runspec.check_notebook_parameters(given, {**given, "epochs": "two"})
+    runspec.check_notebook_parameters(given, {**given, "epochs": "3"})  # text that parses passes
 
 
 @pytest.mark.slow
@@ -109,6 +112,23 @@ def test_papermill_with_a_mistyped_parameter_stops_before_training(tmp_path):
     assert done.returncode != 0
     assert "unknown parameter 'epoch' (did you mean 'epochs'?)" in done.stderr
     assert not list(tmp_path.glob("*/runs.csv"))  # nothing trained, nothing written
+
+
+@pytest.mark.slow
+def test_papermill_with_a_bad_value_shows_one_line_from_the_notebook(tmp_path):
+    import subprocess
+    import sys
+
+    from pepr.core import paths
+
+    command = [sys.executable, "-m", "papermill", str(paths.TRAIN_NOTEBOOK), str(tmp_path / "out.ipynb"),
+               "-p", "model", "test_resnet", "-p", "dataset", "synthetic", "-p", "epochs", "two",
+               "-p", "results_dir", str(tmp_path), "-k", "python3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=paths.REPO_ROOT)
+    assert done.returncode != 0
+    cell_report = done.stderr.split("Exception encountered at")[1]
+    assert "BadParameterError: notebook: epochs must be an integer >= 1 (got 'two')" in cell_report
+    assert "Traceback" not in cell_report and "File " not in cell_report  # the notebook's part is one line
 
 
 def test_auto_size_comes_from_the_zoo_table_and_outside_it_asks_for_timm():

@@ -120,7 +120,8 @@ def notebook_defaults() -> dict[str, object]:
 
 def check_notebook_parameters(defined: Iterable[str], values: Mapping[str, object]) -> None:
     """Refuse what papermill lets through: an injected name that is no parameter (papermill
-    only warns, and the run would train with the defaults), or a required one left unset.
+    only warns, and the run would train with the defaults), a required one left unset, or a
+    value outside its parameter's domain (before any data is loaded).
 
     ``defined`` are the names the notebook's namespace gained from its parameters cell and
     papermill's injected one (names starting with ``_`` are IPython's own); ``values`` the
@@ -135,15 +136,19 @@ def check_notebook_parameters(defined: Iterable[str], values: Mapping[str, objec
         problems.append(f"unknown parameter {name!r}{hint}")
     missing = [name for name in REQUIRED_PARAMETERS if values.get(name) is None]
     problems += [f"{name!r} is required (papermill ... -p {name} NAME)" for name in missing]
+    for name, rule in PARAMETER_CONSTRAINTS.items():
+        if name in known and name in values and not rule.check(coerce_text(name, values[name])):
+            problems.append(f"{name} must be {rule.allowed} (got {values[name]!r})")
     if problems:
-        raise BadParameterError(f"notebook: {'; '.join(problems)}; known parameters: "
-                                f"{', '.join(known)}")
+        names = f"; known parameters: {', '.join(known)}" if unknown else ""
+        raise BadParameterError(f"notebook: {'; '.join(problems)}{names}")
 
 
 def validate_parameters(params: Mapping[str, object], source: str = "run") -> None:
     """Raise one :class:`BadParameterError` naming every parameter outside its domain."""
     unknown = sorted(set(params) - set(PARAMETER_CONSTRAINTS))
-    problems = [f"unknown parameter(s) {', '.join(unknown)}"] if unknown else []
+    noun = "parameter" if len(unknown) == 1 else "parameters"
+    problems = [f"unknown {noun} {', '.join(unknown)}"] if unknown else []
     for key, value in params.items():
         rule = PARAMETER_CONSTRAINTS.get(key)
         if rule is not None and not rule.check(value):
