@@ -76,6 +76,21 @@ def test_calibration_fits_a_line_in_log_log_and_measures_power():
     assert calibration.watts > 0 and calibration.energy_method
     here = calibration.time_per_image(calibration.points["reference_s_per_image"])
     assert here.shape == (3,) and (here > 0).all()
+    steps = calibration.points["steps"]
+    assert steps.between(defaults.CALIBRATION_BATCHES, defaults.CALIBRATION_MAX_BATCHES).all()
+    # a model stops early only once its spread has settled
+    assert (calibration.points.loc[steps < defaults.CALIBRATION_MAX_BATCHES, "here_spread"]
+            <= defaults.CALIBRATION_STABLE_SPREAD).all()
+    assert calibration.spread == calibration.points["here_spread"].max()
+    note = advise.calibration_note(calibration)
+    assert note.startswith("calibration: 3 models timed over") and f"± {calibration.spread:.0%}" in note
+
+
+def test_the_spread_of_timed_steps_is_half_their_interquartile_range_over_the_median():
+    assert advise.relative_spread([1.0, 1.0, 1.0, 1.0]) == 0.0
+    assert advise.relative_spread([0.9, 1.0, 1.0, 1.1, 3.0]) == pytest.approx((1.1 - 1.0) / 2)
+    assert advise.calibration_note(fixed_calibration()) is None  # nothing was timed here
+    assert math.isnan(fixed_calibration().spread)
 
 
 def fixed_calibration(ratio: float = 2.0) -> advise.Calibration:

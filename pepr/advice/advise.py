@@ -43,6 +43,8 @@ import pandas as pd
 from pepr.advice.defaults import (
     ACCURACY_INTERVAL,
     ACCURACY_INTERVAL_NAME,
+    CALIBRATION_MAX_BATCHES,
+    CALIBRATION_STABLE_SPREAD,
     PROBE_WEIGHT,
 )
 from pepr.core import paths
@@ -78,6 +80,35 @@ class Calibration:
     def time_per_image(self, reference_s: np.ndarray | pd.Series) -> np.ndarray:
         """This machine's predicted seconds per training image from the reference's."""
         return np.exp(self.intercept + self.slope * np.log(np.asarray(reference_s, dtype=float)))
+
+    @property
+    def spread(self) -> float:
+        """The widest spread of one model's timed steps (half their interquartile range over
+        their median, :func:`relative_spread`); NaN where no step was timed here."""
+        if "here_spread" not in self.points or self.points.empty:
+            return math.nan
+        return float(self.points["here_spread"].max())
+
+
+def relative_spread(samples: Sequence[float]) -> float:
+    """Half the interquartile range over the median: ``0.05`` reads "± 5 %"."""
+    low, middle, high = np.percentile(np.asarray(samples, dtype=float), [25, 50, 75])
+    return float((high - low) / (2 * middle))
+
+
+def calibration_note(calibration: Calibration) -> str | None:
+    """What the calibration's timings are worth: each model's steps were timed until their spread
+    settled (or the most steps were taken), and the widest spread left; None for a calibration
+    that timed nothing on this machine (the reference machine's own)."""
+    if not math.isfinite(calibration.spread):
+        return None
+    steps = calibration.points["steps"]
+    counts = f"{steps.min()}" if steps.min() == steps.max() else f"{steps.min()}–{steps.max()}"
+    return (f"calibration: {len(calibration.points)} models timed over {counts} training steps each, "
+            f"until half the steps' interquartile range was within {CALIBRATION_STABLE_SPREAD:.0%} of "
+            f"their median or {CALIBRATION_MAX_BATCHES} steps were taken; the widest left is "
+            f"± {calibration.spread:.0%}, a floor on the predicted times' uncertainty (a machine "
+            f"busier or quieter than during the calibration changes them more)")
 
 
 @dataclass
@@ -369,6 +400,7 @@ def advise(dataset: str, *, calibration: Calibration, budget_hours: float | None
         f"times from {int((reference['source'] == 'measured').sum())} models measured by the "
         f"reference study and {int((reference['source'] == 'fitted').sum())} fitted on FLOPs "
         f"and parameters",
+        *filter(None, [calibration_note(calibration)]),
         f"energy: {calibration.watts:.1f} W over the calibration by the meter "
         f"'{calibration.energy_method}'",
         (f"expected accuracy: anchored to {info.name}'s majority-class rate {baseline:.3f} (from "

@@ -9,6 +9,11 @@ from __future__ import annotations
 #: of speeds, cheap first), each timed over this many training steps of this batch size.
 CALIBRATION_MODELS = 4
 CALIBRATION_BATCHES = 5
+#: A model's timed steps continue, up to :data:`CALIBRATION_MAX_BATCHES`, while half their
+#: interquartile range exceeds this share of their median (a step slowed by another process
+#: widens it), so a busy moment is waited out rather than averaged in.
+CALIBRATION_STABLE_SPREAD = 0.05
+CALIBRATION_MAX_BATCHES = 20
 BATCH_SIZE = 32
 #: The quantiles of a model's relative accuracy that bound its expected accuracy's interval.
 ACCURACY_INTERVAL = (0.1, 0.9)

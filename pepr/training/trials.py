@@ -17,12 +17,15 @@ from pepr.advice.advise import (
     Calibration,
     ProbeCost,
     majority_val_accuracy,
+    relative_spread,
     rerank_with_probe,
 )
 from pepr.advice.defaults import (
     BATCH_SIZE,
     CALIBRATION_BATCHES,
+    CALIBRATION_MAX_BATCHES,
     CALIBRATION_MODELS,
+    CALIBRATION_STABLE_SPREAD,
     PROBE_EPOCHS,
     PROBE_FRACTION,
     PROBE_WEIGHT,
@@ -48,10 +51,15 @@ def calibration_models(reference: pd.DataFrame, count: int = CALIBRATION_MODELS)
 
 
 def time_training_steps(model: str, in_chans: int, num_classes: int, img_size: int,
-                        batches: int = CALIBRATION_BATCHES, threads: int = 1) -> float:
-    """Seconds per image of an Adam step at the paper's batch size on random data of the run's
-    shape, as :func:`pepr.training.train.run` trains: the median of ``batches`` timed steps after two
-    untimed ones (the median, so that a step slowed by another process does not count)."""
+                        batches: int = CALIBRATION_BATCHES, threads: int = 1,
+                        max_batches: int = CALIBRATION_MAX_BATCHES,
+                        stable: float = CALIBRATION_STABLE_SPREAD) -> np.ndarray:
+    """Seconds per image of each timed Adam step at the paper's batch size on random data of the
+    run's shape, as :func:`pepr.training.train.run` trains, after two untimed ones: at least
+    ``batches`` steps, and more, up to ``max_batches``, while their spread
+    (:func:`pepr.advice.advise.relative_spread`) is above ``stable``. A step slowed by another
+    process widens the spread, so a busy moment is waited out rather than averaged in; callers
+    take the median."""
     import torch
 
     from pepr.training import nets, train
@@ -74,12 +82,12 @@ def time_training_steps(model: str, in_chans: int, num_classes: int, img_size: i
 
     for _ in range(2):  # oneDNN builds its kernels on the first steps
         step()
-    seconds = []
-    for _ in range(batches):
+    seconds: list[float] = []
+    while len(seconds) < batches or (len(seconds) < max_batches and relative_spread(seconds) > stable):
         start = time.perf_counter()
         step()
         seconds.append(time.perf_counter() - start)
-    return float(np.median(seconds)) / BATCH_SIZE
+    return np.asarray(seconds) / BATCH_SIZE
 
 
 def calibrate(reference: pd.DataFrame, in_chans: int, num_classes: int,
@@ -96,11 +104,12 @@ def calibrate(reference: pd.DataFrame, in_chans: int, num_classes: int,
     with meter.session():
         for model in tqdm(models, desc="calibrating", unit="model", disable=not progress):
             row = reference.set_index("model").loc[model]
-            here = time_training_steps(model, in_chans, num_classes, int(row["img_size"]),
-                                       threads=threads)
+            steps = time_training_steps(model, in_chans, num_classes, int(row["img_size"]),
+                                        threads=threads)
             rows.append({"model": model, "img_size": int(row["img_size"]),
                          "reference_s_per_image": float(row["reference_s_per_image"]),
-                         "here_s_per_image": here})
+                         "here_s_per_image": float(np.median(steps)),
+                         "here_spread": relative_spread(steps), "steps": len(steps)})
     points = pd.DataFrame(rows)
     if len(points) >= 3:
         slope, intercept = np.polyfit(np.log(points["reference_s_per_image"]),
