@@ -220,6 +220,26 @@ def test_table_writes_the_whole_frame_for_download(tmp_path):
     assert len(pd.read_csv(tmp_path / "outputs" / "tables" / "tbl-long.csv")) == 200
 
 
+def test_a_long_table_shows_its_first_rows_and_links_all_of_them(tmp_path, monkeypatch):
+    import pandas as pd
+    from IPython import display as ipython_display
+
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    shown: list[str] = []
+    monkeypatch.setattr(ipython_display, "display", lambda item: shown.append(item.data))
+    frame = pd.DataFrame({"model": [f"m{i}" for i in range(40)], "x": range(40)})
+    book.table(frame, "Runs.", "tbl-runs", root=tmp_path, top=15)
+    text = shown[-1]
+    assert "| m14 " in text and "| m15 " not in text  # the first 15 rows on the page
+    assert "the first 15 of 40 rows; all of them: {download}`CSV </outputs/tables/tbl-runs.csv>`" in text
+    assert len(pd.read_csv(tmp_path / "outputs" / "tables" / "tbl-runs.csv")) == 40
+    book.table(frame.head(10), "Few runs.", "tbl-few", root=tmp_path, top=15)
+    assert "| m9 " in shown[-1] and "rows; all of them" not in shown[-1]  # short tables whole
+    book.table(frame, "No file.", "tbl-nofile", root=tmp_path, csv=False, top=15)
+    assert "| m39 " in shown[-1]  # without a file to link, every row stays
+
+
 CALLS: list[int] = []
 
 

@@ -201,19 +201,25 @@ TABLES_DIR = "outputs/tables"
 
 
 def table(frame, caption: str, name: str, formats: Mapping[str, str] | None = None,
-          csv: bool = True, root: Path | str | None = None) -> None:
-    """Display ``frame`` as a numbered, captioned table of the book, every row and column.
+          csv: bool = True, root: Path | str | None = None, top: int | None = None) -> None:
+    """Display ``frame`` as a numbered, captioned table of the book.
 
     The table is emitted as a MyST ``{table}`` directive around a Markdown pipe table (the book
-    parses Markdown outputs as MyST, ``nb_render_markdown_format: myst``), so Sphinx numbers it,
-    ``{numref}`name``` links to it and print keeps all of it. ``formats`` maps a column to a
-    format spec (``"{:.3f}"``); numbers are right-aligned, text left. With ``csv`` the whole
-    frame (unformatted) is written to ``<book root>/outputs/tables/<name>.csv`` and linked from
-    the caption.
+    parses Markdown outputs as MyST, ``nb_render_markdown_format: myst``), so Sphinx numbers it
+    and ``{numref}`name``` links to it. ``formats`` maps a column to a format spec
+    (``"{:.3f}"``); numbers are right-aligned, text left. With ``csv`` the whole frame
+    (unformatted) is written to ``<book root>/outputs/tables/<name>.csv`` and linked from the
+    caption; ``top`` then shows only a long table's first ``top`` rows, and the caption says so
+    beside the link to all of them (without ``csv`` every row is shown).
     """
     from IPython.display import Markdown, display
 
-    display(Markdown(table_markdown(frame, caption, name, formats, csv_link(frame, name, root) if csv else None)))
+    link = csv_link(frame, name, root) if csv else None
+    shown = frame
+    if link and top is not None and len(frame) > top:
+        shown = frame.head(top)
+        link = f"the first {top} of {len(frame):,} rows; all of them: {link}"
+    display(Markdown(table_markdown(shown, caption, name, formats, link)))
 
 
 def csv_link(frame, name: str, root: Path | str | None = None) -> str:

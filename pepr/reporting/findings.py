@@ -39,6 +39,10 @@ RANKING_COLUMNS: dict[str, str] = {
 }
 
 
+#: A report's ranking table shows this many of its best runs on the page; the rest are in its CSV.
+RANKING_TOP_ROWS = 15
+
+
 #: How each of the ranking's shown columns is written.
 RANKING_FORMATS: dict[str, str] = {
     "rank": "{:.0f}", "acc.": "{:.3f}", "bal. acc.": "{:.3f}", "AUC": "{:.3f}", "PePR-E": "{:.3f}",
