@@ -11,6 +11,8 @@ import pytest
 
 from pepr.reporting import sphinx_ext
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 def _git_repo(path: Path, origin: str | None = None) -> Path:
     subprocess.run(["git", "init", "-q", str(path)], check=True)
@@ -123,3 +125,36 @@ def test_buttons_open_the_checked_out_branch_or_main(tmp_path):
     subprocess.run(["git", "-C", str(root), "checkout", "-q", "--detach"], check=True)
     assert sphinx_ext.repository_branch(root, {}) == "main"
     assert sphinx_ext.repository_branch(tmp_path, {}) == "main"  # not a checkout
+
+
+def test_footer_names_each_results_table_with_its_rows_and_checksum(tmp_path):
+    import hashlib
+
+    table = tmp_path / "data" / "results" / "mine" / "runs.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text('run_id,model,error\nr1,m,"two\nlines"\nr2,m,\n')
+    snapshot = sphinx_ext.results_snapshot(tmp_path)
+    assert snapshot == (("mine", 2, hashlib.sha256(table.read_bytes()).hexdigest()[:sphinx_ext.CHECKSUM_DIGITS]),)
+    facts = sphinx_ext.provenance(tmp_path, today=dt.date(2026, 1, 2))
+    assert f"mine 2 rows (sha256 {snapshot[0][2]})" in sphinx_ext.footer_html(facts, None)
+    table.write_text("run_id\nr1\n")
+    assert "mine 1 row (sha256" in sphinx_ext.footer_html(sphinx_ext.provenance(tmp_path), None)
+
+
+def test_the_clone_command_comes_from_the_one_setting_never_a_placeholder(tmp_path):
+    said = sphinx_ext.clone_markdown(tmp_path, {})
+    assert "git clone" not in said and "REPOSITORY-URL" not in said and "PEPR_REPOSITORY_URL" in said
+    said = sphinx_ext.clone_markdown(tmp_path, {"PEPR_REPOSITORY_URL": "https://github.com/o/pepr"})
+    assert "git clone https://github.com/o/pepr pepr" in said
+
+
+def test_the_compendium_is_cited_with_version_year_and_address():
+    from pepr.reporting import book
+
+    cff = book.read_citation(REPO_ROOT)
+    said = book.software_citation_markdown(cff, 2026, "https://github.com/o/pepr")
+    assert f"version {cff['version']}, 2026." in said and "<https://github.com/o/pepr>" in said
+    assert "without a repository address" in book.software_citation_markdown(cff, 2026, None)
+    bibtex = book.citation_bibtex(cff, 2026, "https://github.com/o/pepr")
+    assert "year    = {2026}" in bibtex and "url     = {https://github.com/o/pepr}" in bibtex
+    assert sphinx_ext.commit_year(REPO_ROOT) >= 2025

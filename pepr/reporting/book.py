@@ -166,8 +166,9 @@ def citation_markdown(cff: Mapping) -> str:
             f"{paper['volume']}:{paper['start']}–{paper['end']}, {paper['year']}{link}.")
 
 
-def citation_bibtex(cff: Mapping) -> str:
-    """BibTeX entries for the paper (preferred citation) and for this software."""
+def citation_bibtex(cff: Mapping, year: int | None = None, url: str | None = None) -> str:
+    """BibTeX entries for the paper (preferred citation) and for this software (with the
+    ``year`` and ``url`` of :func:`software_citation_markdown` where known)."""
     paper = cff["preferred-citation"]
     authors = " and ".join(f"{a['family-names']}, {a['given-names']}" for a in paper["authors"])
     identifiers = [str(i["value"]) for i in paper.get("identifiers", [])]
@@ -190,9 +191,20 @@ def citation_bibtex(cff: Mapping) -> str:
         f"  title   = {{{cff['title']}}},",
         f"  author  = {{{software_authors}}},",
         f"  version = {{{cff['version']}}},",
+        *([f"  year    = {{{year}}},"] if year else []),
+        *([f"  url     = {{{url}}},"] if url else []),
         f"  license = {{{cff['license']}}}",
         "}",
     ])
+
+
+def software_citation_markdown(cff: Mapping, year: int, url: str | None) -> str:
+    """The compendium's own citation as one Markdown paragraph: authors, title, version, year
+    and its repository's address (``url``, the book's one repository setting; a book built
+    without one says so rather than show an invented address)."""
+    authors = ", ".join(a.get("name") or f"{a['given-names']} {a['family-names']}" for a in cff["authors"])
+    where = f" <{url}>" if url else " (this copy of the book was built without a repository address)"
+    return f"{authors}. *{cff['title']}*, version {cff['version']}, {year}.{where}"
 
 
 #: Where :func:`table` writes each table's CSV for the reader to download (git-ignored, and

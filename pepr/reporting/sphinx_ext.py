@@ -7,9 +7,10 @@ Loaded by ``_config.yml`` (``sphinx: extra_extensions: [pepr.sphinx_ext]``). It
   not a hosted ``https`` address, the book shows no repository, issue or launch buttons rather
   than an invented address. Launch buttons (Binder only: the repository's ``environment.yml``
   installs ``pepr``) appear on notebook pages only;
-* writes a **footer** on every page: the official release's commit, the ``pepr`` version, the
-  git revision the book was built from (``+modified`` when the tree had changes) and the build
-  date;
+* writes a **footer** on every page: the official release's commit, the results tables the
+  pages were computed from (each study's ``runs.csv``: its rows and the start of its SHA-256),
+  the ``pepr`` version, the git revision the book was built from (``+modified`` when the tree
+  had changes) and the build date;
 * loads each script **once** (jupyter-book's thebe configuration is added twice, which throws
   "Identifier 'THEBE_JS_URL' has already been declared" on every page) and sets the theme's
   colour mode to ``auto`` (an empty mode is a console error);
@@ -50,6 +51,33 @@ class Provenance:
     pepr_version: str
     git_revision: str
     build_date: str
+    results: tuple[tuple[str, int, str], ...] = ()
+
+
+#: How many hex digits of a results table's SHA-256 the footer shows.
+CHECKSUM_DIGITS = 12
+
+
+def results_snapshot(root: Path) -> tuple[tuple[str, int, str], ...]:
+    """(study, rows, SHA-256 prefix) of each study's ``data/results/<study>/runs.csv``: the
+    snapshot of results a build computed its pages from."""
+    import csv
+    import hashlib
+
+    snapshot = []
+    for table in sorted((root / "data" / "results").glob("*/runs.csv")):
+        data = table.read_bytes()
+        rows = sum(1 for _ in csv.reader(data.decode("utf-8").splitlines())) - 1
+        snapshot.append((table.parent.name, max(rows, 0), hashlib.sha256(data).hexdigest()[:CHECKSUM_DIGITS]))
+    return tuple(snapshot)
+
+
+def snapshot_text(results: tuple[tuple[str, int, str], ...]) -> str:
+    """``cpu-rerun 723 rows (sha256 1a2b…), pilot 20 rows (…)``: the footer's results."""
+    from pepr.core.text import listing, plural
+
+    return listing([f"{study} {plural(rows, 'row')} (sha256 {digest})" for study, rows, digest in results],
+                   limit=len(results) or 1)
 
 
 def repository_url(root: Path, environ: dict[str, str] | None = None) -> str | None:
@@ -99,7 +127,7 @@ def provenance(root: Path, today: dt.date | None = None) -> Provenance:
 
     return Provenance(release_commit=release.COMMIT, release_repository=release.REPOSITORY,
                       pepr_version=__version__, git_revision=git_revision(root),
-                      build_date=(today or dt.date.today()).isoformat())
+                      build_date=(today or dt.date.today()).isoformat(), results=results_snapshot(root))
 
 
 def footer_html(facts: Provenance, repository: str | None) -> str:
@@ -110,9 +138,28 @@ def footer_html(facts: Provenance, repository: str | None) -> str:
     commit = revision.split("+")[0]
     if repository and re.fullmatch(r"[0-9a-f]{7,40}", commit):
         revision = f'<a href="{repository}/tree/{commit}">{revision}</a>'
+    ours = f" Results tables (data/results/&lt;study&gt;/runs.csv): {snapshot_text(facts.results)}." if facts.results else ""
     return (f"Every number on these pages is computed at build time from the data. "
-            f"Official release: {release}; pepr {facts.pepr_version}, git {revision}; "
+            f"Official release: {release}.{ours} pepr {facts.pepr_version}, git {revision}; "
             f"built {facts.build_date}.")
+
+
+def commit_year(root: Path, today: dt.date | None = None) -> int:
+    """The year of the commit the book is built from (the build's year outside a git checkout)."""
+    date = git_output(root, "log", "-1", "--format=%cs")
+    return int(date[:4]) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", date) else (today or dt.date.today()).year
+
+
+def clone_markdown(root: Path, environ: dict[str, str] | None = None) -> str:
+    """How to get the repository, for the Reproduce page: a ``git clone`` of the book's one
+    repository setting (:func:`repository_url`), or, for a book built without one, a sentence
+    that says so instead of a made-up address."""
+    url = repository_url(root, environ)
+    if url is None:
+        return (f"This copy of the book was built without a repository address ({REPOSITORY_ENV} "
+                "unset and no hosted `origin`), so it names none: use the repository you have it "
+                "from, and run the commands below in its folder.")
+    return f"```bash\ngit clone {url} pepr && cd pepr\n```"
 
 
 def theme_options(options: dict[str, Any], repository: str | None, footer: str,
