@@ -302,3 +302,11 @@ def test_the_cpu_chapter_refuses_another_study_and_points_at_pepr_report(tmp_pat
     with pytest.raises(papermill.PapermillExecutionError, match="pepr report digits"):
         papermill.execute_notebook(str(chapter), str(tmp_path / "out.ipynb"), parameters={"STUDY": "digits"},
                                    kernel_name="python3", progress_bar=False, cwd=str(chapter.parent))
+
+
+def test_a_table_without_a_name_is_left_unnumbered():
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1]})
+    assert ":name:" not in book.table_markdown(frame, "Outside the chapters.", None)
+    assert ":name: tbl-x\n" in book.table_markdown(frame, "In a chapter.", "tbl-x")

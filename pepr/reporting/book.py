@@ -212,7 +212,7 @@ def software_citation_markdown(cff: Mapping, year: int, url: str | None) -> str:
 TABLES_DIR = "outputs/tables"
 
 
-def table(frame, caption: str, name: str, formats: Mapping[str, str] | None = None,
+def table(frame, caption: str, name: str | None, formats: Mapping[str, str] | None = None,
           csv: bool = True, root: Path | str | None = None, top: int | None = None) -> None:
     """Display ``frame`` as a numbered, captioned table of the book.
 
@@ -222,11 +222,13 @@ def table(frame, caption: str, name: str, formats: Mapping[str, str] | None = No
     (``"{:.3f}"``); numbers are right-aligned, text left. With ``csv`` the whole frame
     (unformatted) is written to ``<book root>/outputs/tables/<name>.csv`` and linked from the
     caption; ``top`` then shows only a long table's first ``top`` rows, and the caption says so
-    beside the link to all of them (without ``csv`` every row is shown).
+    beside the link to all of them (without ``csv`` every row is shown). ``name`` None leaves
+    the table unnumbered (a page outside the numbered chapters, where "Table 1" would read as
+    chapter 1's), and then it cannot be linked to or written as a CSV.
     """
     from IPython.display import Markdown, display
 
-    link = csv_link(frame, name, root) if csv else None
+    link = csv_link(frame, name, root) if csv and name else None
     shown = frame
     if link and top is not None and len(frame) > top:
         shown = frame.head(top)
@@ -242,7 +244,7 @@ def csv_link(frame, name: str, root: Path | str | None = None) -> str:
     return f"{{download}}`CSV </{TABLES_DIR}/{name}.csv>`"
 
 
-def table_markdown(frame, caption: str, name: str, formats: Mapping[str, str] | None = None,
+def table_markdown(frame, caption: str, name: str | None, formats: Mapping[str, str] | None = None,
                    link: str | None = None) -> str:
     """The MyST ``{table}`` directive for ``frame`` (see :func:`table`)."""
     formats = dict(formats or {})
@@ -255,7 +257,8 @@ def table_markdown(frame, caption: str, name: str, formats: Mapping[str, str] | 
     header = [str(column).replace("|", "\\|") for column in frame.columns]
     body = cells.to_markdown(index=False, headers=header, colalign=align, disable_numparse=True)
     title = f"{caption} ({link})" if link else caption
-    return f":::{{table}} {title}\n:name: {name}\n:class: pepr-table\n\n{body}\n:::\n"
+    label = f":name: {name}\n" if name else ""  # no name: Sphinx gives the table no number
+    return f":::{{table}} {title}\n{label}:class: pepr-table\n\n{body}\n:::\n"
 
 
 def cell_text(value: object, spec: str | None = None) -> str:
