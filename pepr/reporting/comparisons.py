@@ -135,8 +135,7 @@ def repeated_finding(pairs: pd.DataFrame, earlier_runs: int) -> str:
     the median change of test accuracy and the median time ratio; ``not yet`` without pairs."""
     if pairs.empty:
         return "not yet"
-    so_far = " so far" if len(pairs) < earlier_runs else ""
-    return (f"{len(pairs)} of {earlier_runs}{so_far}; test accuracy moved by a median of "
+    return (f"{len(pairs)} of {earlier_runs}; test accuracy moved by a median of "
             f"{pairs['acc_change'].abs().median():.3f}, and training took a median "
             f"{pairs['time_ratio'].median():.2f} times the earlier time")
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pepr.core.text import interval_text, listing, plural
+from pepr.core.text import interval_text, listing, plural, significant
 from pepr.reporting.comparisons import rho_text
 from pepr.reporting.report import RANK_SCORES, best_above_baseline, duration_text, share_text
 from pepr.scoring import verdicts
@@ -123,7 +123,7 @@ def key_findings(summary: Mapping[str, object], table: pd.DataFrame, rank_by: st
                      f"the models.")
     if summary["ok"]:
         items.append(f"Compute: {duration_text(compute['hours'] * 3600)} of training, "
-                     f"{compute['kwh']:.3g} kWh ({listing(summary['energy_methods'])}).")
+                     f"{significant(compute['kwh'])} kWh ({listing(summary['energy_methods'])}).")
     for _, row in agreement.iterrows():
         if pd.notna(row.get("rho")):
             items.append(f"Test accuracy of `{row['our setting']}` beside the release's "
