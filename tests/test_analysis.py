@@ -484,6 +484,7 @@ def test_imagenet_joins_summary_counts_what_the_substring_join_changes():
     assert summary["models"] == 2 and summary["matched_exact"] == 2 and summary["unmatched_exact"] == []
     assert summary["renamed"] == 1 and summary["zoo_renames"] == {"gluon_xception65": "xception65.tf_in1k"}
     assert summary["differs"] == 2  # dla34 takes a longer name; gluon_xception65 finds nothing
+    assert summary["other_row"] == 1  # of those, only dla34 found a row (another one)
     assert summary["unmatched_substring"] == 1 and summary["top1_changed"] == 1
     assert summary["max_gap"] == pytest.approx(80.0 - 74.6)
     assert (summary["example_model"], summary["example_match"]) == ("dla34", "dla34_better.in1k")

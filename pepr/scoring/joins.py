@@ -199,7 +199,8 @@ class ImagenetJoins:
         ``models``; ``renamed`` (the zoo's timm name differs from the paper's) and ``zoo_renames``
         (paper name -> timm name, the renames the zoo adds to timm's own aliases,
         :data:`pepr.data.zoo.EXTRA_RENAMES`); ``matched_exact`` and ``unmatched_exact`` (names without a
-        result); ``differs`` (the two joins pick different rows), ``top1_changed`` and ``max_gap``
+        result); ``differs`` (the two joins pick different rows), ``other_row`` (of those, the
+        substring join found a row, another one), ``top1_changed`` and ``max_gap``
         (largest top-1 difference, points); ``unmatched_substring``; and ``example_model`` /
         ``example_match``: the first model whose substring match is another architecture.
         """
@@ -218,6 +219,7 @@ class ImagenetJoins:
             "matched_exact": int(matched.sum()),
             "unmatched_exact": list(compared.loc[~matched, "model"]),
             "differs": int(compared["differs"].sum()),
+            "other_row": int((compared["differs"] & compared["substring_match"].notna()).sum()),
             "top1_changed": int(((compared["top1"] - compared["top1_substring"]).abs() > 0).sum()),
             "max_gap": float((compared["top1_substring"] - compared["top1"]).abs().max()),
             "unmatched_substring": int(compared["top1_substring"].isna().sum()),
