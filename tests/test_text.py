@@ -38,3 +38,11 @@ def test_an_estimate_carries_its_interval_in_prose_and_in_a_cell():
     assert estimate_text(math.nan, 0.1, 0.2) == "–"
     assert interval_text(0.79, 0.9) == "0.79–0.90"
     assert interval_text(None, 0.9) == "–"
+
+
+def test_recorded_hardware_reads_with_its_counts_in_agreement():
+    from pepr.core.text import hardware_text
+
+    assert hardware_text("AMD EPYC (2 logical CPUs, 1 torch threads)") == "AMD EPYC (2 logical CPUs, 1 torch thread)"
+    assert hardware_text("X (1 logical CPUs, 4 torch threads)") == "X (1 logical CPU, 4 torch threads)"
+    assert hardware_text("NVIDIA H200") == "NVIDIA H200"

@@ -60,3 +60,12 @@ def estimate_text(value: float, low: float, high: float, spec: str = ".3f",
     if _missing(low) or _missing(high):
         return format(value, spec)
     return f"{format(value, spec)} ({(label + ' ') if label else ''}{interval_text(low, high, spec)})"
+
+
+def hardware_text(recorded: str) -> str:
+    """A row's ``hardware`` as a sentence shows it, its counts in agreement with their nouns:
+    rows written before the meter said "1 torch thread" read "1 torch threads"."""
+    import re
+
+    return re.sub(r"\b(\d+) (logical CPU|torch thread)s?\b",
+                  lambda match: plural(int(match.group(1)), match.group(2)), recorded)

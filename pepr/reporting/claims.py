@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from pepr.core.text import hardware_text
 from pepr.reporting.comparisons import rho_text
 from pepr.reporting.report import RANK_SCORES, listing, plural, share_text
 
@@ -114,7 +115,8 @@ def protocol_facts(runs: pd.DataFrame, summary: Mapping[str, object],
     estimated = bool(methods) and all(m.endswith("estimate") for m in methods)
     return {"start": start_words(runs["pretrained"]),
             "sizes": listing(summary["img_sizes"]) or "unrecorded",
-            "device": device or listing(sorted(runs["hardware"].dropna().unique())) or "unrecorded hardware",
+            "device": device or listing(sorted({hardware_text(h) for h in runs["hardware"].dropna()}))
+                      or "unrecorded hardware",
             "datasets": listing(sorted(runs["dataset"].unique())),
             "energy": ("energy estimated, not measured" if estimated else "energy measured")
                       + f" ({listing(methods)})"}

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from pepr.core.text import listing, plural
+from pepr.core.text import hardware_text, listing, plural
 from pepr.reporting.report import MIN_PAIRS
 from pepr.scoring import analysis, robustness, score
 from pepr.store import results
@@ -123,7 +123,8 @@ def repeated_sentence(pairs: pd.DataFrame, earlier: str) -> str:
             f"{change.max():.3f}, {worst['model']}: {worst['test_acc_earlier']:.3f} then, "
             f"{worst['test_acc_now']:.3f} now); the training time now is a median "
             f"{ratio.median():.2f} times {earlier}'s (from {ratio.min():.2f} to {ratio.max():.2f}).")
-    machines = {side: sorted(set(pairs[f"hardware_{side}"].dropna())) for side in ("earlier", "now")}
+    machines = {side: sorted({hardware_text(h) for h in pairs[f"hardware_{side}"].dropna()})
+                for side in ("earlier", "now")}
     if machines["earlier"] != machines["now"]:
         text += (f" The machine changed too ({listing(machines['earlier'])} then, "
                  f"{listing(machines['now'])} now), so the time ratio is not the code's alone.")

@@ -21,7 +21,7 @@ import pandas as pd
 from pepr.core import paths
 from pepr.core.errors import PeprError
 from pepr.core.settings import RANK_SCORE_NAMES
-from pepr.core.text import listing, plural  # noqa: F401 (report.plural, report.listing: callers)
+from pepr.core.text import hardware_text, listing, plural  # noqa: F401 (report.plural, report.listing: callers)
 from pepr.scoring import score, verdicts
 from pepr.store import results
 
@@ -98,7 +98,7 @@ def grid_summary(all_runs: pd.DataFrame, planned: int | None = None) -> dict[str
         "pretrained": sorted({str(p) for p in ok["pretrained"].dropna()}),
         "img_sizes": sorted(int(s) for s in ok["img_size"].dropna().unique()),
         "epochs": sorted(int(s) for s in ok["epochs"].dropna().unique()),
-        "hardware": sorted(ok["hardware"].dropna().unique()),
+        "hardware": sorted({hardware_text(h) for h in ok["hardware"].dropna()}),
         "energy_methods": sorted(ok["energy_method"].dropna().unique()),
         "threads": sorted(int(t) for t in ok["threads"].dropna().unique()),
     }

@@ -59,6 +59,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pepr.core.text import plural
 from pepr.training.energy_meters import (
     DEFAULT_INTENSITY_G_PER_KWH,
     DEFAULT_INTENSITY_SOURCE,
@@ -120,7 +121,8 @@ def hardware_name(device: str) -> str:
 
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    return f"{cpu_model_name()} ({os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads)"
+    return (f"{cpu_model_name()} ({plural(os.cpu_count() or 1, 'logical CPU')}, "
+            f"{plural(torch.get_num_threads(), 'torch thread')})")
 
 
 # ---------------------------------------------------------------------------------------------
