@@ -265,7 +265,8 @@ def test_durations_and_data_are_said_in_readable_words():
     assert report.duration_text(600) == "10.0 minutes"
     assert report.duration_text(5 * 3600) == "5.0 hours"
     rows = results.typed(pd.DataFrame(fake_rows("d")).assign(data_summary="synthetic: 2 classes"))
-    assert "`synthetic`: synthetic: 2 classes" in report.data_sentence(rows)
+    said = report.data_sentence(rows)
+    assert "`synthetic`: 2 classes" in said and "synthetic: synthetic" not in said  # named once
     assert "predate" in report.data_sentence(results.typed(pd.DataFrame(fake_rows("d"))))
 
 

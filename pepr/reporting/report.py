@@ -411,4 +411,5 @@ def data_sentence(runs: pd.DataFrame) -> str:
     summaries = (runs.dropna(subset=["data_summary"]).drop_duplicates("setting")
                  .sort_values("setting"))
     return "The data, as the runs recorded it: " + "; ".join(
-        f"`{row.setting}`: {row.data_summary}" for row in summaries.itertuples()) + "."
+        f"`{row.setting}`: {str(row.data_summary).removeprefix(f'{row.dataset}: ')}"
+        for row in summaries.itertuples()) + "."  # the setting already names the dataset
