@@ -100,6 +100,7 @@ def download(remote: RemoteFile, target: Path, timeout_s: float = DOWNLOAD_TIMEO
     import requests
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    pooch.get_logger().setLevel("WARNING")  # the progress bar says it; a failure is one error line
     downloader = pooch.HTTPDownloader(progressbar=True, timeout=timeout_s)
     try:
         return Path(pooch.retrieve(remote.url, f"{remote.algorithm}:{remote.expected_hash}", fname=target.name,
@@ -108,7 +109,19 @@ def download(remote: RemoteFile, target: Path, timeout_s: float = DOWNLOAD_TIMEO
         raise ChecksumError(f"{remote.name} from {remote.url}: {error}; the download is not the "
                             "registered file, so it was not kept") from error
     except (requests.RequestException, OSError) as error:
-        raise MissingDataError(missing_message(remote, f"download failed: {error}")) from error
+        raise MissingDataError(missing_message(remote, f"download failed: {download_error_text(remote, error)}")) from error
+
+
+def download_error_text(remote: RemoteFile, error: Exception) -> str:
+    """Why a download failed, in a few words: the host that could not be reached, or the
+    server's answer (requests' own message for a connection error runs to several lines)."""
+    import urllib.parse
+
+    import requests
+
+    if isinstance(error, (requests.ConnectionError, requests.Timeout)):
+        return f"cannot reach {urllib.parse.urlsplit(remote.url).hostname}"
+    return str(error)
 
 
 def missing_message(remote: RemoteFile, reason: str) -> str:
