@@ -385,7 +385,8 @@ def test_a_crowded_agreement_panel_names_only_the_largest_disagreements():
     assert sorted(named["model"]) == ["m17", "m3"]
     assert len(plots.farthest_from_diagonal(frame.head(20), "theirs", "ours", limit=20, crowded=2)) == 20
     fig = plots.labelled_agreement(frame, "theirs", "ours")
-    assert len(fig.axes[0].texts) == plots.CROWDED_LABELS
+    names = [text for text in fig.axes[0].texts if text.get_text()]  # a moved name's leader has none
+    assert len(names) == plots.CROWDED_LABELS
 
 
 def test_labels_of_neighbouring_points_go_to_opposite_sides():

@@ -1,7 +1,9 @@
 """Plotting helpers for the book: tidy frames in, a matplotlib (or plotly) Figure out.
 
 Every helper draws with seaborn's colour-blind-safe palette (:data:`PALETTE`) and marks
-categories by colour *and* marker, so no figure relies on colour alone. Helpers never read files
+categories by colour *and* marker, so no figure relies on colour alone; a category looks the same
+in every figure (:mod:`pepr.reporting.styles`: a yes/no flag, a setting), and an axis of counts
+has whole-number ticks. Helpers never read files
 and never attach attributes by position: the frames they receive already carry every column
 (joined by model name upstream, see :func:`pepr.scoring.joins.attach_by_name`).
 
@@ -22,8 +24,11 @@ import seaborn as sns
 
 from pepr.advice.defaults import ACCURACY_INTERVAL, percentile_name
 from pepr.core.errors import BadParameterError
+from pepr.reporting import styles
+from pepr.reporting.labels import (AGREEMENT_LABELS, CROWDED_LABELS,  # noqa: F401 (re-exported)
+                                   arrange_labels, farthest_from_diagonal, label_sides)
 
-PALETTE = "colorblind"
+PALETTE = styles.PALETTE
 PARAMS_LABEL = "Parameters, ImageNet configuration (log scale)"
 
 #: Width of the book's text column (about 690 CSS pixels at a 1280-pixel window, 96 per inch):
@@ -162,7 +167,8 @@ def yes_no(values: pd.Series) -> pd.Series:
 def vs_params(frame: pd.DataFrame, y: str | Sequence[str], hue: str = "efficient",
               labels: Mapping[str, str] | None = None, ncols: int | None = None,
               sharey: bool = True) -> plt.Figure:
-    """One panel per ``y`` column against the parameter count (log x), coloured and marked by ``hue``.
+    """One panel per ``y`` column against the parameter count (log x), coloured and marked by ``hue``
+    (:func:`pepr.reporting.styles.hue_styles`: a flag's "yes" and "no" alike in every figure).
 
     At most two panels per row (``ncols``), so the figure keeps legible fonts at the page's width.
     Every panel keeps its own y-axis label, shared axis or not; the legend is drawn once.
@@ -175,7 +181,7 @@ def vs_params(frame: pd.DataFrame, y: str | Sequence[str], hue: str = "efficient
     nrows = int(np.ceil(len(ys) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.8 * nrows), sharey=sharey, squeeze=False)
     for index, (ax, column) in enumerate(zip(axes.flat, ys)):
-        sns.scatterplot(frame, x="num_params", y=column, hue=hue, style=hue, palette=PALETTE, s=40, ax=ax,
+        sns.scatterplot(frame, x="num_params", y=column, **styles.scatter_styles(hue, frame[hue]), s=40, ax=ax,
                         legend=index == 0)
         _log_axis(ax)
         ax.set_xlabel(PARAMS_LABEL)
@@ -210,6 +216,7 @@ def paired_arms(frame: pd.DataFrame, arm: str, value: str, pair: str = "model",
     right.axvline(0, color="black", linewidth=1)
     right.set_xlabel(f"{order[1]} minus {order[0]}")
     right.set_ylabel("models")
+    styles.whole_number_ticks(right.yaxis)
     fig.tight_layout()
     return fig
 
@@ -223,11 +230,10 @@ def attachment_comparison(points: pd.DataFrame, drawn: str, true: str, y: str = 
     _require(points, ["num_params", y, drawn, true])
     wrong = points[drawn] != points[true]
     points = points.assign(**{drawn: yes_no(points[drawn]), true: yes_no(points[true])})
-    order = sorted(set(points[drawn].dropna()) | set(points[true].dropna()))
+    levels = pd.concat([points[drawn], points[true]])  # both panels style every level alike
     fig, axes = plt.subplots(1, 2, figsize=(9.2, 4), sharey=True)
     for ax, column, title in zip(axes, [drawn, true], ["as the release attached it (by position)", "joined by model name"]):
-        sns.scatterplot(points, x="num_params", y=y, hue=column, style=column, hue_order=order, style_order=order,
-                        palette=PALETTE, s=40, ax=ax)
+        sns.scatterplot(points, x="num_params", y=y, **styles.scatter_styles(column, levels), s=40, ax=ax)
         ax.scatter(points.loc[wrong, "num_params"], points.loc[wrong, y], s=140, facecolors="none",
                    edgecolors="black", linewidths=0.8, label="flag differs")
         _log_axis(ax)
@@ -431,7 +437,7 @@ def labelled_agreement(frame: pd.DataFrame, x: str, y: str, label: str = "model"
     """
     _require(frame, [x, y, label])
     fig, ax = plt.subplots(figsize=(6.4, 5.4))
-    _agreement_panel(ax, frame, x, y, label, xlabel, ylabel)
+    arrange_labels(*_agreement_panel(ax, frame, x, y, label, xlabel, ylabel), frame[[x, y]].to_numpy())
     return fig
 
 
@@ -446,57 +452,33 @@ def agreement_panels(frames: Mapping[str, pd.DataFrame], x: str, y: str, label: 
     for frame in frames.values():
         _require(frame, [x, y, label])
     fig, axes = plt.subplots(len(frames), 1, figsize=(6.4, 5.4 * len(frames)), squeeze=False)
-    for ax, (title, frame) in zip(axes[:, 0], frames.items()):
-        _agreement_panel(ax, frame, x, y, label, (xlabels or {}).get(title), (ylabels or {}).get(title))
+    names = [_agreement_panel(ax, frame, x, y, label, (xlabels or {}).get(title), (ylabels or {}).get(title))
+             for ax, (title, frame) in zip(axes[:, 0], frames.items())]
+    for ax, title in zip(axes[:, 0], frames):
         ax.set_title(title, fontsize=11)
     fig.tight_layout()
+    for panel_names, frame in zip(names, frames.values()):  # once the layout is final
+        arrange_labels(*panel_names, frame[[x, y]].to_numpy())
     return fig
 
 
-#: An agreement panel names every point up to this many; a more crowded one names only the
-#: :data:`CROWDED_LABELS` farthest from ``y = x``.
-AGREEMENT_LABELS = 20
-CROWDED_LABELS = 12
-
-
-def farthest_from_diagonal(frame: pd.DataFrame, x: str, y: str, limit: int = AGREEMENT_LABELS,
-                           crowded: int = CROWDED_LABELS) -> pd.DataFrame:
-    """The rows to name in an agreement panel: all of them up to ``limit``, else the ``crowded``
-    where ``y`` and ``x`` differ most (the disagreements a reader looks for); names of a hundred
-    points overlap into an unreadable block at the page's width."""
-    if len(frame) <= limit:
-        return frame
-    return frame.loc[(frame[y] - frame[x]).abs().nlargest(crowded).index]
-
-
-def label_sides(xs: pd.Series, ys: pd.Series, near: float = 0.04) -> list[bool]:
-    """For labels at points (``xs``, ``ys``), in order: whether each goes to the left of its
-    point. A label goes left when a label already placed to the right sits within ``near`` (a
-    share of each axis's range) of its point, and that side is free; it halves the overlaps
-    of names in a cluster without moving any point."""
-    span_x = float(xs.max() - xs.min()) or 1.0
-    span_y = float(ys.max() - ys.min()) or 1.0
-    placed: list[tuple[float, float, bool]] = []  # x, y, left of each label so far
-    for px, py in zip(xs, ys):
-        taken = {left for qx, qy, left in placed
-                 if abs(px - qx) / span_x < 3 * near and abs(py - qy) / span_y < near}
-        placed.append((px, py, False in taken and True not in taken))
-    return [left for _, _, left in placed]
-
-
 def _agreement_panel(ax: plt.Axes, frame: pd.DataFrame, x: str, y: str, label: str,
-                     xlabel: str | None, ylabel: str | None) -> None:
+                     xlabel: str | None, ylabel: str | None) -> tuple[list, list[bool]]:
     """Draw one agreement panel (points over the dotted ``y = x``, named by ``label`` as
-    :func:`farthest_from_diagonal` picks them) on ``ax``."""
+    :func:`farthest_from_diagonal` picks them, on the side :func:`label_sides` frees) on ``ax``;
+    returns the names and the sides they go to first, for :func:`arrange_labels` to place once
+    the layout is final."""
     ax.scatter(frame[x], frame[y], s=25)
     named = farthest_from_diagonal(frame, x, y)
-    for (_, row), left in zip(named.iterrows(), label_sides(named[x], named[y])):
-        ax.annotate(row[label], (row[x], row[y]), fontsize=8, xytext=(-3 if left else 3, 2),
-                    textcoords="offset points", ha="right" if left else "left")
+    sides = label_sides(named[x], named[y])
+    names = [ax.annotate(row[label], (row[x], row[y]), fontsize=8, xytext=(-3 if left else 3, 0),
+                         textcoords="offset points", ha="right" if left else "left", va="center")
+             for (_, row), left in zip(named.iterrows(), sides)]
     low = min(frame[x].min(), frame[y].min()) - 0.02
     ax.plot([low, 1], [low, 1], color="0.5", linewidth=0.8, linestyle=":")
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
+    return names, sides
 
 
 def advice_backtest(predictions: pd.DataFrame, hue: str = "setting") -> plt.Figure:
@@ -507,11 +489,10 @@ def advice_backtest(predictions: pd.DataFrame, hue: str = "setting") -> plt.Figu
     _require(predictions, [hue, "predicted_time_s", "train_time_s", "expected_acc",
                            "expected_acc_low", "expected_acc_high", "test_acc"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.5))
-    groups = list(predictions.groupby(hue, sort=True))
-    colours = sns.color_palette(PALETTE, max(len(groups), 1))
-    markers = ["o", "s", "^", "D", "v", "P", "X"]
-    for index, (name, group) in enumerate(groups):
-        style = {"color": colours[index], "marker": markers[index % len(markers)], "label": name}
+    look = styles.hue_styles(hue, predictions[hue])
+    for name in look.order:
+        group = predictions[predictions[hue] == name]
+        style = {"color": look.palette[name], "marker": look.markers[name], "label": name}
         left.scatter(group["train_time_s"], group["predicted_time_s"], s=16, alpha=0.8, **style)
         right.errorbar(group["test_acc"], group["expected_acc"],
                        yerr=[group["expected_acc"] - group["expected_acc_low"],
@@ -555,6 +536,7 @@ def epoch_curves(epochs: pd.DataFrame, metric: str = "acc", split: str = "val",
     sns.lineplot(rows, x="epoch", y="value", hue="model", palette=sns.color_palette(PALETTE, rows["model"].nunique()),
                  ax=ax, legend="brief", linewidth=1.2)
     ax.set_xlabel("epoch (0-based)")
+    styles.whole_number_ticks(ax.xaxis)
     ax.set_ylabel(label or f"{split} {metric}")
     ax.legend(fontsize=9, ncols=2, bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
     fig.tight_layout()
@@ -572,7 +554,7 @@ def against_size(frame: pd.DataFrame, size: str, ys: Sequence[str], front: pd.Se
     nrows = int(np.ceil(len(ys) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.9 * nrows), squeeze=False)
     for index, (ax, column) in enumerate(zip(axes.flat, ys)):
-        sns.scatterplot(frame, x=size, y=column, hue=hue, style=hue, palette=PALETTE, s=34, ax=ax)
+        sns.scatterplot(frame, x=size, y=column, **styles.scatter_styles(hue, frame[hue]), s=34, ax=ax)
         ringed = frame[front.reindex(frame.index, fill_value=False)]
         ax.scatter(ringed[size], ringed[column], s=110, facecolors="none", edgecolors="black",
                    linewidths=0.9, label="Pareto front (accuracy, size)")
@@ -606,7 +588,7 @@ def costs_against_work(frame: pd.DataFrame, hue: str = "setting") -> plt.Figure:
     fig, axes = plt.subplots(1, 2, figsize=(8.8, 3.9))
     for ax, (x, y, xlabel, ylabel) in zip(axes, panels):
         shown = frame[(frame[x] > 0) & (frame[y] > 0)]
-        sns.scatterplot(shown, x=x, y=y, hue=hue, style=hue, palette=PALETTE, s=30, ax=ax)
+        sns.scatterplot(shown, x=x, y=y, **styles.scatter_styles(hue, frame[hue]), s=30, ax=ax)
         _log_axis(ax)
         _log_axis(ax, "y")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # GB, not "m"
@@ -637,8 +619,8 @@ def seed_spread(frame: pd.DataFrame, size: str, size_label: str, y: str = "test_
         rows = shown[shown["setting"] == setting]
         spans = rows.groupby("model").agg(x=(size, "first"), low=(y, "min"), high=(y, "max"))
         ax.vlines(spans["x"], spans["low"], spans["high"], color="0.6", linewidth=1.2, zorder=1)
-        sns.scatterplot(rows.assign(**{hue: rows[hue].astype(str)}), x=size, y=y, hue=hue, style=hue,
-                        hue_order=levels, style_order=levels, palette=PALETTE, s=34, ax=ax, zorder=2)
+        sns.scatterplot(rows.assign(**{hue: rows[hue].astype(str)}), x=size, y=y,
+                        **styles.scatter_styles(hue, levels), s=34, ax=ax, zorder=2)
         _log_axis(ax)
         ax.set_title(setting, fontsize=11)
         ax.set_xlabel(f"{size_label} (log scale)")
@@ -664,19 +646,19 @@ def curves_by_model(epochs: pd.DataFrame, metric: str = "acc", split: str = "val
         rows = rows[rows["model"].isin(order)]
     if rows.empty:
         raise BadParameterError(f"no {split} {metric} rows to draw")
-    from matplotlib.ticker import MaxNLocator
-
     order = [m for m in order if m in set(rows["model"])] if order is not None else None
+    look = styles.hue_styles(hue, rows[hue])  # a setting's colour and dashes as in every figure
 
     grid = sns.relplot(rows, x="epoch", y="value", col="model", col_order=order, hue=hue, style=hue, kind="line",
                        col_wrap=min(col_wrap, rows["model"].nunique()), height=1.7, aspect=1.0,
-                       palette=PALETTE, linewidth=1.1, errorbar=None,
+                       hue_order=look.order, style_order=look.order, palette=look.palette,
+                       dashes=look.dashes, linewidth=1.1, errorbar=None,
                        facet_kws={"sharey": True, "sharex": True})
     grid.set_titles("{col_name}", size=10)
     grid.set_axis_labels("epoch (0-based)", label or f"{split} {metric}", fontsize=10)
     for ax in grid.axes.flat:
         ax.tick_params(labelsize=10)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        styles.whole_number_ticks(ax.xaxis)  # epochs are whole numbers
     if grid.legend is not None:
         sns.move_legend(grid, "lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False,
                         fontsize=10, title_fontsize=10)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from pepr.reporting.styles import whole_number_ticks
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -38,6 +40,7 @@ def learning_curves(epochs: pd.DataFrame | Sequence[Mapping[str, object]],
             ax.plot(group["epoch"], group["value"], style, label=split, markersize=3,
                     color=SPLIT_COLOURS.get(str(split)))
         ax.set_xlabel("epoch (0-based)")
+        whole_number_ticks(ax.xaxis)  # no epoch 2.5
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -92,6 +95,7 @@ def epoch_times(report: Mapping[str, object]) -> Figure:
     ax = fig.subplots()
     ax.bar(range(len(times)), times)
     ax.set_xlabel("epoch (0-based)")
+    whole_number_ticks(ax.xaxis)  # one bar per epoch: no epoch 2.5
     ax.set_ylabel("train time (s)")
     fig.tight_layout()
     return fig
