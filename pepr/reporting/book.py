@@ -10,6 +10,8 @@ the official release through ``PEPR_DATA_DIR``.
 
 from __future__ import annotations
 
+import re
+
 import shutil
 import subprocess
 import sys
@@ -270,4 +272,18 @@ def cell_text(value: object, spec: str | None = None) -> str:
     if not pd.api.types.is_scalar(value):  # a list or tuple in a cell: its items, comma-separated
         value = ", ".join(str(plain(item)) for item in value)
     text = spec.format(value) if spec else str(plain(value))
-    return text.replace("|", "\\|").replace("\n", " ")
+    return break_points(text.replace("|", "\\|").replace("\n", " "))
+
+
+#: A long name in a table cell (a model, a setting) may break after these characters only.
+NAME_BREAKS = re.compile(r"(?<=[_.])(?=[A-Za-z0-9])")
+
+
+def break_points(text: str, longer_than: int = 12) -> str:
+    """``text`` with a ``<wbr>`` after each ``_`` or ``.`` of a long name, so that on a phone
+    ``mobilenetv3_small_050`` breaks between its parts, never mid-word (a copied name carries
+    no invisible character). Anything but a bare name (words, numbers, links, roles) is left
+    as it is."""
+    if len(text) <= longer_than or not re.fullmatch(r"[A-Za-z][\w.\-]*", text):
+        return text
+    return NAME_BREAKS.sub("<wbr>", text)
