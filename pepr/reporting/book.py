@@ -282,8 +282,10 @@ NAME_BREAKS = re.compile(r"(?<=[_.])(?=[A-Za-z0-9])")
 def break_points(text: str, longer_than: int = 12) -> str:
     """``text`` with a ``<wbr>`` after each ``_`` or ``.`` of a long name, so that on a phone
     ``mobilenetv3_small_050`` breaks between its parts, never mid-word (a copied name carries
-    no invisible character). Anything but a bare name (words, numbers, links, roles) is left
-    as it is."""
-    if len(text) <= longer_than or not re.fullmatch(r"[A-Za-z][\w.\-]*", text):
-        return text
-    return NAME_BREAKS.sub("<wbr>", text)
+    no invisible character), and a mark after it (``resnet18d †``) joined to it by a no-break
+    space. Anything but a bare name (words, numbers, links, roles) is left as it is."""
+    name, marks = re.fullmatch(r"(.*?)((?: [†‡*]+)*)", text).groups()
+    marks = marks.replace(" ", "\u00a0")  # a mark (†, ‡) stays on its name's line
+    if len(name) <= longer_than or not re.fullmatch(r"[A-Za-z][\w.\-]*", name):
+        return name + marks
+    return NAME_BREAKS.sub("<wbr>", name) + marks

@@ -21,7 +21,7 @@ from pepr.data import release  # noqa: E402
 from pepr.reporting import plots, runplots, styles  # noqa: E402
 from pepr.store import studies  # noqa: E402
 
-STUDIES_DIR = Path(__file__).resolve().parents[1] / "data" / "studies"
+STUDIES_DIR = Path(__file__).resolve().parents[2] / "data" / "studies"
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import pytest
 
 from pepr.reporting import sphinx_ext
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _git_repo(path: Path, origin: str | None = None) -> Path:

@@ -162,7 +162,7 @@ def test_backtest_summary_says_what_is_missing_then_what_was_found(tmp_path: Pat
 
 
 def test_backtest_benchmark_prints_the_figures(tmp_path: Path, data_dir: Path, monkeypatch, capsys):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "advise_backtest.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "advise_backtest.py"
     spec = importlib.util.spec_from_file_location("advise_backtest", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "page_check.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "page_check.py"
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,10 @@ def test_asking_for_axe_without_axe_core_says_how_to_install_it(page_check, tmp_
     assert page_check.axe_script(None) is None and page_check.axe_script(False) is None
     with pytest.raises(SystemExit, match="npm install"):
         page_check.axe_script(True)
+
+
+def test_notes_are_printed_apart_and_do_not_count_as_findings(page_check):
+    lines = ["scrolls sideways: pre 900px in 358px", page_check.NOTE + "scrolls sideways: div (Table 4.3) 465px in 358px"]
+    findings, notes = page_check.split_notes(lines)
+    assert findings == lines[:1] and notes == lines[1:]
+    assert page_check.split_notes([]) == ([], [])

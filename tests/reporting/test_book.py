@@ -15,7 +15,7 @@ from pepr.reporting import book
 from pepr.scoring import analysis, score, verdicts
 from pepr.store import results
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_build_command_fails_on_warnings():
@@ -298,7 +298,7 @@ def test_table_cells_may_hold_lists():
 def test_the_cpu_chapter_refuses_another_study_and_points_at_pepr_report(tmp_path):
     import papermill
 
-    chapter = Path(__file__).resolve().parents[1] / "notebooks" / "analysis" / "08_cpu_rerun.ipynb"
+    chapter = Path(__file__).resolve().parents[2] / "notebooks" / "analysis" / "08_cpu_rerun.ipynb"
     with pytest.raises(papermill.PapermillExecutionError, match="pepr report digits"):
         papermill.execute_notebook(str(chapter), str(tmp_path / "out.ipynb"), parameters={"STUDY": "digits"},
                                    kernel_name="python3", progress_bar=False, cwd=str(chapter.parent))
@@ -310,3 +310,13 @@ def test_a_table_without_a_name_is_left_unnumbered():
     frame = pd.DataFrame({"a": [1]})
     assert ":name:" not in book.table_markdown(frame, "Outside the chapters.", None)
     assert ":name: tbl-x\n" in book.table_markdown(frame, "In a chapter.", "tbl-x")
+
+
+def test_long_names_break_only_between_their_parts_and_keep_their_marks():
+    assert book.break_points("mobilenetv3_small_050") == "mobilenetv3_<wbr>small_<wbr>050"
+    assert book.break_points("ese_vovnet19b_dw †") == "ese_<wbr>vovnet19b_<wbr>dw\u00a0†"
+    assert book.break_points("resnet18d †") == "resnet18d\u00a0†"  # short: no break, mark kept on its line
+    for text in ("a long text with_under", "0.12345678901234", "{numref}`tbl-x_y_long_name`"):
+        assert book.break_points(text) == text
+    assert "mobilenetv3_<wbr>small_<wbr>050" in book.table_markdown(
+        __import__("pandas").DataFrame({"model": ["mobilenetv3_small_050"]}), "Names.", "tbl-names")

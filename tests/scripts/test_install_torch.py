@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "install_torch.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install_torch.py"
 spec = importlib.util.spec_from_file_location("install_torch", SCRIPT)
 install_torch = sys.modules["install_torch"] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(install_torch)

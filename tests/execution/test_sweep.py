@@ -18,7 +18,7 @@ from pepr.execution import sweep
 from pepr.training import nets
 from pepr.store import results, runspec, studies
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 TINY_STUDY = {
     "study": "tiny",
@@ -498,7 +498,7 @@ def test_two_sweeps_started_together_train_each_run_once(tmp_path: Path):
 
 
 def test_the_readme_names_every_study_key():
-    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     import re
 
     sentence = re.sub(r"\([^)]*\)", "", readme.split("has the keys `", 1)[1].split("`", 1)[0])
