@@ -571,6 +571,12 @@ def quiet_closed_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+def error_text(message: str) -> str:
+    """An error as the reader sees it: one line for a log or a pipe (easy to grep), wrapped to
+    the width of a terminal, continued lines indented."""
+    return wrapped(message, indent="    ") if sys.stderr.isatty() else message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -581,7 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet_closed_stdout()
         return 0
     except PeprError as error:
-        print(f"pepr {args.command}: error: {error}", file=sys.stderr)
+        print(error_text(f"pepr {args.command}: error: {error}"), file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         hint = INTERRUPT_HINTS.get(args.command)

@@ -55,6 +55,16 @@ def test_user_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "all_results.csv" in proc.stderr
 
 
+def test_an_error_on_a_terminal_is_wrapped_to_its_width(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    missing = tmp_path / "a" / "rather" / "long" / "path" / "to" / "a" / "results" / "folder" / "that" / "is" / "not" / "there"
+    assert main(["score", "nope", "--results-dir", str(missing)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) > 1 and max(map(len, err)) <= 80 and all(line.startswith("    ") for line in err[1:])
+
+
 def test_unknown_study_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["score", "nope", "--results-dir", str(tmp_path)]) == 2
     assert "no results for study 'nope'" in capsys.readouterr().err
