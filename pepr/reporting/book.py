@@ -205,8 +205,8 @@ def software_citation_markdown(cff: Mapping, year: int, url: str | None) -> str:
     and its repository's address (``url``, the book's one repository setting; a book built
     without one says so rather than show an invented address)."""
     authors = ", ".join(a.get("name") or f"{a['given-names']} {a['family-names']}" for a in cff["authors"])
-    where = f" <{url}>" if url else " (this copy of the book was built without a repository address)"
-    return f"{authors}. *{cff['title']}*, version {cff['version']}, {year}.{where}"
+    where = f". <{url}>" if url else " (this copy of the book was built without a repository address)."
+    return f"{authors}. *{cff['title']}*, version {cff['version']}, {year}{where}"
 
 
 #: Where :func:`table` writes each table's CSV for the reader to download (git-ignored, and

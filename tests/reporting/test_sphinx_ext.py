@@ -153,7 +153,7 @@ def test_the_compendium_is_cited_with_version_year_and_address():
 
     cff = book.read_citation(REPO_ROOT)
     said = book.software_citation_markdown(cff, 2026, "https://github.com/o/pepr")
-    assert f"version {cff['version']}, 2026." in said and "<https://github.com/o/pepr>" in said
+    assert f"version {cff['version']}, 2026. <https://github.com/o/pepr>" in said
     assert "without a repository address" in book.software_citation_markdown(cff, 2026, None)
     bibtex = book.citation_bibtex(cff, 2026, "https://github.com/o/pepr")
     assert "year    = {2026}" in bibtex and "url     = {https://github.com/o/pepr}" in bibtex
