@@ -320,3 +320,20 @@ def test_long_names_break_only_between_their_parts_and_keep_their_marks():
         assert book.break_points(text) == text
     assert "mobilenetv3_<wbr>small_<wbr>050" in book.table_markdown(
         __import__("pandas").DataFrame({"model": ["mobilenetv3_small_050"]}), "Names.", "tbl-names")
+
+
+def test_a_cell_that_only_computes_shows_no_empty_code_toggle():
+    """A reader meets "Show code cell source" only above something the cell shows; a cell that
+    only computes and glues numbers is tagged remove-input (its code is in the notebook)."""
+    import json
+    import re
+
+    shows = re.compile(r"\b(display|show|table|print|plt\.|HTML|Markdown)\s*\(")
+    cells = [("".join(c["source"]), c["metadata"].get("tags", []), str(path))
+             for path in [*(REPO_ROOT / "notebooks" / "analysis").glob("*.ipynb"), REPO_ROOT / "notebooks" / "report.ipynb"]
+             for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    for path in (REPO_ROOT / "book").glob("*.md"):
+        cells += [(body, ["hide-input"], str(path)) for body in
+                  re.findall(r"```\{code-cell\}[^\n]*\n:tags: \[hide-input\]\n(.*?)```", path.read_text(), re.S)]
+    empty = [(where, source[:60]) for source, tags, where in cells if "hide-input" in tags and not shows.search(source)]
+    assert not empty
