@@ -40,8 +40,9 @@ FLAG_ORDER: tuple[str, ...] = ("yes", "no")
 FLAG_PLACES: dict[str, tuple[int, str]] = {"yes": (1, "X"), "no": (0, "o")}
 
 #: The studies' settings (``data/studies``, as :func:`pepr.store.results.setting_label` names
-#: them), grouped by dataset, the full training split first. A new study's settings belong here,
-#: so they get places of their own (a test checks that every study's settings are listed).
+#: them), grouped by dataset, the full training split first. A study added later needs no code:
+#: its settings take stable places from their names (:func:`setting_slot`); listed here, they
+#: get places of their own (a test checks the book's own studies are).
 STUDY_SETTINGS: tuple[str, ...] = ("breastmnist", "breastmnist_f0.1", "pneumoniamnist",
                                    "pneumoniamnist_f0.1", "retinamnist", "retinamnist_f0.1")
 #: Every setting the book knows, in the order that fixes its style: the studies', then the

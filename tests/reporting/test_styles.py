@@ -113,8 +113,10 @@ def test_every_known_setting_has_a_pair_of_its_own_and_a_studys_settings_differ_
     assert set(release.SETTINGS) <= set(styles.KNOWN_SETTINGS)
 
 
-def test_every_setting_of_every_study_file_is_known():
-    for path in sorted(STUDIES_DIR.glob("*.yml")):
+def test_every_setting_of_the_books_own_studies_is_known():
+    """The studies the book's chapters describe; a study a user adds needs no code: its
+    settings take stable places from their names (the next test)."""
+    for path in (STUDIES_DIR / "pilot.yml", STUDIES_DIR / "cpu-rerun.yml"):
         cells = studies.expand(studies.load_spec(path), min_img_size=lambda model: 28)
         unknown = {cell["setting"] for cell in cells} - set(styles.KNOWN_SETTINGS)
         assert not unknown, f"{path.name}: add {sorted(unknown)} to styles.STUDY_SETTINGS"
