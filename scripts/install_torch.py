@@ -17,12 +17,14 @@ from pyproject.toml's ``train`` extra, the one place they are written.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
 import tomllib
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -44,7 +46,7 @@ class Plan:
 def torch_pins(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
     """The torch and torchvision requirements of the ``train`` extra (``torch==2.14.1``, ...)."""
     extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]["train"]
-    pins = [spec for spec in extras if spec.split("=")[0].split("<")[0].split(">")[0].strip() in TORCH_PACKAGES]
+    pins = [spec for spec in extras if re.match(r"[A-Za-z0-9_.-]+", spec).group() in TORCH_PACKAGES]
     if len(pins) != len(TORCH_PACKAGES):
         raise SystemExit(f"install_torch: pyproject.toml's train extra pins {pins}, not both of {TORCH_PACKAGES}")
     return pins
@@ -72,8 +74,10 @@ def index_reachable(index: str, timeout_s: float = 5.0) -> tuple[bool, str]:
         return False, str(getattr(error, "reason", error))
 
 
-def plan(mode: str, installed: str | None, nvidia: bool, reachable: tuple[bool, str], index: str) -> Plan:
-    """Decide whether to install the CPU build first (a pure function of what was found)."""
+def plan(mode: str, installed: str | None, nvidia: bool, reachable: Callable[[], tuple[bool, str]],
+         index: str) -> Plan:
+    """Decide whether to install the CPU build first, from what was found; ``reachable`` (whether
+    the index answers, and the error where not) is asked only where the answer matters."""
     if mode not in MODES:
         raise SystemExit(f"install_torch: --mode must be one of {', '.join(MODES)}, not {mode!r}")
     if installed is not None:
@@ -82,7 +86,7 @@ def plan(mode: str, installed: str | None, nvidia: bool, reachable: tuple[bool, 
         return Plan(False, "torch: the default build from the package index (CPU=0)")
     if mode == "auto" and nvidia:
         return Plan(False, "torch: an NVIDIA driver is present, so the default (CUDA) build")
-    ok, error = reachable
+    ok, error = reachable()
     if ok:
         why = "asked for (CPU=1)" if mode == "cpu" else "no NVIDIA driver found"
         return Plan(True, f"torch: the CPU build from {index} ({why})")
@@ -99,11 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", default=CPU_INDEX, help=f"PyTorch's CPU index (default {CPU_INDEX})")
     parser.add_argument("--dry-run", action="store_true", help="say what would be done, install nothing")
     args = parser.parse_args(argv)
-    installed = installed_torch()
-    nvidia = has_nvidia_driver()
-    needs_index = installed is None and args.mode in ("auto", "cpu") and not (args.mode == "auto" and nvidia)
-    reachable = index_reachable(args.index) if needs_index else (False, "not tried")
-    decision = plan(args.mode, installed, nvidia, reachable, args.index)
+    decision = plan(args.mode, installed_torch(), has_nvidia_driver(), lambda: index_reachable(args.index),
+                    args.index)
     print(decision.reason)
     if decision.install and not args.dry_run:
         subprocess.run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--quiet",

@@ -8,6 +8,7 @@ says them. Nothing here imports more than the standard library.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 
@@ -65,7 +66,5 @@ def estimate_text(value: float, low: float, high: float, spec: str = ".3f",
 def hardware_text(recorded: str) -> str:
     """A row's ``hardware`` as a sentence shows it, its counts in agreement with their nouns:
     rows written before the meter said "1 torch thread" read "1 torch threads"."""
-    import re
-
     return re.sub(r"\b(\d+) (logical CPU|torch thread)s?\b",
                   lambda match: plural(int(match.group(1)), match.group(2)), recorded)

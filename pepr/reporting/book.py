@@ -11,7 +11,6 @@ the official release through ``PEPR_DATA_DIR``.
 from __future__ import annotations
 
 import re
-
 import shutil
 import subprocess
 import sys

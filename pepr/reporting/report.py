@@ -138,9 +138,8 @@ def progress_sentence(summary: Mapping[str, object]) -> str:
     """How far the grid got, in the tense that fits (:func:`grid_summary`): a complete study is
     said to be complete; one that is not says its rows were counted when the page was built."""
     s = summary
-    rest = listing([text for count, text in ((s["skipped"], f"{s['skipped']:,} not run (skipped, the "
-                                                             "reason in each row)"),
-                                             (s["failed"], f"{s['failed']:,} failed")) if count])
+    rest = listing([*([f"{s['skipped']:,} not run (skipped, the reason in each row)"] if s["skipped"] else []),
+                    *([f"{s['failed']:,} failed"] if s["failed"] else [])])
     if study_complete(s):
         return (f"the study is complete: each of its {plural(s['planned'], 'planned run')} has a row, "
                 f"{s['ok']:,} finished" + (f", {rest}" if rest else ""))

@@ -100,15 +100,19 @@ class StudyReport:
         """Hours, kWh and kg of CO2 of the finished runs."""
         return report.totals(self.runs)
 
+    @cached_property
+    def _size_column(self) -> tuple[str, str]:
+        return report.size_column(self.runs)
+
     @property
     def size(self) -> str:
         """The column that measures a model's size in this study."""
-        return report.size_column(self.runs)[0]
+        return self._size_column[0]
 
     @property
     def size_label(self) -> str:
         """How figures and tables name :attr:`size`."""
-        return report.size_column(self.runs)[1]
+        return self._size_column[1]
 
     # -- rankings and claims -------------------------------------------------------------------
 
@@ -123,14 +127,18 @@ class StudyReport:
         return report.small_large_split(self.scored, self.rank_by, self.size) if len(self.runs) else None
 
     @cached_property
+    def _above_baseline(self) -> tuple[pd.DataFrame, dict[str, int]]:
+        return verdicts.keep_above_baseline(self.scored) if len(self.runs) else (self.runs, {})
+
+    @property
     def kept(self) -> pd.DataFrame:
         """The finished runs that beat their majority-class baseline."""
-        return verdicts.keep_above_baseline(self.scored)[0] if len(self.runs) else self.runs
+        return self._above_baseline[0]
 
-    @cached_property
+    @property
     def set_aside(self) -> dict[str, int]:
         """How many runs :attr:`kept` leaves out, and why."""
-        return verdicts.keep_above_baseline(self.scored)[1] if len(self.runs) else {}
+        return self._above_baseline[1]
 
     @cached_property
     def small_large(self) -> pd.DataFrame:

@@ -5,7 +5,7 @@ blue circles are BreastMNIST at 100 %, must not have to learn it again in the ne
 of a category never depends on which other categories a figure happens to show:
 
 * a yes/no flag (the release's ``efficient``, as :func:`pepr.reporting.plots.yes_no` writes it):
-  orange crosses for "yes", blue circles for "no" (:data:`FLAG_PLACES`), "yes" first in the
+  orange crosses for "yes", blue circles for "no" (their places, :data:`FLAG_PLACES`), "yes" first in the
   legend (:data:`FLAG_ORDER`);
 * a setting: its place in :data:`KNOWN_SETTINGS` (the studies' settings, then the release's),
   or, for a setting not listed, a place drawn from its name (:func:`setting_slot`);
@@ -36,8 +36,9 @@ DASHES: tuple[tuple[float, ...], ...] = ((), (4, 1.5), (3, 1.25, 1.5, 1.25), (5,
 
 #: A flag's legend order: the answer the figure is about first.
 FLAG_ORDER: tuple[str, ...] = ("yes", "no")
-#: A flag's style: palette place and marker of "yes" and "no" (orange crosses, blue circles).
-FLAG_PLACES: dict[str, tuple[int, str]] = {"yes": (1, "X"), "no": (0, "o")}
+#: A flag's places, whose style (:func:`place_style`) is orange crosses for "yes" and blue
+#: circles for "no".
+FLAG_PLACES: dict[str, int] = {"yes": 1, "no": 0}
 
 #: The studies' settings (``data/studies``, as :func:`pepr.store.results.setting_label` names
 #: them), grouped by dataset, the full training split first. A study added later needs no code:
@@ -106,8 +107,7 @@ def setting_order(names: Iterable[str]) -> list[str]:
 
 def flag_style(value: str) -> tuple[tuple[float, float, float], str]:
     """The colour and marker of a flag's "yes" or "no"."""
-    place, marker = FLAG_PLACES[value]
-    return colours()[place], marker
+    return place_style(FLAG_PLACES[value])
 
 
 def is_flag(levels: Iterable[object]) -> bool:
@@ -131,18 +131,16 @@ def hue_styles(hue: str, levels: Iterable[object]) -> HueStyles:
     present = [level for level in dict.fromkeys(levels) if level == level]  # NaN is not a level
     if is_flag(present):
         order = [value for value in FLAG_ORDER if value in present]
-        places = {value: FLAG_PLACES[value][0] for value in order}
-        styles = {value: flag_style(value) for value in order}
+        places = {value: FLAG_PLACES[value] for value in order}
     elif hue == "setting":
         order = setting_order(str(level) for level in present)
         places = {name: setting_slot(name) for name in order}
-        styles = {name: setting_style(name) for name in order}
     else:
         order = sorted(present, key=_natural_key)
         places = {level: index for index, level in enumerate(order)}
-        styles = {level: place_style(index) for level, index in places.items()}
-    return HueStyles(order, {level: colour for level, (colour, _) in styles.items()},
-                     {level: marker for level, (_, marker) in styles.items()},
+    looks = {level: place_style(place) for level, place in places.items()}
+    return HueStyles(order, {level: colour for level, (colour, _) in looks.items()},
+                     {level: marker for level, (_, marker) in looks.items()},
                      {level: DASHES[place % len(DASHES)] for level, place in places.items()})
 
 

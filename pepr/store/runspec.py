@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pepr.core.errors import BadParameterError, MissingDataError, UnknownModelError
+from pepr.core.text import plural
 from pepr.store import results
 
 #: Optimizer names a run may use (:data:`pepr.training.train.OPTIMIZERS` implements each).
@@ -136,23 +137,27 @@ def check_notebook_parameters(defined: Iterable[str], values: Mapping[str, objec
         problems.append(f"unknown parameter {name!r}{hint}")
     missing = [name for name in REQUIRED_PARAMETERS if values.get(name) is None]
     problems += [f"{name!r} is required (papermill ... -p {name} NAME)" for name in missing]
-    for name, rule in PARAMETER_CONSTRAINTS.items():
-        if name in known and name in values and not rule.check(coerce_text(name, values[name])):
-            problems.append(f"{name} must be {rule.allowed} (got {values[name]!r})")
+    problems += domain_problems({name: coerce_text(name, values[name]) for name in known if name in values},
+                                shown=values)
     if problems:
         names = f"; known parameters: {', '.join(known)}" if unknown else ""
         raise BadParameterError(f"notebook: {'; '.join(problems)}{names}")
 
 
+def domain_problems(params: Mapping[str, object], shown: Mapping[str, object] | None = None) -> list[str]:
+    """One sentence per parameter of ``params`` outside its domain (:data:`PARAMETER_CONSTRAINTS`),
+    naming the value as it was given (``shown``, default ``params``)."""
+    shown = params if shown is None else shown
+    return [f"{key} must be {PARAMETER_CONSTRAINTS[key].allowed} (got {shown[key]!r})"
+            for key, value in params.items()
+            if key in PARAMETER_CONSTRAINTS and not PARAMETER_CONSTRAINTS[key].check(value)]
+
+
 def validate_parameters(params: Mapping[str, object], source: str = "run") -> None:
     """Raise one :class:`BadParameterError` naming every parameter outside its domain."""
     unknown = sorted(set(params) - set(PARAMETER_CONSTRAINTS))
-    noun = "parameter" if len(unknown) == 1 else "parameters"
-    problems = [f"unknown {noun} {', '.join(unknown)}"] if unknown else []
-    for key, value in params.items():
-        rule = PARAMETER_CONSTRAINTS.get(key)
-        if rule is not None and not rule.check(value):
-            problems.append(f"{key} must be {rule.allowed} (got {value!r})")
+    problems = [f"{plural(len(unknown), 'unknown parameter')}: {', '.join(unknown)}"] if unknown else []
+    problems += domain_problems(params)
     if problems:
         raise BadParameterError(f"{source}: " + "; ".join(problems))
 

@@ -14,7 +14,11 @@ spec = importlib.util.spec_from_file_location("install_torch", SCRIPT)
 install_torch = sys.modules["install_torch"] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(install_torch)
 INDEX = install_torch.CPU_INDEX
-UP, DOWN = (True, ""), (False, "Name or service not known")
+UP, DOWN = (lambda: (True, "")), (lambda: (False, "Name or service not known"))
+
+
+def never() -> tuple[bool, str]:
+    raise AssertionError("the index was asked where its answer does not matter")
 
 
 def test_a_machine_without_an_nvidia_driver_gets_the_cpu_build():
@@ -23,7 +27,7 @@ def test_a_machine_without_an_nvidia_driver_gets_the_cpu_build():
 
 
 def test_a_machine_with_an_nvidia_driver_keeps_the_default_build():
-    decided = install_torch.plan("auto", None, nvidia=True, reachable=UP, index=INDEX)
+    decided = install_torch.plan("auto", None, nvidia=True, reachable=never, index=INDEX)
     assert not decided.install and "NVIDIA driver is present" in decided.reason
 
 
@@ -35,8 +39,8 @@ def test_an_unreachable_index_falls_back_in_one_line_unless_the_cpu_build_was_as
 
 
 def test_an_installed_torch_is_kept_and_cpu0_leaves_torch_to_pip():
-    assert not install_torch.plan("cpu", "2.14.1+cpu", nvidia=False, reachable=UP, index=INDEX).install
-    assert not install_torch.plan("default", None, nvidia=False, reachable=UP, index=INDEX).install
+    assert not install_torch.plan("cpu", "2.14.1+cpu", nvidia=False, reachable=never, index=INDEX).install
+    assert not install_torch.plan("default", None, nvidia=False, reachable=never, index=INDEX).install
     with pytest.raises(SystemExit, match="--mode must be one of"):
         install_torch.plan("gpu", None, nvidia=False, reachable=UP, index=INDEX)
 
