@@ -157,4 +157,10 @@ def test_the_compendium_is_cited_with_version_year_and_address():
     assert "without a repository address" in book.software_citation_markdown(cff, 2026, None)
     bibtex = book.citation_bibtex(cff, 2026, "https://github.com/o/pepr")
     assert "year    = {2026}" in bibtex and "url     = {https://github.com/o/pepr}" in bibtex
-    assert sphinx_ext.commit_year(REPO_ROOT) >= 2025
+    committed = subprocess.run(["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%cs"],
+                               capture_output=True, text=True).stdout.strip()
+    assert sphinx_ext.commit_year(REPO_ROOT) == int(committed[:4])  # the commit's year, not today's
+
+
+def test_outside_a_checkout_the_year_is_the_builds(tmp_path):
+    assert sphinx_ext.commit_year(tmp_path, today=dt.date(2031, 5, 6)) == 2031
